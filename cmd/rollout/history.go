@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout"
+	"github.com/rollout-sh/rollout/rollout/event"
+	"github.com/rollout-sh/rollout/ui"
+)
+
+type historyOptions struct {
+	*GlobalOptions
+	PlanFile string
+	Replay   string
+	Speed    float64
+}
+
+func newHistoryCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	o := &historyOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "history [PLAN]",
+		Short: "Past runs from the journal; --replay RUN plays one again",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.PlanFile = planArg(args)
+			return historyRun(cmd.Context(), ios, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Replay, "replay", "", "play run RUN (an id from the list, or 'last') through the views")
+	cmd.Flags().Float64Var(&o.Speed, "speed", 1, "replay speed factor (0 = as fast as possible)")
+	return cmd
+}
+
+func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
+	path := journalPath(o.GlobalOptions, o.PlanFile)
+	events, err := journal.Read(path)
+	if err != nil {
+		return err
+	}
+	runs := journal.Runs(events)
+	if len(runs) == 0 {
+		fmt.Fprintf(ios.Out, "no runs recorded in %s\n", path)
+		return nil
+	}
+	if o.Replay != "" {
+		return replay(ctx, ios, o, runs)
+	}
+	if o.UI == "json" {
+		enc := json.NewEncoder(ios.Out)
+		for _, r := range runs {
+			r.Events = nil
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED\tREVISION\tEXIT\tHOSTS")
+	for _, r := range runs {
+		exit := fmt.Sprint(r.ExitCode)
+		if !r.Finished {
+			exit = "unfinished"
+		}
+		var hs []string
+		for _, h := range r.Hosts {
+			hs = append(hs, h.Host+"="+string(h.Outcome))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, r.Start.Local().Format("2006-01-02 15:04:05"), plan.ShortRev(r.Revision), exit, strings.Join(hs, " "))
+	}
+	return tw.Flush()
+}
+
+func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journal.RunSummary) error {
+	var chosen *journal.RunSummary
+	for i := range runs {
+		if runs[i].ID == o.Replay || (o.Replay == "last" && i == len(runs)-1) {
+			chosen = &runs[i]
+		}
+	}
+	if chosen == nil {
+		return &rollout.Refusal{Problem: fmt.Sprintf("no run %q in the journal", o.Replay), Next: "rollout history " + o.PlanFile}
+	}
+	mode := o.UI
+	if mode == "auto" {
+		mode = "plain"
+		if ios.OutTTY && ios.InTTY {
+			mode = "tui"
+		}
+	}
+	switch mode {
+	case "json":
+		return ui.Replay(ctx, chosen.Events, ui.NewJSON(ios.Out), o.Speed)
+	case "tui":
+		t := ui.NewTUI(rollout.NewControl(), ui.TUIOptions{Input: ios.In, Output: ios.Out})
+		go func() { _ = ui.Replay(ctx, chosen.Events, t, o.Speed) }()
+		return t.Run()
+	default:
+		return ui.Replay(ctx, chosen.Events, ui.NewPlain(ios.Out, ui.PlainOptions{Color: ios.Color()}), o.Speed)
+	}
+}
+
+var _ event.Sink = (*ui.Plain)(nil)

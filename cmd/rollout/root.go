@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/rollout-sh/rollout/rollout"
+)
+
+// Version and Commit are set at build time with -ldflags.
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
+
+// IOStreams decides TTY, colour and whether prompting is allowed.
+type IOStreams struct {
+	In        io.Reader
+	Out, Err  io.Writer
+	InTTY     bool
+	OutTTY    bool
+	NoColor   bool
+	mu        sync.Mutex
+	onSignal  func() // set while a run is live: Ctrl-C goes to the run
+}
+
+// setInterrupt routes Ctrl-C to f while a run is live (nil: back to cancel).
+func (s *IOStreams) setInterrupt(f func()) { s.mu.Lock(); s.onSignal = f; s.mu.Unlock() }
+
+func (s *IOStreams) interrupt() func() { s.mu.Lock(); defer s.mu.Unlock(); return s.onSignal }
+
+// SystemIO returns the process's streams.
+func SystemIO() *IOStreams {
+	return &IOStreams{
+		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		InTTY:   term.IsTerminal(int(os.Stdin.Fd())),
+		OutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
+		NoColor: os.Getenv("NO_COLOR") != "",
+	}
+}
+
+// CanPrompt reports whether a person can answer a prompt.
+func (s *IOStreams) CanPrompt() bool { return s.InTTY && s.OutTTY }
+
+// Color reports whether to colour stdout.
+func (s *IOStreams) Color() bool { return s.OutTTY && !s.NoColor }
+
+// GlobalOptions are the flags every command has.
+type GlobalOptions struct {
+	UI                string
+	Yes               bool
+	StateDir          string
+	Verbose           bool
+	KnownHosts        string
+	AcceptNewHostKeys bool
+	SSHConfig         string
+	Forks             int
+}
+
+// ScopeOptions are --limit, --batch and --revision.
+type ScopeOptions struct {
+	Limit    string
+	Batch    string
+	Revision string
+}
+
+func (s *ScopeOptions) bind(cmd *cobra.Command, revisionHelp string) {
+	cmd.Flags().StringVarP(&s.Limit, "limit", "l", "", "narrow the plan's hosts with an Ansible host pattern (e.g. 'web:!web3')")
+	cmd.Flags().StringVar(&s.Batch, "batch", "", "batch sizes like Ansible serial, overriding the plan (e.g. 1,25%)")
+	if revisionHelp != "" {
+		cmd.Flags().StringVar(&s.Revision, "revision", "", revisionHelp)
+	}
+}
+
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// newRoot builds the command tree.
+func newRoot(ctx context.Context, ios *IOStreams) *cobra.Command {
+	g := &GlobalOptions{}
+	root := &cobra.Command{
+		Use:   "rollout",
+		Short: "Rolling upgrades behind load balancers, safe by construction",
+		Long: `rollout rolls a pinned git revision of your config across a fleet, one batch at a
+time: drain from every load balancer, wait for zero sessions, stage and validate,
+restart, hold a stable health window, ramp traffic back, next.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.Err)
+	root.SetContext(ctx)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.UI, "ui", "auto", "output: auto (TUI on a terminal, plain otherwise), tui, plain or json")
+	pf.BoolVarP(&g.Yes, "yes", "y", false, "answer yes to prompts (required when stdin is not a terminal)")
+	pf.StringVar(&g.StateDir, "state-dir", "", "local state dir for the journal and lock (default: .rollout beside the plan)")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "more detail")
+	pf.BoolVar(&g.Verbose, "debug", false, "same as -v")
+	pf.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
+	pf.BoolVar(&g.AcceptNewHostKeys, "accept-new-host-keys", false, "record unknown host keys (like StrictHostKeyChecking=accept-new); changed keys are still refused")
+	pf.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
+	pf.IntVar(&g.Forks, "forks", 20, "hosts contacted in parallel for read-only work")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return flagError{err: err, usage: c.UsageString()}
+	})
+
+	root.AddCommand(
+		newVersionCmd(ios),
+		newValidateCmd(ios, g),
+		newHostsCmd(ios, g),
+		newPlanCmd(ios, g),
+		newApplyCmd(ios, g, "apply"),
+		newApplyCmd(ios, g, "rollback"),
+		newStatusCmd(ios, g),
+		newHistoryCmd(ios, g),
+		newRepairCmd(ios, g),
+		newUnlockCmd(ios, g),
+	)
+	return root
+}
+
+type flagError struct {
+	err   error
+	usage string
+}
+
+func (f flagError) Error() string { return f.err.Error() }
+
+// run executes the CLI and returns the exit code: the one place errors
+// become exit codes.
+func run(ctx context.Context, args []string, ios *IOStreams) int {
+	root := newRoot(ctx, ios)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var fe flagError
+	var ee exitError
+	switch {
+	case errors.As(err, &fe):
+		fmt.Fprintf(ios.Err, "error: %v\n\n%s", fe.err, fe.usage)
+		return rollout.ExitRefused
+	case errors.As(err, &ee):
+		return ee.code
+	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "accepts "), strings.Contains(err.Error(), "arg(s)"):
+		fmt.Fprintf(ios.Err, "error: %v\nrun: rollout --help\n", err)
+		return rollout.ExitRefused
+	}
+	printError(ios, err)
+	return rollout.ExitCode(err)
+}
+
+// printError renders an error for a tired operator: diagnostics with
+// file:line:col and a snippet; refusals with the next command.
+func printError(ios *IOStreams, err error) {
+	var de *rollout.DiagError
+	if errors.As(err, &de) {
+		files := map[string]*hcl.File{}
+		for name, src := range de.Sources {
+			files[name] = &hcl.File{Bytes: src}
+		}
+		w := hcl.NewDiagnosticTextWriter(ios.Err, files, 100, ios.Color() && false)
+		_ = w.WriteDiagnostics(de.Diags)
+		n := len(de.Diags.Errs())
+		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: rollout validate\n", n)
+		return
+	}
+	var r *rollout.Refusal
+	if errors.As(err, &r) {
+		fmt.Fprintf(ios.Err, "%s\n", r.Problem)
+		if r.Next != "" {
+			fmt.Fprintf(ios.Err, "  next: %s\n", r.Next)
+		}
+		return
+	}
+	fmt.Fprintf(ios.Err, "error: %v\n", err)
+}
+
+// planArg returns the plan file argument (default rollout.hcl).
+func planArg(args []string) string {
+	if len(args) > 0 && args[0] != "" {
+		return args[0]
+	}
+	return "rollout.hcl"
+}
+
+// localDir is the local state dir: --state-dir, else .rollout beside the plan.
+func localDir(g *GlobalOptions, planFile string) string {
+	if g.StateDir != "" {
+		return g.StateDir
+	}
+	return filepath.Join(filepath.Dir(planFile), ".rollout")
+}
+
+func journalPath(g *GlobalOptions, planFile string) string {
+	return filepath.Join(localDir(g, planFile), "journal.jsonl")
+}

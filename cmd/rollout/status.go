@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-sh/rollout/internal/wire"
+	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout"
+)
+
+type statusOptions struct {
+	*GlobalOptions
+	PlanFile string
+	Limit    string
+}
+
+func newStatusCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	o := &statusOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "status [PLAN]",
+		Short: "Per host: deployed revision, previous revision, last run, drift, lock, LB state",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.PlanFile = planArg(args)
+			return statusRun(cmd.Context(), ios, o)
+		},
+	}
+	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
+	return cmd
+}
+
+// readStates looks at the selected hosts read-only.
+func readStates(ctx context.Context, g *GlobalOptions, planFile, limit string) ([]rollout.HostView, error) {
+	views, _, err := inspect(ctx, g, planFile, limit, false)
+	return views, err
+}
+
+func inspect(ctx context.Context, g *GlobalOptions, planFile, limit string, withLB bool) ([]rollout.HostView, *rollout.Selection, error) {
+	sel, err := rollout.Select(rollout.Request{PlanFile: planFile, Limit: limit})
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := wire.New(sel.Inventory, wireOptions(g))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer w.Close()
+	views := rollout.Inspect(ctx, sel.Plan, sel.Hosts, w.Env(nil), g.Forks, withLB, nil)
+	return views, sel, nil
+}
+
+type statusJSON struct {
+	Host             string    `json:"host"`
+	Revision         string    `json:"revision,omitempty"`
+	PreviousRevision string    `json:"previous_revision,omitempty"`
+	RunID            string    `json:"run_id,omitempty"`
+	Time             time.Time `json:"time,omitempty"`
+	Drift            []string  `json:"drift"`
+	Lock             string    `json:"lock,omitempty"`
+	LB               string    `json:"lb,omitempty"`
+	Serving          bool      `json:"serving"`
+	Error            string    `json:"error,omitempty"`
+}
+
+func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
+	views, sel, err := inspect(ctx, o.GlobalOptions, o.PlanFile, o.Limit, true)
+	if err != nil {
+		return err
+	}
+	var rows []statusJSON
+	failed := 0
+	for _, v := range views {
+		r := statusJSON{Host: v.Name, Drift: nonNil(v.Drift), LB: v.LB, Serving: v.Serving}
+		if v.Err != nil {
+			r.Error = v.Err.Error()
+			failed++
+		}
+		if v.State != nil {
+			r.Revision, r.PreviousRevision, r.RunID, r.Time = v.State.Revision, v.State.PreviousRevision, v.State.RunID, v.State.Time
+		}
+		if v.Lock != nil {
+			r.Lock = fmt.Sprintf("%s (run %s)", v.Lock.Owner, v.Lock.RunID)
+		}
+		rows = append(rows, r)
+	}
+	if o.UI == "json" {
+		enc := json.NewEncoder(ios.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "HOST\tREVISION\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tLB")
+		for _, r := range rows {
+			if r.Error != "" {
+				fmt.Fprintf(tw, "%s\t?\t\t\t\t\terror: %s\n", r.Host, r.Error)
+				continue
+			}
+			rev, prev, last := "-", "-", "-"
+			if r.Revision != "" {
+				rev = plan.ShortRev(r.Revision)
+				last = r.Time.Local().Format("2006-01-02 15:04") + " " + r.RunID
+			}
+			if r.PreviousRevision != "" {
+				prev = plan.ShortRev(r.PreviousRevision)
+			}
+			drift := "-"
+			if len(r.Drift) > 0 {
+				drift = "DRIFT " + strings.Join(r.Drift, ",")
+			}
+			lock := "-"
+			if r.Lock != "" {
+				lock = r.Lock
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, rev, prev, last, drift, lock, r.LB)
+		}
+		_ = tw.Flush()
+		fmt.Fprintf(ios.Out, "plan %q pins %s\n", sel.Plan.Name, sel.Plan.Revision)
+	}
+	if failed > 0 {
+		return exitError{code: rollout.ExitFailed}
+	}
+	return nil
+}

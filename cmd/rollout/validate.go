@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout"
+)
+
+type validateOptions struct {
+	*GlobalOptions
+	PlanFile string
+	Scope    ScopeOptions
+}
+
+func newValidateCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	o := &validateOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "validate [PLAN]",
+		Short: "Static checks of a plan: decode, revision, sources, templates, batches; touches no host",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.PlanFile = planArg(args)
+			return validateRun(cmd.Context(), ios, o)
+		},
+	}
+	o.Scope.bind(cmd, "")
+	return cmd
+}
+
+func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
+	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch})
+	if err != nil {
+		return err
+	}
+	var problems []string
+	if !pr.Plan.HasDrain {
+		problems = append(problems, fmt.Sprintf("%s: plan %q has no drain block; apply will refuse it (write drain \"none\" { reason = \"...\" } to roll without a load balancer)", o.PlanFile, pr.Plan.Name))
+	}
+	if len(pr.Pool) == 1 && !pr.Plan.AllowDowntime {
+		problems = append(problems, fmt.Sprintf("%s: hosts = %q selects a single host; apply will refuse it unless allow_downtime = true", o.PlanFile, pr.Plan.Hosts))
+	}
+	if len(problems) > 0 {
+		return &rollout.Refusal{Problem: strings.Join(problems, "\n"), Next: "fix the plan, then: rollout validate " + o.PlanFile}
+	}
+	files := 0
+	for _, t := range pr.Targets {
+		files += len(t.Files)
+	}
+	sizes := make([]string, len(pr.Batches))
+	for i, b := range pr.Batches {
+		sizes[i] = fmt.Sprint(len(b))
+	}
+	fmt.Fprintf(ios.Out, "ok: plan %q at %s: %d host(s) in %d batch(es) [%s], %d file(s) rendered; nothing was touched\n",
+		pr.Plan.Name, pr.Repo.Describe(pr.Revision), len(pr.Targets), len(pr.Batches), strings.Join(sizes, " "), files)
+	if len(pr.BatchSpec) == 0 && o.Scope.Limit == "" {
+		fmt.Fprintf(ios.Out, "note: the plan sets no batch; apply will need --batch or --limit\n")
+	}
+	return nil
+}
+
+type hostsOptions struct {
+	*GlobalOptions
+	PlanFile string
+	Limit    string
+}
+
+func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	o := &hostsOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "hosts [PLAN]",
+		Short: "List the hosts the plan's pattern (and --limit) selects",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.PlanFile = planArg(args)
+			return hostsRun(ios, o)
+		},
+	}
+	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
+	return cmd
+}
+
+type hostJSON struct {
+	Name    string   `json:"name"`
+	Address string   `json:"address"`
+	Port    int      `json:"port"`
+	User    string   `json:"user,omitempty"`
+	Groups  []string `json:"groups"`
+}
+
+func hostsRun(ios *IOStreams, o *hostsOptions) error {
+	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit})
+	if err != nil {
+		return err
+	}
+	if o.UI == "json" {
+		out := []hostJSON{}
+		for _, h := range sel.Hosts {
+			out = append(out, hostJSON{Name: h.Name, Address: h.Address, Port: portOr22(h.Port), User: h.User, Groups: nonNil(h.Groups)})
+		}
+		enc := json.NewEncoder(ios.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tADDRESS\tPORT\tUSER\tGROUPS")
+	for _, h := range sel.Hosts {
+		user := h.User
+		if user == "" {
+			user = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", h.Name, h.Address, portOr22(h.Port), user, strings.Join(h.Groups, ","))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(ios.Out, "%d of %d host(s) selected by hosts = %q", len(sel.Hosts), len(sel.Pool), sel.Plan.Hosts)
+	if o.Limit != "" {
+		fmt.Fprintf(ios.Out, " and --limit %q", o.Limit)
+	}
+	fmt.Fprintln(ios.Out)
+	return nil
+}
+
+func portOr22(p int) int {
+	if p == 0 {
+		return 22
+	}
+	return p
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+var _ = plan.ShortRev

@@ -1,0 +1,159 @@
+// Package drain holds the load-balancer drivers a rolling upgrade uses to take
+// a host out of traffic and put it back: haproxy (runtime API), command (any
+// LB with a CLI) and none (no load balancer, written out on purpose).
+//
+// Every driver has the same method set, which the engine declares as its own
+// interface:
+//
+//	Check(ctx) error                    // preflight, changes nothing
+//	Drain(ctx) error                    // stop new traffic, on every LB
+//	Sessions(ctx) (int, error)          // current + queued sessions, summed over LBs
+//	Settle(ctx) error                   // after zero sessions (haproxy: maint)
+//	Undrain(ctx) error                  // back in service
+//	SetWeight(ctx, pct int) error       // ramp step, percent of the configured weight
+//	Serving(ctx) (bool, string, error)  // does the LB itself report the host up
+//
+// The package does not import the engine or the SSH client: what it needs
+// from them comes in through Runner and Dialer.
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// Runner runs a shell command on a host (remote.Client satisfies it). A
+// non-zero exit returns an error implementing interface{ ExitStatus() int }.
+type Runner interface {
+	Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+// Dialer opens a stream: network "unix" (a path) or "tcp" (host:port), either
+// locally (net.Dialer) or through an SSH connection.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// LocalDialer dials on this machine.
+func LocalDialer() Dialer {
+	var d net.Dialer
+	return d.DialContext
+}
+
+// ErrDrainTimeout is wrapped by WaitZero's error when sessions did not reach
+// zero in time.
+var ErrDrainTimeout = errors.New("drain timeout")
+
+// TimeoutError says how many sessions were still open when WaitZero gave up.
+// It matches ErrDrainTimeout with errors.Is.
+type TimeoutError struct {
+	Sessions int
+	Timeout  time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%d sessions still open after %s", e.Sessions, shortDuration(e.Timeout))
+}
+
+// Unwrap lets errors.Is(err, ErrDrainTimeout) hold.
+func (e *TimeoutError) Unwrap() error { return ErrDrainTimeout }
+
+// WaitZero polls d.Sessions every interval until it reports zero, calling
+// progress (when not nil) with every reading. It gives up with a
+// *TimeoutError (wrapping ErrDrainTimeout) once timeout has passed since the
+// first reading. An error from Sessions ends the wait at once: a host whose
+// LB cannot be read must not count as drained.
+//
+// now and sleep may be nil (time.Now and a context-aware sleep); tests pass
+// a fake clock.
+func WaitZero(ctx context.Context, d interface {
+	Sessions(context.Context) (int, error)
+}, timeout, interval time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error, progress func(sessions int)) error {
+	if now == nil {
+		now = time.Now
+	}
+	if sleep == nil {
+		sleep = sleepContext
+	}
+	if interval <= 0 {
+		interval = 250 * time.Millisecond
+	}
+	start := now()
+	for {
+		n, err := d.Sessions(ctx)
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(n)
+		}
+		if n == 0 {
+			return nil
+		}
+		left := timeout - now().Sub(start)
+		if left <= 0 {
+			return &TimeoutError{Sessions: n, Timeout: timeout}
+		}
+		if err := sleep(ctx, min(interval, left)); err != nil {
+			return err
+		}
+	}
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// shortDuration prints 2m rather than 2m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// None is the driver for hosts without a load balancer. The plan must say
+// why (drain "none" { reason = "..." }); every step does nothing.
+type None struct {
+	Reason string
+}
+
+// NewNone returns a driver that does nothing.
+func NewNone(reason string) *None { return &None{Reason: reason} }
+
+// Check does nothing.
+func (*None) Check(context.Context) error { return nil }
+
+// Drain does nothing.
+func (*None) Drain(context.Context) error { return nil }
+
+// Sessions is always 0.
+func (*None) Sessions(context.Context) (int, error) { return 0, nil }
+
+// Settle does nothing.
+func (*None) Settle(context.Context) error { return nil }
+
+// Undrain does nothing.
+func (*None) Undrain(context.Context) error { return nil }
+
+// SetWeight does nothing.
+func (*None) SetWeight(context.Context, int) error { return nil }
+
+// Serving is always true: there is no LB to ask.
+func (n *None) Serving(context.Context) (bool, string, error) {
+	return true, "no load balancer (" + n.Reason + ")", nil
+}

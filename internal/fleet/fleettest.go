@@ -1,0 +1,136 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// E2EEnv is the environment variable that turns a missing sshd or HAProxy
+// from a skipped test into a failed one (CI sets ROLLOUT_E2E=1).
+const E2EEnv = "ROLLOUT_E2E"
+
+// StartT starts a fleet for a test and stops it in t.Cleanup (registered
+// before anything is started, so it runs even when Start fails). When sshd
+// or HAProxy is not installed the test is skipped, or fails with
+// ROLLOUT_E2E=1. opts.Dir defaults to a short temporary directory (HAProxy's
+// socket path must stay under 108 bytes). When the test failed, the tails of
+// the sshd, HAProxy and app logs are logged before the fleet stops.
+func StartT(t testing.TB, opts Options) *Fleet {
+	t.Helper()
+	if err := Available(opts.HAProxy > 0); err != nil {
+		if os.Getenv(E2EEnv) == "1" {
+			t.Fatalf("%v (%s=1: end-to-end tests must run)", err, E2EEnv)
+		}
+		t.Skipf("%v (set %s=1 to fail instead of skipping)", err, E2EEnv)
+	}
+	if opts.Dir == "" {
+		dir, err := os.MkdirTemp("", "fleet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if !t.Failed() {
+				os.RemoveAll(dir)
+			} else {
+				t.Logf("fleet dir kept for inspection: %s", dir)
+			}
+		})
+		opts.Dir = dir
+	}
+	var f *Fleet
+	t.Cleanup(func() {
+		if f == nil {
+			// Start failed and already stopped what it started; the logs
+			// are still worth reading.
+			f = &Fleet{Dir: opts.Dir}
+			if t.Failed() {
+				dumpLogs(t, f)
+			}
+			return
+		}
+		if t.Failed() {
+			dumpLogs(t, f)
+		}
+		if err := f.Stop(); err != nil {
+			t.Errorf("stop fleet: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	started, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start fleet: %v", err)
+	}
+	f = started
+	return f
+}
+
+// dumpLogs logs the last lines of every log file of the fleet.
+func dumpLogs(t testing.TB, f *Fleet) {
+	var logs []string
+	for _, pattern := range []string{"logs/*.log", "hosts/*/log/*.log"} {
+		m, _ := filepath.Glob(filepath.Join(f.Dir, pattern))
+		logs = append(logs, m...)
+	}
+	for _, p := range logs {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		t.Logf("--- tail of %s ---\n%s", p, tail(b, 20))
+	}
+}
+
+func tail(b []byte, n int) string {
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// DemoPaths builds examples/demo/app into a temporary directory and returns
+// the demo-app binary and the restart-app script of this checkout, ready for
+// Options.AppBinary and Options.RestartScript.
+func DemoPaths(t testing.TB) (app, restart string) {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app = filepath.Join(t.TempDir(), "demo-app")
+	cmd := exec.Command("go", "build", "-o", app, "./examples/demo/app")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build demo-app: %v\n%s", err, out)
+	}
+	return app, filepath.Join(root, "examples", "demo", "bin", "restart-app")
+}
+
+// moduleRoot is the directory holding this module's go.mod, found from this
+// source file's location.
+func moduleRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("fleet: cannot locate the source tree")
+	}
+	dir := filepath.Dir(file)
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/rollout-sh/rollout\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("fleet: go.mod of github.com/rollout-sh/rollout not found above " + filepath.Dir(file))
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,180 @@
+package fleet
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HAProxyBinary is the path of the HAProxy the fleet runs.
+const HAProxyBinary = "/usr/sbin/haproxy"
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path
+// holds 108 bytes including the terminating NUL).
+const maxSocketPath = 107
+
+func (f *Fleet) haproxyConfig(sock string, frontendPort int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# written by rollout's internal/fleet
+global
+    stats socket %s mode 600 level admin
+    stats timeout 30s
+    maxconn 4096
+
+defaults
+    mode http
+    log global
+    retries 0
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    timeout queue 10s
+
+frontend fe
+    bind 127.0.0.1:%d
+    default_backend %s
+
+backend %s
+    balance roundrobin
+    option httpchk GET /healthz
+`, sock, frontendPort, f.Backend, f.Backend)
+	for _, h := range f.Hosts {
+		fmt.Fprintf(&b, "    server %s 127.0.0.1:%d check inter 200ms fall 2 rise 2 weight 100\n", h.Name, h.AppPort)
+	}
+	return b.String()
+}
+
+// startHAProxy starts HAProxy number n (1-based) and waits until its admin
+// socket answers and its frontend accepts connections.
+func (f *Fleet) startHAProxy(ctx context.Context, n, frontendPort int, detach bool) error {
+	name := "haproxy " + strconv.Itoa(n)
+	dir := filepath.Join(f.Dir, "lb"+strconv.Itoa(n))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	sock := filepath.Join(dir, "admin.sock")
+	if len(sock) > maxSocketPath {
+		return fmt.Errorf("%s: socket path %s is longer than %d bytes: use a shorter fleet dir", name, sock, maxSocketPath)
+	}
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	logPath := filepath.Join(f.Dir, "logs", "haproxy-"+strconv.Itoa(n)+".log")
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		if err := os.WriteFile(cfgPath, []byte(f.haproxyConfig(sock, frontendPort)), 0o644); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		p, exited, err := startProcess(name, []string{HAProxyBinary, "-db", "-f", cfgPath}, logPath, cfgPath, detach)
+		if err != nil {
+			return err
+		}
+		f.Processes = append(f.Processes, p)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = poll(wctx, name, exited, 20*time.Millisecond, func() error {
+			out, err := adminCommand(sock, "show info")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, "Name: HAProxy") {
+				return fmt.Errorf("unexpected show info answer %q", out)
+			}
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(frontendPort), time.Second)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+		cancel()
+		if err == nil {
+			f.HAProxySockets = append(f.HAProxySockets, sock)
+			f.FrontendPorts = append(f.FrontendPorts, frontendPort)
+			return nil
+		}
+		if !errors.Is(err, errExited) || attempt == attempts {
+			return fmt.Errorf("%w; see %s", err, logPath)
+		}
+		ports, perr := freePorts(1)
+		if perr != nil {
+			return perr
+		}
+		frontendPort = ports[0]
+	}
+}
+
+// adminCommand sends one command line to an HAProxy admin socket and returns
+// the whole answer.
+func adminCommand(sock, command string) (string, error) {
+	c, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, command+"\n"); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// Admin sends a runtime API command to HAProxy number lb (0-based) and returns
+// its answer, e.g. Admin(0, "show servers state web").
+func (f *Fleet) Admin(lb int, command string) (string, error) {
+	if lb < 0 || lb >= len(f.HAProxySockets) {
+		return "", fmt.Errorf("haproxy %d: no such load balancer (fleet has %d)", lb, len(f.HAProxySockets))
+	}
+	out, err := adminCommand(f.HAProxySockets[lb], command)
+	if err != nil {
+		return "", fmt.Errorf("haproxy %d: %s: %w", lb+1, command, err)
+	}
+	return out, nil
+}
+
+// ServerStatus returns the status column of `show stat` for every server of
+// the backend on HAProxy number lb (0-based): "UP", "DOWN", "DRAIN", "MAINT",
+// or a transitional "UP 1/2".
+func (f *Fleet) ServerStatus(lb int) (map[string]string, error) {
+	out, err := f.Admin(lb, "show stat "+f.Backend+" 4 -1")
+	if err != nil {
+		return nil, err
+	}
+	out = strings.TrimPrefix(strings.TrimSpace(out), "# ")
+	r := csv.NewReader(strings.NewReader(out))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("haproxy %d: parse show stat: %v", lb+1, err)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	sv, okS := col["svname"]
+	st, okT := col["status"]
+	if !okS || !okT {
+		return nil, fmt.Errorf("haproxy %d: show stat has no svname/status column", lb+1)
+	}
+	res := map[string]string{}
+	for _, row := range rows[1:] {
+		if len(row) > max(sv, st) {
+			res[row[sv]] = row[st]
+		}
+	}
+	return res, nil
+}
+
+// FrontendURL is the base URL of HAProxy number lb's HTTP frontend.
+func (f *Fleet) FrontendURL(lb int) string {
+	return "http://127.0.0.1:" + strconv.Itoa(f.FrontendPorts[lb])
+}

@@ -1,0 +1,257 @@
+// Package wire connects the engine to the real drivers: SSH (remote), load
+// balancers (drain) and health gates (health). The CLI and the end-to-end
+// tests use it; the engine itself only knows its own small interfaces.
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rollout-sh/rollout/drain"
+	"github.com/rollout-sh/rollout/health"
+	"github.com/rollout-sh/rollout/inventory"
+	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/remote"
+	"github.com/rollout-sh/rollout/rollout"
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+// Options are the SSH settings of the command line.
+type Options struct {
+	KnownHosts        string
+	AcceptNewHostKeys bool
+	SSHConfig         string
+	ConnectTimeout    time.Duration
+}
+
+// Wiring holds one SSH connection per host for the whole run.
+type Wiring struct {
+	inv   *inventory.Inventory
+	ssh   *inventory.SSHConfig
+	mu    sync.Mutex
+	pools map[bool]*remote.Pool // by become
+	opts  Options
+}
+
+// New prepares the wiring for hosts of inv.
+func New(inv *inventory.Inventory, opts Options) (*Wiring, error) {
+	cfg, err := inventory.LoadSSHConfig(opts.SSHConfig)
+	if err != nil {
+		return nil, fmt.Errorf("ssh config: %w", err)
+	}
+	return &Wiring{inv: inv, ssh: cfg, pools: map[bool]*remote.Pool{}, opts: opts}, nil
+}
+
+// Close closes every connection.
+func (w *Wiring) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.pools {
+		_ = p.Close()
+	}
+}
+
+func (w *Wiring) pool(become bool) *remote.Pool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pools[become]
+	if p == nil {
+		p = remote.NewPool(remote.Config{KnownHostsFile: w.opts.KnownHosts, AcceptNewHostKeys: w.opts.AcceptNewHostKeys,
+			ConnectTimeout: w.opts.ConnectTimeout, Become: become})
+		w.pools[become] = p
+	}
+	return p
+}
+
+// Target resolves how to reach h: inventory values first, then ssh_config,
+// with ProxyJump hops.
+func (w *Wiring) Target(h *inventory.Host) (remote.Target, error) {
+	ep := w.ssh.Endpoint(h)
+	t := remote.Target{Name: h.Name, Address: ep.Address, Port: ep.Port, User: ep.User, IdentityFiles: ep.IdentityFiles}
+	if ep.ProxyJump != "" {
+		hops, err := w.ssh.ResolveJump(ep.ProxyJump)
+		if err != nil {
+			return t, fmt.Errorf("%s: ProxyJump %q: %w", h.Name, ep.ProxyJump, err)
+		}
+		var jump *remote.Target
+		for _, hop := range hops {
+			jt := remote.Target{Name: hop.Alias, Address: hop.Address, Port: hop.Port, User: hop.User, IdentityFiles: hop.IdentityFiles, Jump: jump}
+			jump = &jt
+		}
+		t.Jump = jump
+	}
+	return t, nil
+}
+
+// Connect returns the run's connection to h.
+func (w *Wiring) Connect(ctx context.Context, h *inventory.Host) (*remote.Client, error) {
+	t, err := w.Target(h)
+	if err != nil {
+		return nil, err
+	}
+	return w.pool(h.Become).Get(ctx, t)
+}
+
+// Env returns the engine's environment with sink receiving events.
+func (w *Wiring) Env(sink event.Sink) rollout.Env {
+	return rollout.Env{
+		Connect: func(ctx context.Context, h *inventory.Host) (rollout.Conn, error) {
+			c, err := w.Connect(ctx, h)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		NewDrainer: w.NewDrainer,
+		NewGate:    w.NewGate,
+		Sink:       sink,
+	}
+}
+
+// via returns the connection of the inventory host named name.
+func (w *Wiring) via(ctx context.Context, name string) (*remote.Client, error) {
+	vh := w.inv.Host(name)
+	if vh == nil {
+		return nil, fmt.Errorf("via = %q: no such host in the inventory", name)
+	}
+	return w.Connect(ctx, vh)
+}
+
+// NewDrainer builds the drain driver of the target's plan.
+func (w *Wiring) NewDrainer(ctx context.Context, t *rollout.Target) (rollout.Drainer, error) {
+	d := t.Spec.Drain
+	switch d.Kind {
+	case "haproxy":
+		dial := drain.LocalDialer()
+		if d.Via != "" {
+			c, err := w.via(ctx, d.Via)
+			if err != nil {
+				return nil, err
+			}
+			dial = c.Dial
+		}
+		h, err := drain.NewHAProxy(t.Host.Name, d.Endpoints, dial, d.Backend, d.Server)
+		if err != nil {
+			return nil, err
+		}
+		return haproxy{h}, nil
+	case "command":
+		var r drain.Runner
+		var err error
+		if d.Via != "" {
+			r, err = w.via(ctx, d.Via)
+		} else {
+			r, err = w.Connect(ctx, t.Host)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return drain.NewCommand(t.Host.Name, r, d.DrainCmd, d.UndrainCmd, d.SessionsCmd), nil
+	case "none", "":
+		return drain.NewNone(d.Reason), nil
+	}
+	return nil, fmt.Errorf("unknown drain kind %q", d.Kind)
+}
+
+// haproxy adds the pool view the capacity floor needs.
+type haproxy struct{ *drain.HAProxy }
+
+func (h haproxy) Members(ctx context.Context) ([]rollout.Member, error) {
+	states, err := h.Pool(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rollout.Member, len(states))
+	for i, s := range states {
+		out[i] = rollout.Member{Name: s.Server, Serving: s.Serving, Status: s.Status}
+	}
+	return out, nil
+}
+
+// NewGate builds the health gate of the target's plan: every health block's
+// probe must pass; the longest window and deadline apply; a pid_file or
+// unit adds the flap guard.
+func (w *Wiring) NewGate(ctx context.Context, t *rollout.Target, d rollout.Drainer, quick bool) (rollout.Gate, error) {
+	hs := t.Spec.Health
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	conn, err := w.Connect(ctx, t.Host)
+	if err != nil {
+		return nil, err
+	}
+	g := &health.Gate{Name: t.Host.Name}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var nd net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := nd.DialContext(dctx, network, addr)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		// only reachable from the host itself: go through its SSH connection
+		if c, serr := conn.Dial(ctx, network, addr); serr == nil {
+			return c, nil
+		}
+		return nil, err
+	}
+	for _, h := range hs {
+		timeout := h.Timeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		var p health.Probe
+		switch h.Kind {
+		case "http":
+			client := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+			p, err = health.HTTP(client, h.URL, h.Status, h.BodyMatches)
+			if err != nil {
+				return nil, err
+			}
+		case "tcp":
+			p = health.TCP(dial, h.Address)
+		case "command":
+			p = health.Command(conn, h.Command)
+		case "haproxy":
+			p = health.Serving(d.Serving)
+		default:
+			return nil, fmt.Errorf("unknown health kind %q", h.Kind)
+		}
+		g.Probes = append(g.Probes, p)
+		if g.Interval == 0 || h.Interval < g.Interval {
+			g.Interval = h.Interval
+		}
+		g.HealthyFor = max(g.HealthyFor, h.HealthyFor)
+		g.Deadline = max(g.Deadline, h.Deadline)
+		switch {
+		case h.PidFile != "" && g.Guard == nil:
+			g.Guard = health.PidFile(conn, h.PidFile)
+		case h.Unit != "" && g.Guard == nil:
+			g.Guard = health.SystemdUnit(conn, h.Unit)
+		}
+	}
+	if quick {
+		g.HealthyFor = 0
+	}
+	return gate{g}, nil
+}
+
+type gate struct{ g *health.Gate }
+
+func (g gate) Wait(ctx context.Context, progress func(rollout.Progress)) error {
+	return g.g.Wait(ctx, func(p health.Progress) {
+		progress(rollout.Progress{Elapsed: p.Elapsed, Window: p.Window, LastErr: p.LastErr})
+	})
+}
+
+// IsHostKeyError reports whether err is an unknown or changed host key.
+func IsHostKeyError(err error) bool {
+	return errors.Is(err, remote.ErrHostKeyUnknown) || errors.Is(err, remote.ErrHostKeyChanged)
+}
+
+var _ = plan.ShortRev

@@ -1,0 +1,79 @@
+package inventory
+
+import (
+	"errors"
+	"reflect"
+	"sort"
+	"testing"
+)
+
+func FuzzParseINI(f *testing.F) {
+	f.Add([]byte(patternINI))
+	f.Add([]byte("web[01:03]:2222 a=\"x y\" b=1.5 c=True\n[g:vars]\nv = 'q' # c\n"))
+	f.Add([]byte("[p:children]\nc\n[c]\nh\n[c:vars]\nansible_group_priority=3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inv, err := ParseINI("fuzz.ini", data)
+		if err != nil {
+			return
+		}
+		hosts := inv.Hosts()
+		seen := map[string]bool{}
+		for _, h := range hosts {
+			if h.Name == "" || h.Address == "" || h.Vars == nil {
+				t.Fatalf("incomplete host %+v", h)
+			}
+			if seen[h.Name] {
+				t.Fatalf("host %q listed twice", h.Name)
+			}
+			seen[h.Name] = true
+			if inv.Host(h.Name) != h {
+				t.Fatalf("Host(%q) is not the listed host", h.Name)
+			}
+			if !sort.StringsAreSorted(h.Groups) || contains(h.Groups, groupAll) || contains(h.Groups, groupUngrouped) {
+				t.Fatalf("host %q groups %v", h.Name, h.Groups)
+			}
+		}
+		if len(hosts) == 0 {
+			return
+		}
+		sel, err := inv.Select("all")
+		if err != nil || !reflect.DeepEqual(sel, hosts) {
+			t.Fatalf("Select(all) = %v, %v", names(sel), err)
+		}
+	})
+}
+
+func FuzzSelect(f *testing.F) {
+	for _, s := range []string{"all", "web:db:&prod:!web3", "~web[0-9]+", "web[0:1]", "web[-1]", "db,web", "w*", "db[!1]", "web[1:]", "!app", "~(a|b){1,2}"} {
+		f.Add(s)
+	}
+	inv, err := ParseINI("fuzz.ini", []byte(patternINI))
+	if err != nil {
+		f.Fatal(err)
+	}
+	index := map[*Host]int{}
+	for i, h := range inv.Hosts() {
+		index[h] = i
+	}
+	f.Fuzz(func(t *testing.T, pattern string) {
+		got, err := inv.Select(pattern)
+		if err != nil {
+			noMatch, bad := errors.Is(err, ErrNoMatch), errors.Is(err, ErrBadPattern)
+			if noMatch == bad {
+				t.Fatalf("error %v: want exactly one of ErrNoMatch, ErrBadPattern", err)
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatal("no error and no hosts")
+		}
+		last := -1
+		for _, h := range got {
+			i, ok := index[h]
+			if !ok || i <= last {
+				t.Fatalf("result %v not in inventory order", names(got))
+			}
+			last = i
+		}
+	})
+}

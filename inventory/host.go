@@ -1,0 +1,28 @@
+// Package inventory reads Ansible INI and YAML inventories as they are,
+// selects hosts with Ansible host patterns, and applies ~/.ssh/config.
+package inventory
+
+// Host is one inventory host with its variables merged the way Ansible
+// merges them (all < parent groups < child groups < host).
+type Host struct {
+	// Name is the inventory name (what patterns match).
+	Name string
+	// Address is ansible_host, or Name when unset.
+	Address string
+	// Port is ansible_port, or 0 when unset (the SSH layer then uses
+	// ~/.ssh/config or 22).
+	Port int
+	// User is ansible_user, or "" when unset.
+	User string
+	// KeyFile is ansible_ssh_private_key_file, or "".
+	KeyFile string
+	// Become is ansible_become.
+	Become bool
+	// Groups the host belongs to, directly or through children, sorted,
+	// without the implicit "all" and "ungrouped".
+	Groups []string
+	// Vars are the merged variables. Values are string, int64, float64,
+	// bool, []any or map[string]any (YAML), and string for INI values that
+	// are not numbers or booleans.
+	Vars map[string]any
+}

@@ -1,0 +1,116 @@
+package journal
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+func TestRuns(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	events := []event.Event{
+		{Time: at(0), Run: "r1", Event: event.RunStart, Plan: "web", Revision: "aaa", Message: KindApply, Batches: [][]string{{"web1"}, {"web2", "web3"}}},
+		{Time: at(1), Run: "r1", Event: event.HostPhase, Host: "web1", Batch: 1, Phase: event.PhaseDrain, Status: "running"},
+		{Time: at(2), Run: "r1", Event: event.HostDone, Host: "web1", Batch: 1, Status: string(event.OutcomeOK), Revision: "aaa"},
+		{Time: at(3), Run: "r1", Event: event.HostPhase, Host: "web2", Batch: 2, Phase: event.PhaseHealth, Status: "running"},
+		{Time: at(4), Run: "r1", Event: event.HostDone, Host: "web2", Batch: 2, Status: string(event.OutcomeDrained), Revision: "aaa", Message: "unstable", Diagnostics: "log"},
+		{Time: at(5), Run: "r1", Event: event.RunDone, Status: "failed", ExitCode: event.Int(1), Message: "rollout rollback"},
+		// r2 dies with web2 in flight; web3 never started.
+		{Time: at(10), Run: "r2", Event: event.RunStart, Plan: "web", Revision: "bbb", Message: KindRollback},
+		{Time: at(11), Run: "r2", Event: event.BatchStart, Batch: 1, Hosts: []string{"web2", "web3"}},
+		// An event of another run interleaved.
+		{Time: at(12), Run: "r3", Event: event.Log, Message: "hello"},
+		{Time: at(13), Run: "r2", Event: event.HostPhase, Host: "web2", Batch: 1, Phase: event.PhaseDrain, Status: "running"},
+		{Time: at(14), Run: "r2", Event: event.HostPhase, Host: "web2", Batch: 1, Phase: event.PhaseRestart, Status: "running"},
+	}
+	runs := Runs(events)
+	if len(runs) != 3 {
+		t.Fatalf("got %d runs, want 3", len(runs))
+	}
+	type row struct {
+		ID, Plan, Revision, Kind string
+		Start, End               time.Time
+		Finished                 bool
+		ExitCode                 int
+		Status, Message          string
+		Events                   int
+	}
+	wantRuns := []row{
+		{"r1", "web", "aaa", KindApply, at(0), at(5), true, 1, "failed", "rollout rollback", 6},
+		{"r2", "web", "bbb", KindRollback, at(10), at(14), false, 0, "", "", 4},
+		{"r3", "", "", "", at(12), at(12), false, 0, "", "", 1},
+	}
+	for i, w := range wantRuns {
+		r := runs[i]
+		got := row{r.ID, r.Plan, r.Revision, r.Kind, r.Start, r.End, r.Finished, r.ExitCode, r.Status, r.Message, len(r.Events)}
+		if got != w {
+			t.Errorf("run %d = %+v, want %+v", i, got, w)
+		}
+	}
+	wantHosts := [][]HostResult{
+		{
+			{Host: "web1", Outcome: event.OutcomeOK, Revision: "aaa", Batch: 1, Phase: event.PhaseDrain},
+			{Host: "web2", Outcome: event.OutcomeDrained, Revision: "aaa", Batch: 2, Phase: event.PhaseHealth, Message: "unstable", Diagnostics: "log"},
+			{Host: "web3", Outcome: event.OutcomeNotStarted},
+		},
+		{
+			{Host: "web2", Outcome: event.OutcomeUnknown, Batch: 1, Phase: event.PhaseRestart},
+			{Host: "web3", Outcome: event.OutcomeNotStarted},
+		},
+		nil,
+	}
+	for i, w := range wantHosts {
+		if !reflect.DeepEqual(runs[i].Hosts, w) {
+			t.Errorf("run %s hosts:\n got %+v\nwant %+v", runs[i].ID, runs[i].Hosts, w)
+		}
+	}
+}
+
+func TestCompleted(t *testing.T) {
+	done := func(run, host string, o event.Outcome, rev string) event.Event {
+		return event.Event{Time: t0, Run: run, Event: event.HostDone, Host: host, Status: string(o), Revision: rev}
+	}
+	events := []event.Event{
+		done("r1", "web1", event.OutcomeOK, "A"),
+		done("r1", "web2", event.OutcomeOK, "A"),
+		done("r2", "web1", event.OutcomeOK, "B"),
+		done("r2", "web2", event.OutcomeRolledBack, "A"),
+		done("r3", "web1", event.OutcomeSkipped, "B"),
+		done("r3", "web2", event.OutcomeFailed, "B"),
+		done("r4", "web1", event.OutcomeOK, "A"),
+		done("r4", "web3", event.OutcomeUnknown, "A"),
+	}
+	got := Completed(Runs(events))
+	want := map[string][]string{"web1": {"A", "B", "A"}, "web2": {"A"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Completed = %v, want %v", got, want)
+	}
+}
+
+func TestPrevious(t *testing.T) {
+	tests := []struct {
+		history []string
+		current string
+		want    string
+		ok      bool
+	}{
+		{[]string{"A", "B"}, "B", "A", true},
+		{[]string{"A", "B", "A"}, "A", "B", true},
+		{[]string{"A", "B", "C"}, "B", "A", true},
+		{[]string{"A"}, "A", "", false},
+		{nil, "A", "", false},
+		{[]string{"A", "B"}, "X", "B", true}, // current unknown: the last known good
+		{[]string{"B", "B", "A"}, "A", "B", true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.history, tt.current), func(t *testing.T) {
+			got, ok := Previous(tt.history, tt.current)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("Previous = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+// Package plan decodes rollout plan files (HCL), evaluates them per host,
+// computes batches, and reads deployable files from the pinned git commit.
+package plan
+
+import (
+	"os"
+	"time"
+
+	"github.com/rollout-sh/rollout/inventory"
+)
+
+// Quantity is a count or a percentage ("25%"), as used by batch,
+// max_failures and min_in_service.
+type Quantity struct {
+	N       int  // the count when Percent is false
+	Percent bool // N is a percentage
+	Set     bool // the value was given
+}
+
+// Range is expect_hosts: an exact number (Min == Max) or "10..14".
+type Range struct{ Min, Max int }
+
+// Plan is a decoded plan file. Per-host attributes are evaluated by ForHost.
+type Plan struct {
+	Name     string
+	Filename string // the plan file as given
+	Dir      string // absolute directory of the plan file
+
+	Inventory string // absolute path of the inventory file
+	Hosts     string // host pattern
+	Repo      string // absolute path of the git repository (default: the one containing the plan)
+	Revision  string // as written: a full SHA or a tag
+
+	Batch         []Quantity    // nil when not set in the plan
+	MaxFailures   Quantity      // default 0: the first failure halts
+	OnFailure     string        // "rollback" or "halt" (default "halt")
+	Pause         time.Duration // bake time between batches
+	MinInService  Quantity      // unset: at least one server always serving
+	AllowDowntime bool
+	ExpectHosts   *Range // nil when not set
+	Become        bool
+	ApproveAfter  []int // 1-based batch numbers after which a person must approve
+
+	HasDrain bool // a drain block was written
+
+	// unexported: kept expressions for ForHost (implementation's choice)
+	impl *planImpl
+}
+
+// HostSpec is the plan evaluated for one host. Every string has been
+// evaluated with host.*, plan.name and revision in scope; command strings
+// (Check, Restart, file Validate, Drain commands, health Command,
+// Diagnostics) had every interpolated value shell-quoted.
+type HostSpec struct {
+	Host        *inventory.Host
+	StateDir    string
+	Files       []FileSpec
+	Check       string
+	Restart     string
+	Drain       Drain
+	Health      []Health
+	Diagnostics []string
+	Become      bool
+}
+
+// FileSpec is one file block, evaluated for a host.
+type FileSpec struct {
+	Name     string // the block label
+	Source   string // path inside the repo at the revision
+	Template bool
+	Dest     string
+	Mode     os.FileMode // default 0644
+	Owner    string      // "" = leave as is; "user" or "user:group"
+	Validate string      // command with %s for the staged path ("" = none)
+}
+
+// Drain is the drain block, evaluated for a host.
+type Drain struct {
+	Kind string // "haproxy", "command" or "none"
+
+	// haproxy
+	Endpoints []string // "unix:/path" or "tcp:HOST:PORT"
+	Via       string   // inventory host whose SSH connection reaches the endpoints ("" = local)
+	Backend   string
+	Server    string
+	Timeout   time.Duration // waiting for sessions to reach zero (default 2m)
+	Ramp      []int         // weights in percent, last is 100 (default [100])
+
+	// command (Via applies too: run on that host instead of the target)
+	DrainCmd    string
+	UndrainCmd  string
+	SessionsCmd string
+
+	// none
+	Reason string
+}
+
+// Health is one health block, evaluated for a host.
+type Health struct {
+	Kind string // "http", "tcp", "command" or "haproxy"
+
+	URL         string // http
+	Status      int    // http, default 200
+	BodyMatches string // http, regexp ("" = any body)
+	Address     string // tcp: "host:port"
+	Command     string // command: run on the host, exit 0 = healthy
+
+	Interval   time.Duration // default 1s
+	HealthyFor time.Duration // default 10s
+	Deadline   time.Duration // default 2m
+	Timeout    time.Duration // one probe, default 5s
+
+	Unit    string // flap guard through systemd
+	PidFile string // flap guard through a pid file
+}

@@ -1,0 +1,225 @@
+package rollout
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// This file is the pure part of the engine: decisions are functions of the
+// run's state and the time, with no I/O, goroutines, logging or sleeping.
+// The runner (runner.go) executes them.
+
+// RunState is what the scheduler knows about a run between batches.
+type RunState struct {
+	Batches      [][]string
+	Next         int  // index of the next batch to start
+	InFlight     bool // a batch is running
+	Failures     int  // hosts that failed so far
+	FailLimit    int  // the run halts when Failures > FailLimit
+	Paused       bool // the operator asked to pause after the current batch
+	Stopping     bool // abort / first Ctrl-C: start nothing new
+	NeedApproval bool // a person must approve before batch Next starts
+	BakeUntil    time.Time
+	CapacityHalt string // a capacity check refused the next batch
+}
+
+// Action is what the runner should do next.
+type Action int
+
+const (
+	ActWait       Action = iota // nothing to start now; wait for a result, a key or the clock
+	ActStartBatch               // start batch Decision.Batch
+	ActHalt                     // stop: no further batch starts (Decision.Reason says why)
+	ActDone                     // every batch has run
+)
+
+// Decision is the scheduler's answer.
+type Decision struct {
+	Action Action
+	Batch  int    // 0-based, for ActStartBatch
+	Reason string // for ActHalt and ActWait
+	Until  time.Time
+}
+
+// Decide returns what to do next. It never starts a batch while one is in
+// flight, after the failure limit is exceeded, while stopping, paused,
+// unapproved or baking.
+func Decide(s RunState, now time.Time) Decision {
+	switch {
+	case s.InFlight:
+		return Decision{Action: ActWait, Reason: "batch in flight"}
+	case s.Failures > s.FailLimit:
+		return Decision{Action: ActHalt, Reason: fmt.Sprintf("%d host(s) failed, more than max_failures = %d allows", s.Failures, s.FailLimit)}
+	case s.CapacityHalt != "":
+		return Decision{Action: ActHalt, Reason: s.CapacityHalt}
+	case s.Stopping:
+		if s.Next >= len(s.Batches) {
+			return Decision{Action: ActDone}
+		}
+		return Decision{Action: ActHalt, Reason: "stopped by the operator"}
+	case s.Next >= len(s.Batches):
+		return Decision{Action: ActDone}
+	case s.Paused:
+		return Decision{Action: ActWait, Reason: "paused"}
+	case s.NeedApproval:
+		return Decision{Action: ActWait, Reason: "approval"}
+	case now.Before(s.BakeUntil):
+		return Decision{Action: ActWait, Reason: "bake", Until: s.BakeUntil}
+	}
+	return Decision{Action: ActStartBatch, Batch: s.Next}
+}
+
+// Step is one step of the per-host pipeline, including the recovery steps
+// taken after a failure.
+type Step string
+
+const (
+	StepDrain    Step = "drain"    // take the host out of every LB
+	StepWait     Step = "wait"     // sessions reach zero, then settle (maint)
+	StepStage    Step = "stage"    // write every file next to its destination
+	StepValidate Step = "validate" // file validators against the staged copies
+	StepInstall  Step = "install"  // atomic rename into place, previous kept
+	StepCheck    Step = "check"    // whole-config validator
+	StepRestart  Step = "restart"
+	StepHealth   Step = "health" // stable window, flap guard, deadline
+	StepUndrain  Step = "undrain"
+	StepRecord   Step = "record" // write current.json
+
+	// recovery
+	StepRestore     Step = "restore"      // put the previous files back (before restart)
+	StepReturn      Step = "return"       // undrain after a failure before restart
+	StepRollback    Step = "rollback"     // deploy the previous revision (after restart)
+	StepRollbackOut Step = "rollback_out" // undrain after a successful rollback
+	StepDiagnose    Step = "diagnose"     // capture diagnostics, leave drained
+
+	// terminal
+	EndOK         Step = "end_ok"
+	EndFailed     Step = "end_failed"      // failed, previous files, serving
+	EndDrained    Step = "end_drained"     // failed, left drained
+	EndRolledBack Step = "end_rolled_back" // failed, previous revision, serving
+)
+
+// Terminal reports whether s ends a host's pipeline.
+func (s Step) Terminal() bool {
+	return s == EndOK || s == EndFailed || s == EndDrained || s == EndRolledBack
+}
+
+// Policy is the plan's on_failure.
+type Policy string
+
+const (
+	PolicyHalt     Policy = "halt"
+	PolicyRollback Policy = "rollback"
+)
+
+// NextStep is the host pipeline as a transition table: given the step that
+// just ran and whether it succeeded, the step to run next.
+func NextStep(cur Step, ok bool, policy Policy) Step {
+	if ok {
+		switch cur {
+		case StepDrain:
+			return StepWait
+		case StepWait:
+			return StepStage
+		case StepStage:
+			return StepValidate
+		case StepValidate:
+			return StepInstall
+		case StepInstall:
+			return StepCheck
+		case StepCheck:
+			return StepRestart
+		case StepRestart:
+			return StepHealth
+		case StepHealth:
+			return StepUndrain
+		case StepUndrain:
+			return StepRecord
+		case StepRecord:
+			return EndOK
+		case StepRestore:
+			return StepReturn
+		case StepReturn:
+			return EndFailed
+		case StepRollback:
+			return StepRollbackOut
+		case StepRollbackOut:
+			return EndRolledBack
+		case StepDiagnose:
+			return EndDrained
+		}
+		return cur
+	}
+	switch cur {
+	case StepDrain, StepWait, StepStage, StepValidate:
+		// nothing live changed: put the host back as it was
+		return StepReturn
+	case StepInstall, StepCheck:
+		// files may have moved, nothing restarted: restore them
+		return StepRestore
+	case StepRestart, StepHealth:
+		if policy == PolicyRollback {
+			return StepRollback
+		}
+		return StepDiagnose
+	case StepUndrain:
+		// the new revision is healthy but the LB did not take it back
+		return StepDiagnose
+	case StepRecord:
+		// serving, but the state marker is wrong: make it loud
+		return EndFailed
+	case StepRestore, StepRollback, StepRollbackOut, StepReturn:
+		return StepDiagnose
+	case StepDiagnose:
+		return EndDrained
+	}
+	return EndDrained
+}
+
+// Member is one server of the load-balanced pool as the LB sees it.
+type Member struct {
+	Name    string
+	Serving bool
+	Status  string
+}
+
+// FitBatch shrinks batch so that taking it out of service keeps at least
+// minServing members serving. Members already not serving count against the
+// floor. It returns the hosts to run now and those pushed to later batches,
+// or a reason when not even one host can go.
+func FitBatch(batch []string, members []Member, minServing int) (now, later []string, reason string) {
+	serving := 0
+	isServing := map[string]bool{}
+	var down []string
+	for _, m := range members {
+		if m.Serving {
+			serving++
+			isServing[m.Name] = true
+		} else {
+			down = append(down, m.Name+" ("+m.Status+")")
+		}
+	}
+	// hosts of the batch that are not serving cost nothing to take out
+	room := serving - minServing
+	for _, h := range batch {
+		if !isServing[h] {
+			now = append(now, h)
+			continue
+		}
+		if room > 0 {
+			now = append(now, h)
+			room--
+			continue
+		}
+		later = append(later, h)
+	}
+	if len(now) == 0 && len(later) > 0 {
+		msg := fmt.Sprintf("capacity floor: %d of %d servers serving, min_in_service is %d, so not even one more can be drained", serving, len(members), minServing)
+		if len(down) > 0 {
+			msg += "; not serving: " + strings.Join(down, ", ")
+		}
+		return nil, later, msg
+	}
+	return now, later, ""
+}

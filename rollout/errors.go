@@ -1,0 +1,84 @@
+// Package rollout is the engine: it prepares a run from a plan (selection,
+// refusal rules, rendering), decides what to do next as a pure function of
+// the run's state, and executes those decisions against hosts through small
+// interfaces it declares.
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Exit codes, as SPEC.md defines them.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitRefused     = 2
+	ExitChanges     = 4 // plan --detailed-exitcode: changes pending
+	ExitInterrupted = 130
+)
+
+// ErrRunFailed is returned when a run halted or rolled back: hosts may be
+// mixed, the output says which.
+var ErrRunFailed = errors.New("the run failed")
+
+// ErrInterrupted is returned when the run was stopped by Ctrl-C / SIGTERM.
+var ErrInterrupted = errors.New("interrupted")
+
+// Refusal is a refusal before any host was touched (exit 2). Problem says
+// what is wrong, Next the command to run next.
+type Refusal struct {
+	Problem string
+	Next    string
+}
+
+func (r *Refusal) Error() string {
+	if r.Next == "" {
+		return r.Problem
+	}
+	return r.Problem + "\n  next: " + r.Next
+}
+
+func refuse(next, format string, args ...any) *Refusal {
+	return &Refusal{Problem: fmt.Sprintf(format, args...), Next: next}
+}
+
+// DiagError carries HCL diagnostics to the CLI edge, with the sources needed
+// to print snippets (keyed by the diagnostics' file names).
+type DiagError struct {
+	Diags   hcl.Diagnostics
+	Sources map[string][]byte
+}
+
+func (e *DiagError) Error() string {
+	var b strings.Builder
+	for i, d := range e.Diags.Errs() {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(d.Error())
+	}
+	return b.String()
+}
+
+// ExitCode maps an error to the process exit code. It is the one place where
+// that mapping lives.
+func ExitCode(err error) int {
+	var r *Refusal
+	var d *DiagError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrInterrupted):
+		return ExitInterrupted
+	case errors.As(err, &r), errors.As(err, &d):
+		return ExitRefused
+	case errors.Is(err, ErrRunFailed):
+		return ExitFailed
+	default:
+		return ExitFailed
+	}
+}

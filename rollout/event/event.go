@@ -1,0 +1,115 @@
+// Package event defines the one stream of typed events a run produces.
+// The plain, JSON and TUI views and the journal are all views of it.
+package event
+
+import "time"
+
+// Kind names an event. The string values are a stable interface: CI parses
+// them (docs/json-events.md).
+type Kind string
+
+const (
+	RunStart       Kind = "run_start"       // Plan, Revision, Scope, Batches
+	PreflightStart Kind = "preflight_start" // Hosts
+	PreflightHost  Kind = "preflight_host"  // Host, Status ok|failed, Message
+	PreflightDone  Kind = "preflight_done"  // Status ok|failed
+	BatchStart     Kind = "batch_start"     // Batch, Hosts
+	BatchDone      Kind = "batch_done"      // Batch, Status
+	HostPhase      Kind = "host_phase"      // Host, Batch, Phase, Status running|ok|failed
+	DrainSessions  Kind = "drain_sessions"  // Host, Sessions
+	HealthProgress Kind = "health_progress" // Host, WindowElapsed, Window, Message (last probe)
+	RampStep       Kind = "ramp_step"       // Host, Weight
+	HostDone       Kind = "host_done"       // Host, Status (an Outcome), Revision, Message, Diagnostics
+	Waiting        Kind = "waiting"         // Message: pause between batches or approval needed
+	Approved       Kind = "approved"        //
+	Log            Kind = "log"             // Message, Level
+	RunDone        Kind = "run_done"        // Status, Counts, ExitCode, Message (next command)
+	HostState      Kind = "host_state"      // Host, Revision, Message: what rollout knows of a host before it is touched (skip, change, drift)
+)
+
+// Phase is one step of the per-host pipeline.
+type Phase string
+
+const (
+	PhaseLock     Phase = "lock"
+	PhaseDrain    Phase = "drain"
+	PhaseStage    Phase = "stage"
+	PhaseValidate Phase = "validate"
+	PhaseInstall  Phase = "install"
+	PhaseCheck    Phase = "check"
+	PhaseRestart  Phase = "restart"
+	PhaseHealth   Phase = "health"
+	PhaseUndrain  Phase = "undrain"
+	PhaseRecord   Phase = "record"
+	PhaseRestore  Phase = "restore"
+	PhaseRollback Phase = "rollback"
+	PhaseDiagnose Phase = "diagnose"
+	PhaseConnect  Phase = "connect"
+)
+
+// Outcome is how a host ended a run.
+type Outcome string
+
+const (
+	OutcomeOK         Outcome = "ok"
+	OutcomeSkipped    Outcome = "skipped"
+	OutcomeFailed     Outcome = "failed"      // failed before restart; previous files restored, serving
+	OutcomeDrained    Outcome = "drained"     // failed after restart; left drained for inspection
+	OutcomeRolledBack Outcome = "rolled_back" // failed, back on its previous revision and serving
+	OutcomeNotStarted Outcome = "not_started" // never touched: the run halted first
+	OutcomeUnknown    Outcome = "unknown"     // the run was killed while the host was in flight
+	OutcomeStopped    Outcome = "stopped"     // the operator stopped the run before this host changed; untouched
+)
+
+// Status values used in Status fields.
+const (
+	StatusRunning = "running"
+	StatusOK      = "ok"
+	StatusFailed  = "failed"
+)
+
+// Event is one thing that happened. Zero-valued optional fields are left
+// out of JSON.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Run      string    `json:"run"`
+	Event    Kind      `json:"event"`
+	Host     string    `json:"host,omitempty"`
+	Batch    int       `json:"batch,omitempty"` // 1-based
+	Phase    Phase     `json:"phase,omitempty"`
+	Status   string    `json:"status,omitempty"`
+	Revision string    `json:"revision,omitempty"`
+	Message  string    `json:"message,omitempty"`
+
+	// run_start
+	Plan    string     `json:"plan,omitempty"`
+	Scope   string     `json:"scope,omitempty"`
+	Batches [][]string `json:"batches,omitempty"`
+	// preflight_start, batch_start
+	Hosts []string `json:"hosts,omitempty"`
+	// drain_sessions
+	Sessions *int `json:"sessions,omitempty"`
+	// health_progress (seconds)
+	WindowElapsed *float64 `json:"window_elapsed_s,omitempty"`
+	Window        *float64 `json:"window_s,omitempty"`
+	// ramp_step (percent of configured weight)
+	Weight *int `json:"weight,omitempty"`
+	// host_done
+	Diagnostics string `json:"diagnostics,omitempty"`
+	// log
+	Level string `json:"level,omitempty"`
+	// run_done
+	Counts   map[Outcome]int `json:"counts,omitempty"`
+	ExitCode *int            `json:"exit_code,omitempty"`
+}
+
+// Sink receives events. Implementations must be safe for concurrent use.
+type Sink interface {
+	Emit(Event)
+}
+
+// Int returns a pointer to v, for optional fields.
+func Int(v int) *int { return &v }
+
+// Float returns a pointer to v, for optional fields.
+func Float(v float64) *float64 { return &v }

@@ -1,0 +1,491 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+// hostPipeline is one host going through the steps NextStep chooses.
+type hostPipeline struct {
+	r      *run
+	h      *hostInfo
+	batch  int
+	staged map[string]string // dest → staged path
+	moved  []Rendered        // files moved into place (restore these)
+	lastHealth error
+	diag   string
+}
+
+var stepPhase = map[Step]event.Phase{
+	StepDrain: event.PhaseDrain, StepWait: event.PhaseDrain, StepStage: event.PhaseStage,
+	StepValidate: event.PhaseValidate, StepInstall: event.PhaseInstall, StepCheck: event.PhaseCheck,
+	StepRestart: event.PhaseRestart, StepHealth: event.PhaseHealth, StepUndrain: event.PhaseUndrain,
+	StepRecord: event.PhaseRecord, StepRestore: event.PhaseRestore, StepReturn: event.PhaseUndrain,
+	StepRollback: event.PhaseRollback, StepRollbackOut: event.PhaseUndrain, StepDiagnose: event.PhaseDiagnose,
+}
+
+func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome {
+	p := &hostPipeline{r: r, h: h, batch: batch, staged: map[string]string{}}
+	name := h.t.Host.Name
+	policy := Policy(r.pr.Plan.OnFailure)
+	step := StepDrain
+	var failure error
+	for !step.Terminal() {
+		if step == StepStage && r.ctl.isStopping() {
+			// stopped before anything changed: put the host back, untouched
+			if err := p.do(ctx, StepReturn); err != nil {
+				r.setOutcome(name, event.OutcomeDrained, "stopped, but undrain failed: "+err.Error())
+				p.done(event.OutcomeDrained, "stopped by the operator; undrain failed: "+err.Error())
+				return event.OutcomeDrained
+			}
+			p.done(event.OutcomeStopped, "stopped by the operator before any change")
+			return event.OutcomeStopped
+		}
+		r.mu.Lock()
+		r.inFlight[name] = stepPhase[step]
+		if step == StepDrain {
+			r.touched = true
+		}
+		r.mu.Unlock()
+		r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusRunning, Revision: r.pr.Revision})
+		err := p.do(ctx, step)
+		if err != nil && ctx.Err() != nil {
+			// stopped at once (second Ctrl-C): nothing more is safe to try
+			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: "interrupted"})
+			msg := fmt.Sprintf("interrupted during %s; state unknown", step)
+			p.done(event.OutcomeUnknown, msg)
+			return event.OutcomeUnknown
+		}
+		if err != nil {
+			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: err.Error()})
+			if failure == nil {
+				failure = fmt.Errorf("%s: %w", step, err)
+			}
+		}
+		step = NextStep(step, err == nil, policy)
+	}
+	var o event.Outcome
+	msg := ""
+	if failure != nil {
+		msg = failure.Error()
+	}
+	switch step {
+	case EndOK:
+		o = event.OutcomeOK
+	case EndFailed:
+		o = event.OutcomeFailed
+	case EndRolledBack:
+		o = event.OutcomeRolledBack
+		msg += "; rolled back to " + p.prevLabel() + " and serving"
+	default:
+		o = event.OutcomeDrained
+		msg += "; left drained for inspection"
+	}
+	p.done(o, msg)
+	return o
+}
+
+func (p *hostPipeline) done(o event.Outcome, msg string) {
+	name := p.h.t.Host.Name
+	rev := p.r.pr.Revision
+	switch o {
+	case event.OutcomeRolledBack, event.OutcomeFailed, event.OutcomeStopped:
+		rev = revOf(p.h.old)
+	case event.OutcomeDrained, event.OutcomeUnknown:
+		rev = ""
+	}
+	p.r.setOutcome(name, o, msg)
+	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag})
+}
+
+func (p *hostPipeline) prevLabel() string {
+	if p.h.old != nil && p.h.old.Revision != "" {
+		return plan.ShortRev(p.h.old.Revision)
+	}
+	return "the files it had before"
+}
+
+func (p *hostPipeline) do(ctx context.Context, s Step) error {
+	h := p.h
+	switch s {
+	case StepDrain:
+		return h.drainer.Drain(ctx)
+	case StepWait:
+		return p.waitZero(ctx)
+	case StepStage:
+		staged, err := p.r.stage(ctx, h, h.t.Files, "stage")
+		p.staged = staged
+		return err
+	case StepValidate:
+		return p.r.validateStaged(ctx, h, h.t.Files, p.staged)
+	case StepInstall:
+		return p.install(ctx, h.t.Files, true)
+	case StepCheck:
+		return p.run(ctx, "check", h.t.Spec.Check)
+	case StepRestart:
+		return p.run(ctx, "restart", h.t.Spec.Restart)
+	case StepHealth:
+		err := p.health(ctx, false)
+		p.lastHealth = err
+		return err
+	case StepUndrain:
+		return p.undrain(ctx, true)
+	case StepRecord:
+		return p.record(ctx)
+	case StepRestore:
+		return p.restore(ctx)
+	case StepReturn:
+		p.r.removeStaged(ctx, h, p.staged)
+		return h.drainer.Undrain(ctx)
+	case StepRollback:
+		return p.rollback(ctx)
+	case StepRollbackOut:
+		return p.undrain(ctx, false)
+	case StepDiagnose:
+		p.diagnose(ctx)
+		return nil
+	}
+	return fmt.Errorf("unknown step %q", s)
+}
+
+func (p *hostPipeline) run(ctx context.Context, what, cmd string) error {
+	if strings.TrimSpace(cmd) == "" {
+		return nil
+	}
+	var out bytes.Buffer
+	if err := p.h.conn.Run(ctx, cmd, nil, &out, &out); err != nil {
+		return fmt.Errorf("%s `%s`: %w%s", what, cmd, err, tail(out.String()))
+	}
+	return nil
+}
+
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return ": " + strings.Join(lines, " | ")
+}
+
+func (p *hostPipeline) waitZero(ctx context.Context) error {
+	r := p.r
+	timeout := p.h.t.Spec.Drain.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	start := r.env.Now()
+	last := -1
+	for {
+		n, err := p.h.drainer.Sessions(ctx)
+		if err != nil {
+			return fmt.Errorf("reading sessions: %w", err)
+		}
+		if n != last {
+			last = n
+			r.emit(event.Event{Event: event.DrainSessions, Host: p.h.t.Host.Name, Batch: p.batch, Sessions: event.Int(n)})
+		}
+		if n == 0 {
+			return p.h.drainer.Settle(ctx)
+		}
+		if r.env.Now().Sub(start) >= timeout {
+			return fmt.Errorf("%d sessions still open after %s (drain timeout); the host was left untouched", n, timeout)
+		}
+		if err := r.env.Sleep(ctx, r.opts.PollEvery); err != nil {
+			return err
+		}
+	}
+}
+
+func stagedPath(dest, runID, tag string) string {
+	return path.Join(path.Dir(dest), "."+path.Base(dest)+".rollout-"+tag+"-"+runID)
+}
+
+func backupPath(dest string) string {
+	return path.Join(path.Dir(dest), "."+path.Base(dest)+".rollout-prev")
+}
+
+// stage writes every file next to its destination; nothing live changes.
+func (r *run) stage(ctx context.Context, h *hostInfo, files []Rendered, tag string) (map[string]string, error) {
+	staged := map[string]string{}
+	for _, f := range files {
+		sp := stagedPath(f.Dest, r.opts.RunID, tag)
+		if err := h.conn.Run(ctx, "mkdir -p "+shell.Quote(path.Dir(f.Dest)), nil, nil, nil); err != nil {
+			return staged, fmt.Errorf("file %q: %w", f.Name, err)
+		}
+		if err := h.conn.WriteFile(ctx, sp, f.Content, f.Mode, f.Owner); err != nil {
+			return staged, fmt.Errorf("file %q: staging %s: %w", f.Name, sp, err)
+		}
+		staged[f.Dest] = sp
+	}
+	return staged, nil
+}
+
+func (r *run) validateStaged(ctx context.Context, h *hostInfo, files []Rendered, staged map[string]string) error {
+	for _, f := range files {
+		if f.Validate == "" {
+			continue
+		}
+		cmd := strings.ReplaceAll(f.Validate, "%s", shell.Quote(staged[f.Dest]))
+		var out bytes.Buffer
+		if err := h.conn.Run(ctx, cmd, nil, &out, &out); err != nil {
+			return fmt.Errorf("file %q: validator `%s` rejected the new content: %w%s", f.Name, cmd, err, tail(out.String()))
+		}
+	}
+	return nil
+}
+
+func (r *run) removeStaged(ctx context.Context, h *hostInfo, staged map[string]string) {
+	if len(staged) == 0 {
+		return
+	}
+	var paths []string
+	for _, sp := range staged {
+		paths = append(paths, sp)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = h.conn.Run(rctx, "rm -f "+shell.Join(paths...), nil, nil, nil)
+}
+
+// install moves the staged files into place with rename(2). With backup,
+// the previous content is kept beside the file for restore.
+func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup bool) error {
+	for _, f := range files {
+		sp, ok := p.staged[f.Dest]
+		if !ok {
+			return fmt.Errorf("file %q was not staged", f.Name)
+		}
+		d, b := shell.Quote(f.Dest), shell.Quote(backupPath(f.Dest))
+		cmd := "mv -f " + shell.Quote(sp) + " " + d
+		if backup {
+			cmd = "if [ -e " + d + " ]; then cp -p " + d + " " + b + "; else rm -f " + b + "; fi && " + cmd
+		}
+		if err := p.h.conn.Run(ctx, cmd, nil, nil, nil); err != nil {
+			return fmt.Errorf("file %q: moving into place: %w", f.Name, err)
+		}
+		delete(p.staged, f.Dest)
+		if backup {
+			p.moved = append(p.moved, f)
+		}
+	}
+	return nil
+}
+
+// restore puts the previous content of every moved file back (or removes a
+// file that did not exist before).
+func (p *hostPipeline) restore(ctx context.Context) error {
+	var errs []error
+	for i := len(p.moved) - 1; i >= 0; i-- {
+		f := p.moved[i]
+		d, b := shell.Quote(f.Dest), shell.Quote(backupPath(f.Dest))
+		existed := p.h.live[f.Dest] != ""
+		cmd := "mv -f " + b + " " + d
+		if !existed {
+			cmd = "rm -f " + d
+		}
+		if err := p.h.conn.Run(ctx, cmd, nil, nil, nil); err != nil {
+			errs = append(errs, fmt.Errorf("file %q: restoring: %w", f.Name, err))
+		}
+	}
+	p.r.removeStaged(ctx, p.h, p.staged)
+	if len(errs) == 0 {
+		p.moved = nil
+	}
+	return errors.Join(errs...)
+}
+
+func (p *hostPipeline) health(ctx context.Context, quick bool) error {
+	r := p.r
+	g, err := r.env.NewGate(ctx, p.h.t, p.h.drainer, quick)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		return nil
+	}
+	name := p.h.t.Host.Name
+	var lastEmit time.Time
+	return g.Wait(ctx, func(pg Progress) {
+		now := r.env.Now()
+		if now.Sub(lastEmit) < 200*time.Millisecond && pg.Elapsed < pg.Window {
+			return
+		}
+		lastEmit = now
+		msg := ""
+		if pg.LastErr != nil {
+			msg = pg.LastErr.Error()
+		}
+		r.emit(event.Event{Event: event.HealthProgress, Host: name, Batch: p.batch,
+			WindowElapsed: event.Float(pg.Elapsed.Seconds()), Window: event.Float(pg.Window.Seconds()), Message: msg})
+	})
+}
+
+// undrain puts the host back in every LB, stepping the weight up along the
+// ramp while health keeps passing, and waits until the LB reports it UP.
+func (p *hostPipeline) undrain(ctx context.Context, ramp bool) error {
+	r, d := p.r, p.h.drainer
+	name := p.h.t.Host.Name
+	steps := p.h.t.Spec.Drain.Ramp
+	if !ramp || len(steps) == 0 {
+		steps = []int{100}
+	}
+	if steps[0] < 100 {
+		if err := d.SetWeight(ctx, steps[0]); err != nil {
+			return err
+		}
+	}
+	if err := d.Undrain(ctx); err != nil {
+		return err
+	}
+	for i, w := range steps {
+		if i > 0 || w == 100 {
+			if err := d.SetWeight(ctx, w); err != nil {
+				return err
+			}
+		}
+		r.emit(event.Event{Event: event.RampStep, Host: name, Batch: p.batch, Weight: event.Int(w)})
+		if w < 100 {
+			if err := p.health(ctx, true); err != nil {
+				return fmt.Errorf("health at weight %d%%: %w", w, err)
+			}
+		}
+	}
+	deadline := r.env.Now().Add(serveDeadline(p.h.t.Spec))
+	for {
+		up, status, err := d.Serving(ctx)
+		if err == nil && up {
+			return nil
+		}
+		if r.env.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("load balancer never reported the server UP: %w", err)
+			}
+			return fmt.Errorf("load balancer never reported the server UP: %s", status)
+		}
+		if err := r.env.Sleep(ctx, r.opts.PollEvery); err != nil {
+			return err
+		}
+	}
+}
+
+func serveDeadline(s *plan.HostSpec) time.Duration {
+	d := 30 * time.Second
+	for _, h := range s.Health {
+		if h.Deadline > d {
+			d = h.Deadline
+		}
+	}
+	return d
+}
+
+func (p *hostPipeline) record(ctx context.Context) error {
+	r, h := p.r, p.h
+	files := map[string]string{}
+	var backups []string
+	for _, f := range h.t.Files {
+		files[f.Dest] = f.SHA256
+		backups = append(backups, backupPath(f.Dest))
+	}
+	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: r.pr.Revision, Files: files,
+		RunID: r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name}
+	if h.old != nil {
+		st.PreviousRevision = h.old.Revision
+		if h.old.Revision == r.pr.Revision {
+			st.PreviousRevision = h.old.PreviousRevision
+		}
+	}
+	if err := journal.WriteState(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, st); err != nil {
+		return err
+	}
+	_ = h.conn.Run(ctx, "rm -f "+shell.Join(backups...), nil, nil, nil)
+	return nil
+}
+
+// rollback takes a host that failed after restart back to its previous
+// revision through the same steps: stage, validate, install, check,
+// restart, health. On a first deploy, the previous content is the backup.
+func (p *hostPipeline) rollback(ctx context.Context) error {
+	h := p.h
+	r := p.r
+	if h.prev != nil {
+		staged, err := r.stage(ctx, h, h.prev.Files, "rollback")
+		p.staged = staged
+		if err != nil {
+			return err
+		}
+		if err := r.validateStaged(ctx, h, h.prev.Files, staged); err != nil {
+			r.removeStaged(ctx, h, staged)
+			return err
+		}
+		if err := p.install(ctx, h.prev.Files, false); err != nil {
+			return err
+		}
+		var backups []string
+		for _, f := range p.moved {
+			backups = append(backups, backupPath(f.Dest))
+		}
+		_ = h.conn.Run(ctx, "rm -f "+shell.Join(backups...), nil, nil, nil)
+		p.moved = nil
+	} else if err := p.restore(ctx); err != nil {
+		return err
+	}
+	spec := h.t.Spec
+	if h.prev != nil {
+		spec = h.prev.Spec
+	}
+	if err := p.run(ctx, "check", spec.Check); err != nil {
+		return err
+	}
+	if err := p.run(ctx, "restart", spec.Restart); err != nil {
+		return err
+	}
+	if err := p.health(ctx, false); err != nil {
+		return fmt.Errorf("previous revision is not healthy either: %w", err)
+	}
+	return nil
+}
+
+// diagnose captures what an operator needs to see about a failed host.
+func (p *hostPipeline) diagnose(ctx context.Context) {
+	var b strings.Builder
+	if p.lastHealth != nil {
+		fmt.Fprintf(&b, "last health result: %v\n", p.lastHealth)
+	}
+	cmds := p.h.t.Spec.Diagnostics
+	if len(cmds) == 0 {
+		for _, hc := range p.h.t.Spec.Health {
+			if hc.Unit != "" {
+				cmds = append(cmds, "systemctl status --no-pager "+shell.Quote(hc.Unit), "journalctl --no-pager -n 50 -u "+shell.Quote(hc.Unit))
+			}
+		}
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	for _, c := range cmds {
+		var out bytes.Buffer
+		err := p.h.conn.Run(dctx, c, nil, &out, &out)
+		s := out.String()
+		if len(s) > 4000 {
+			s = "…" + s[len(s)-4000:]
+		}
+		fmt.Fprintf(&b, "$ %s\n%s", c, s)
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)\n", err)
+		}
+	}
+	p.diag = strings.TrimSpace(b.String())
+}

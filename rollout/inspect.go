@@ -1,0 +1,104 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rollout-sh/rollout/inventory"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/plan"
+)
+
+// HostView is what a read-only look at one host found.
+type HostView struct {
+	Name    string
+	Spec    *plan.HostSpec
+	State   *journal.HostState // nil: nothing recorded
+	Live    map[string]string  // dest → sha256 ("" = missing)
+	Drift   []string           // files whose live content differs from the recorded hashes
+	Lock    *journal.LockInfo
+	LB      string // the LB's view of the server ("" when not asked)
+	Serving bool
+	Err     error // the host could not be read
+}
+
+// Inspect reads each host's state marker, live file hashes, lock and
+// (withLB) the load balancer's view, without changing anything. files are
+// extra destinations to hash, per host (may be nil).
+func Inspect(ctx context.Context, p *plan.Plan, hosts []*inventory.Host, env Env, forks int, withLB bool, files map[string][]string) []HostView {
+	views := make([]HostView, len(hosts))
+	g, gctx := errgroup.WithContext(ctx)
+	if forks <= 0 {
+		forks = 20
+	}
+	g.SetLimit(forks)
+	for i, h := range hosts {
+		g.Go(func() error {
+			views[i] = inspectOne(gctx, p, h, env, withLB, files[h.Name])
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return views
+}
+
+func inspectOne(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, withLB bool, extra []string) HostView {
+	v := HostView{Name: h.Name}
+	spec, diags := p.ForHost(h, p.Revision)
+	if diags.HasErrors() {
+		v.Err = fmt.Errorf("evaluating the plan: %s", diags.Error())
+		return v
+	}
+	v.Spec = spec
+	conn, err := env.Connect(ctx, h)
+	if err != nil {
+		v.Err = err
+		return v
+	}
+	st, err := journal.ReadState(ctx, conn, spec.StateDir, p.Name)
+	if err != nil {
+		v.Err = err
+		return v
+	}
+	v.State = st
+	paths := append([]string{}, extra...)
+	for _, f := range spec.Files {
+		paths = append(paths, f.Dest)
+	}
+	if st != nil {
+		for d := range st.Files {
+			paths = append(paths, d)
+		}
+	}
+	live, err := journal.FileHashes(ctx, conn, dedupe(paths))
+	if err != nil {
+		v.Err = err
+		return v
+	}
+	v.Live = live
+	v.Drift = driftOf(st, live)
+	sort.Strings(v.Drift)
+	v.Lock, err = journal.ReadHostLock(ctx, conn, spec.StateDir, p.Name)
+	if err != nil {
+		v.Err = err
+		return v
+	}
+	if withLB && env.NewDrainer != nil {
+		d, err := env.NewDrainer(ctx, &Target{Host: h, Spec: spec})
+		if err != nil {
+			v.LB = "error: " + err.Error()
+			return v
+		}
+		up, status, err := d.Serving(ctx)
+		switch {
+		case err != nil:
+			v.LB = "error: " + err.Error()
+		default:
+			v.LB, v.Serving = status, up
+		}
+	}
+	return v
+}

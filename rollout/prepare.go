@@ -1,0 +1,272 @@
+package rollout
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/rollout-sh/rollout/inventory"
+	"github.com/rollout-sh/rollout/plan"
+)
+
+// Request is what the user asked for on the command line.
+type Request struct {
+	PlanFile string
+	Limit    string // --limit ("" = none)
+	Batch    string // --batch ("" = the plan's)
+	Revision string // --revision or --to ("" = the plan's)
+	// LooseRevision accepts a branch, HEAD or a short hash (rollout plan
+	// looks only); apply and rollback require a full SHA or a tag.
+	LooseRevision bool
+}
+
+// Rendered is one file of a host, rendered at a revision.
+type Rendered struct {
+	plan.FileSpec
+	Content []byte
+	SHA256  string
+}
+
+// Target is one host of the run with its plan evaluated and files rendered.
+type Target struct {
+	Host  *inventory.Host
+	Spec  *plan.HostSpec
+	Files []Rendered
+}
+
+// Prepared is everything that can be known without touching a host.
+type Prepared struct {
+	Req       Request
+	Plan      *plan.Plan
+	Inventory *inventory.Inventory
+	Repo      *plan.Repo
+	Revision  string           // full 40-hex commit
+	Pool      []*inventory.Host // selected by the plan's hosts (before --limit)
+	Targets   []*Target         // after --limit, in inventory order
+	BatchSpec []plan.Quantity
+	Batches   [][]string
+	Sources   map[string][]byte // for diagnostics snippets
+}
+
+// Target returns the target named name, or nil.
+func (pr *Prepared) Target(name string) *Target {
+	for _, t := range pr.Targets {
+		if t.Host.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Selection is the plan, the inventory and the hosts a run would target,
+// without the repository.
+type Selection struct {
+	Plan      *plan.Plan
+	Inventory *inventory.Inventory
+	Pool      []*inventory.Host // selected by the plan's hosts
+	Hosts     []*inventory.Host // after --limit
+	Sources   map[string][]byte
+}
+
+// Select loads the plan and inventory and selects hosts. It touches
+// neither the repository nor any host.
+func Select(req Request) (*Selection, error) {
+	if req.PlanFile == "" {
+		req.PlanFile = "rollout.hcl"
+	}
+	src, err := os.ReadFile(req.PlanFile)
+	if err != nil {
+		return nil, refuse("rollout validate path/to/plan.hcl (PLAN defaults to rollout.hcl in the current directory)", "cannot read plan: %v", err)
+	}
+	sel := &Selection{Sources: map[string][]byte{req.PlanFile: src}}
+	p, diags := plan.Parse(req.PlanFile, src)
+	if diags.HasErrors() {
+		return nil, &DiagError{Diags: diags, Sources: sel.Sources}
+	}
+	sel.Plan = p
+	inv, err := inventory.Load(p.Inventory)
+	if err != nil {
+		return nil, refuse("fix the inventory, then: rollout validate "+req.PlanFile, "inventory: %v", err)
+	}
+	sel.Inventory = inv
+	pool, err := inv.Select(p.Hosts)
+	if err != nil {
+		return nil, refuse("rollout hosts "+req.PlanFile+" --limit all, to see what the inventory holds", "plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
+	}
+	sel.Pool = pool
+	if r := p.ExpectHosts; r != nil && !r.Contains(len(pool)) {
+		return nil, refuse("check the pattern with: rollout hosts "+req.PlanFile,
+			"plan %q: hosts = %q selects %d hosts (%s), but expect_hosts = %s; a pattern that selects the wrong number of hosts is refused",
+			p.Name, p.Hosts, len(pool), hostNames(pool, 8), r.String())
+	}
+	sel.Hosts = pool
+	if req.Limit != "" {
+		sel.Hosts, err = inv.Limit(p.Hosts, req.Limit)
+		if err != nil {
+			return nil, refuse("rollout hosts "+req.PlanFile+" --limit PATTERN", "--limit %q: %v", req.Limit, err)
+		}
+	}
+	return sel, nil
+}
+
+// Prepare loads the plan, inventory and repository, selects hosts, resolves
+// the revision and renders every file for every targeted host. It touches no
+// host. Every problem it can find is reported at once.
+func Prepare(req Request) (*Prepared, error) {
+	if req.PlanFile == "" {
+		req.PlanFile = "rollout.hcl"
+	}
+	sel, err := Select(req)
+	if err != nil {
+		return nil, err
+	}
+	p := sel.Plan
+	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources}
+	hosts := sel.Hosts
+
+	repo, err := plan.OpenRepo(p.Repo)
+	if err != nil {
+		return nil, refuse("set repo = \"...\" in the plan to a git repository", "plan %q: repo: %v", p.Name, err)
+	}
+	pr.Repo = repo
+	rev := p.Revision
+	if req.Revision != "" {
+		rev = req.Revision
+	}
+	if req.LooseRevision {
+		pr.Revision, err = repo.ResolveAny(rev)
+	} else {
+		pr.Revision, err = repo.ResolvePinned(rev)
+	}
+	if err != nil {
+		return nil, refuse("pin a full commit SHA or a tag in revision = \"...\"", "plan %q: revision: %v", p.Name, err)
+	}
+
+	spec := p.Batch
+	if req.Batch != "" {
+		spec, err = plan.ParseBatchSpec(req.Batch)
+		if err != nil {
+			return nil, refuse("use e.g. --batch 1 or --batch 1,25%", "--batch %q: %v", req.Batch, err)
+		}
+	}
+	pr.BatchSpec = spec
+
+	var all hcl.Diagnostics
+	for _, h := range hosts {
+		t, diags := pr.render(h, pr.Revision)
+		all = append(all, diags...)
+		if t != nil {
+			pr.Targets = append(pr.Targets, t)
+		}
+	}
+	if all.HasErrors() {
+		return nil, &DiagError{Diags: all, Sources: pr.Sources}
+	}
+	names := make([]string, len(pr.Targets))
+	for i, t := range pr.Targets {
+		names[i] = t.Host.Name
+	}
+	pr.Batches = plan.Batches(spec, names)
+	return pr, nil
+}
+
+// Render evaluates the plan for h at revision rev and renders its files.
+func (pr *Prepared) Render(h *inventory.Host, rev string) (*Target, error) {
+	t, diags := pr.render(h, rev)
+	if diags.HasErrors() {
+		return nil, &DiagError{Diags: diags, Sources: pr.Sources}
+	}
+	return t, nil
+}
+
+func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnostics) {
+	spec, diags := pr.Plan.ForHost(h, rev)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	t := &Target{Host: h, Spec: spec}
+	for _, f := range spec.Files {
+		raw, err := pr.Repo.ReadFile(rev, f.Source)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("file %q: source not in the repository at %s", f.Name, plan.ShortRev(rev)),
+				Detail:   fmt.Sprintf("%v (files are read from the pinned commit, never from the working tree: commit the file, then pin the new commit)", err),
+			})
+			continue
+		}
+		if f.Template {
+			pr.Sources[f.Source+"@"+plan.ShortRev(rev)] = raw
+		}
+		out, rd := pr.Plan.Render(f, raw, h, rev)
+		diags = append(diags, rd...)
+		if rd.HasErrors() {
+			continue
+		}
+		sum := sha256.Sum256(out)
+		t.Files = append(t.Files, Rendered{FileSpec: f, Content: out, SHA256: hex.EncodeToString(sum[:])})
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return t, diags
+}
+
+// CheckSafety enforces the refusals that need no host: scope, drain block,
+// singleton pools. limitGiven is whether --limit was used.
+func (pr *Prepared) CheckSafety(cmd string) error {
+	p := pr.Plan
+	var problems []string
+	var next []string
+	if pr.Req.Limit == "" && len(pr.BatchSpec) == 0 {
+		problems = append(problems, fmt.Sprintf(
+			"no scope: plan %q sets no batch and no --limit was given, so this would change all %d hosts of %q at once; rollout refuses to run without an explicit host limit or batch size",
+			p.Name, len(pr.Pool), p.Hosts))
+		next = append(next,
+			fmt.Sprintf("rollout %s %s --batch 1", cmd, pr.Req.PlanFile),
+			fmt.Sprintf("rollout %s %s --limit %s", cmd, pr.Req.PlanFile, firstName(pr.Pool)),
+			"or set batch = [1, \"25%\"] in the plan")
+	}
+	if !p.HasDrain {
+		problems = append(problems, fmt.Sprintf(
+			"plan %q has no drain block: rollout will not change a host that may be serving traffic without saying how it leaves the load balancer", p.Name))
+		next = append(next, `add drain "haproxy" { ... }, drain "command" { ... }, or drain "none" { reason = "..." } to the plan`)
+	}
+	if len(pr.Pool) == 1 && !p.AllowDowntime {
+		problems = append(problems, fmt.Sprintf(
+			"plan %q: hosts = %q selects a single host (%s): a pool of one cannot be rolled without downtime",
+			p.Name, p.Hosts, pr.Pool[0].Name))
+		next = append(next, "add allow_downtime = true to the plan if downtime is accepted")
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &Refusal{Problem: "refused: " + strings.Join(problems, "\nrefused: "), Next: strings.Join(next, "\n        ")}
+}
+
+func firstName(hs []*inventory.Host) string {
+	if len(hs) == 0 {
+		return "HOST"
+	}
+	return hs[0].Name
+}
+
+func hostNames(hs []*inventory.Host, max int) string {
+	var names []string
+	for i, h := range hs {
+		if i == max {
+			names = append(names, fmt.Sprintf("… %d more", len(hs)-max))
+			break
+		}
+		names = append(names, h.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// IsNoMatch reports whether err is a pattern that selected nothing.
+func IsNoMatch(err error) bool { return errors.Is(err, inventory.ErrNoMatch) }

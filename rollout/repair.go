@@ -1,0 +1,105 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/inventory"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/plan"
+)
+
+// RepairResult is what repair did to one host.
+type RepairResult struct {
+	Host     string
+	Restored []string // files put back from their pre-run copies
+	Undrain  bool
+	Err      error // what it could not fix
+}
+
+// Repair puts a host that a dead or failed run left drained or half-done
+// back to its state before that run: files it moved are restored from the
+// copies kept beside them (unless the host recorded success), the service
+// is restarted and health-gated when files changed, and the host is put
+// back in every load balancer.
+func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID string) RepairResult {
+	res := RepairResult{Host: h.Name}
+	fail := func(format string, args ...any) RepairResult {
+		res.Err = fmt.Errorf(format, args...)
+		return res
+	}
+	spec, diags := p.ForHost(h, p.Revision)
+	if diags.HasErrors() {
+		return fail("evaluating the plan: %s", diags.Error())
+	}
+	conn, err := env.Connect(ctx, h)
+	if err != nil {
+		return fail("connecting: %v", err)
+	}
+	st, err := journal.ReadState(ctx, conn, spec.StateDir, p.Name)
+	if err != nil {
+		return fail("%v", err)
+	}
+	recorded := st != nil && st.RunID == runID && runID != ""
+	if !recorded {
+		for _, f := range spec.Files {
+			b := backupPath(f.Dest)
+			var out bytes.Buffer
+			if err := conn.Run(ctx, "if [ -e "+shell.Quote(b)+" ]; then echo yes; fi", nil, &out, nil); err != nil {
+				return fail("looking for %s: %v", b, err)
+			}
+			if strings.TrimSpace(out.String()) != "yes" {
+				continue
+			}
+			if err := conn.Run(ctx, "mv -f "+shell.Quote(b)+" "+shell.Quote(f.Dest), nil, nil, nil); err != nil {
+				return fail("restoring %s: %v", f.Dest, err)
+			}
+			res.Restored = append(res.Restored, f.Dest)
+		}
+	}
+	t := &Target{Host: h, Spec: spec}
+	d, err := env.NewDrainer(ctx, t)
+	if err != nil {
+		return fail("drain driver: %v", err)
+	}
+	if len(res.Restored) > 0 {
+		var out bytes.Buffer
+		if err := conn.Run(ctx, spec.Restart, nil, &out, &out); err != nil {
+			return fail("files restored, but restart failed (left drained): %v%s", err, tail(out.String()))
+		}
+		g, err := env.NewGate(ctx, t, d, false)
+		if err != nil {
+			return fail("health gate: %v", err)
+		}
+		if g != nil {
+			if err := g.Wait(ctx, func(Progress) {}); err != nil {
+				return fail("files restored and restarted, but not healthy (left drained): %v", err)
+			}
+		}
+	}
+	if err := d.Undrain(ctx); err != nil {
+		return fail("undrain: %v", err)
+	}
+	if err := d.SetWeight(ctx, 100); err != nil {
+		return fail("weight 100%%: %v", err)
+	}
+	deadline := time.Now().Add(serveDeadline(spec))
+	for {
+		up, status, err := d.Serving(ctx)
+		if err == nil && up {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fail("undrained, but the load balancer does not report it UP: %s %v", status, err)
+		}
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return fail("%v", err)
+		}
+	}
+	res.Undrain = true
+	return res
+}

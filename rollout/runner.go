@@ -1,0 +1,804 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rollout-sh/rollout/inventory"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+// Conn is a connection to one host (remote.Client satisfies it).
+type Conn interface {
+	Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
+	WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode, owner string) error
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Drainer takes one host out of its load balancers and back.
+type Drainer interface {
+	Check(ctx context.Context) error
+	Drain(ctx context.Context) error
+	Sessions(ctx context.Context) (int, error)
+	Settle(ctx context.Context) error
+	Undrain(ctx context.Context) error
+	SetWeight(ctx context.Context, pct int) error
+	Serving(ctx context.Context) (bool, string, error)
+}
+
+// MemberLister is implemented by drainers that can read the LB's pool, for
+// the capacity floor.
+type MemberLister interface {
+	Members(ctx context.Context) ([]Member, error)
+}
+
+// Progress is a health gate's progress.
+type Progress struct {
+	Elapsed, Window time.Duration
+	LastErr         error
+}
+
+// Gate waits until a host is healthy for its window, or fails.
+type Gate interface {
+	Wait(ctx context.Context, progress func(Progress)) error
+}
+
+// Env is how the engine reaches the world. The CLI wires real drivers in;
+// tests may wire fakes.
+type Env struct {
+	Connect    func(ctx context.Context, h *inventory.Host) (Conn, error)
+	NewDrainer func(ctx context.Context, t *Target) (Drainer, error)
+	// NewGate returns the host's health gate; quick means one passing
+	// round (plus the flap guard), used between ramp steps.
+	NewGate func(ctx context.Context, t *Target, d Drainer, quick bool) (Gate, error)
+	Sink    event.Sink
+	Now     func() time.Time
+	Sleep   func(ctx context.Context, d time.Duration) error
+}
+
+// Options are the run's settings that are not in the plan.
+type Options struct {
+	Kind        string // "apply" or "rollback"
+	RunID       string
+	Owner       string // user@controller
+	LocalDir    string // the local state dir (.rollout beside the plan)
+	Adopt       bool   // overwrite hosts whose live files drifted
+	AutoApprove bool   // --yes: approvals are given
+	LockTTL     time.Duration
+	Forks       int
+	PollEvery   time.Duration // sessions polling (default 250ms)
+}
+
+// Result is how a run ended.
+type Result struct {
+	RunID    string
+	Outcomes map[string]event.Outcome
+	ExitCode int
+	Next     string
+}
+
+type hostInfo struct {
+	t       *Target
+	conn    Conn
+	drainer Drainer
+	old     *journal.HostState
+	live    map[string]string // dest → sha256 of the live file ("" = missing)
+	skip    bool
+	prev    *Target // the previous revision rendered, for rollback
+}
+
+type run struct {
+	pr    *Prepared
+	env   Env
+	opts  Options
+	ctl   *Control
+	hosts map[string]*hostInfo
+	order []string
+
+	mu       sync.Mutex
+	outcomes map[string]event.Outcome
+	messages map[string]string
+	inFlight map[string]event.Phase
+	touched  bool
+}
+
+// Run executes an apply or rollback of pr. The returned error maps to the
+// exit code with ExitCode.
+func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control) (*Result, error) {
+	if ctl == nil {
+		ctl = NewControl()
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Sleep == nil {
+		env.Sleep = sleepCtx
+	}
+	if opts.Forks <= 0 {
+		opts.Forks = 20
+	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 2 * time.Minute
+	}
+	if opts.PollEvery <= 0 {
+		opts.PollEvery = 250 * time.Millisecond
+	}
+	if opts.Kind == "" {
+		opts.Kind = "apply"
+	}
+	hardCtx, hard := context.WithCancel(ctx)
+	defer hard()
+	ctl.setHard(hard)
+
+	r := &run{pr: pr, env: env, opts: opts, ctl: ctl, hosts: map[string]*hostInfo{},
+		outcomes: map[string]event.Outcome{}, messages: map[string]string{}, inFlight: map[string]event.Phase{}}
+	for _, t := range pr.Targets {
+		r.hosts[t.Host.Name] = &hostInfo{t: t}
+		r.order = append(r.order, t.Host.Name)
+	}
+	r.emit(event.Event{Event: event.RunStart, Plan: pr.Plan.Name, Revision: pr.Revision,
+		Scope: r.scope(), Batches: pr.Batches, Message: opts.Kind})
+
+	err := r.execute(hardCtx)
+	return r.finish(ctx, err)
+}
+
+func (r *run) scope() string {
+	var parts []string
+	parts = append(parts, "hosts="+r.pr.Plan.Hosts)
+	if r.pr.Req.Limit != "" {
+		parts = append(parts, "limit="+r.pr.Req.Limit)
+	}
+	var b []string
+	for _, q := range r.pr.BatchSpec {
+		b = append(b, quantityString(q))
+	}
+	if len(b) > 0 {
+		parts = append(parts, "batch="+strings.Join(b, ","))
+	}
+	return strings.Join(parts, " ")
+}
+
+func quantityString(q plan.Quantity) string {
+	if q.Percent {
+		return fmt.Sprintf("%d%%", q.N)
+	}
+	return fmt.Sprint(q.N)
+}
+
+func (r *run) emit(e event.Event) {
+	if e.Time.IsZero() {
+		e.Time = r.env.Now()
+	}
+	e.Run = r.opts.RunID
+	if r.env.Sink != nil {
+		r.env.Sink.Emit(e)
+	}
+}
+
+func (r *run) log(level, format string, args ...any) {
+	r.emit(event.Event{Event: event.Log, Level: level, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *run) lockInfo() journal.LockInfo {
+	now := r.env.Now()
+	return journal.LockInfo{Owner: r.opts.Owner, PID: os.Getpid(), RunID: r.opts.RunID,
+		Acquired: now, Renewed: now, TTL: r.opts.LockTTL}
+}
+
+// execute runs everything up to the last batch. Errors before any host was
+// touched are refusals.
+func (r *run) execute(ctx context.Context) error {
+	pr := r.pr
+	planName := pr.Plan.Name
+	// local lock
+	if r.opts.LocalDir != "" {
+		if err := journal.AcquireLocalLock(r.opts.LocalDir, planName, r.lockInfo(), r.env.Now()); err != nil {
+			return lockRefusal(err, pr.Req.PlanFile)
+		}
+		defer func() { _ = journal.ReleaseLocalLock(r.opts.LocalDir, planName, r.opts.RunID) }()
+	}
+
+	// connect to every target (and via hosts, through the drainer factory)
+	if err := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
+		c, err := r.env.Connect(ctx, h.t.Host)
+		if err != nil {
+			return err
+		}
+		h.conn = c
+		return nil
+	}); err != nil {
+		return connectRefusal(err, pr.Req.PlanFile)
+	}
+
+	// host locks
+	var lockMu sync.Mutex
+	var locked []*hostInfo
+	lockErr := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
+		if err := journal.AcquireHostLock(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, planName, r.lockInfo(), r.env.Now()); err != nil {
+			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
+		}
+		lockMu.Lock()
+		locked = append(locked, h)
+		lockMu.Unlock()
+		return nil
+	})
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		for _, h := range locked {
+			if err := journal.ReleaseHostLock(rctx, h.conn, h.t.Spec.StateDir, planName, r.opts.RunID); err != nil {
+				r.log("warn", "%s: releasing lock: %v", h.t.Host.Name, err)
+			}
+		}
+	}()
+	if lockErr != nil {
+		return lockRefusal(lockErr, pr.Req.PlanFile)
+	}
+	stopRenew := r.keepLocksRenewed(ctx, locked)
+	defer stopRenew()
+
+	// what is on each host now
+	if err := r.forEach(ctx, r.inspectHost); err != nil {
+		return refuse("rollout status "+pr.Req.PlanFile, "reading host state: %v", err)
+	}
+	var drifted []string
+	for _, name := range r.order {
+		h := r.hosts[name]
+		drift := driftOf(h.old, h.live)
+		switch {
+		case h.skip:
+			r.emit(event.Event{Event: event.HostState, Host: name, Revision: h.old.Revision, Status: "skip",
+				Message: "already at " + plan.ShortRev(pr.Revision) + " with matching files"})
+		case len(drift) > 0 && !r.opts.Adopt:
+			drifted = append(drifted, fmt.Sprintf("%s (%s)", name, strings.Join(drift, ", ")))
+		default:
+			from := "nothing recorded"
+			if h.old != nil {
+				from = plan.ShortRev(h.old.Revision)
+			}
+			msg := "will change from " + from
+			if len(drift) > 0 {
+				msg += "; adopting hand-edited " + strings.Join(drift, ", ")
+			}
+			r.emit(event.Event{Event: event.HostState, Host: name, Revision: revOf(h.old), Status: "change", Message: msg})
+		}
+	}
+	if len(drifted) > 0 {
+		return refuse(fmt.Sprintf("inspect with: rollout status %s; to overwrite the hand edits: rollout %s %s --adopt", pr.Req.PlanFile, r.opts.Kind, pr.Req.PlanFile),
+			"drift: live files differ from what their recorded revision deployed (a hand edit?): %s", strings.Join(drifted, "; "))
+	}
+	var todo []string
+	for _, name := range r.order {
+		if !r.hosts[name].skip {
+			todo = append(todo, name)
+		} else {
+			r.setOutcome(name, event.OutcomeSkipped, "already at the target revision")
+			r.emit(event.Event{Event: event.HostDone, Host: name, Status: string(event.OutcomeSkipped), Revision: pr.Revision,
+				Message: "already at " + plan.ShortRev(pr.Revision) + " with matching files: not drained, not restarted"})
+		}
+	}
+	if len(todo) == 0 {
+		r.log("info", "every targeted host is already at %s: nothing to do", plan.ShortRev(pr.Revision))
+		return nil
+	}
+
+	// drivers, and their preflight check
+	if err := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
+		if h.skip {
+			return nil
+		}
+		d, err := r.env.NewDrainer(ctx, h.t)
+		if err != nil {
+			return fmt.Errorf("%s: drain: %w", h.t.Host.Name, err)
+		}
+		if err := d.Check(ctx); err != nil {
+			return fmt.Errorf("%s: drain: %w", h.t.Host.Name, err)
+		}
+		h.drainer = d
+		return nil
+	}); err != nil {
+		return refuse("fix the drain block (backend/server names, endpoints), then: rollout validate "+pr.Req.PlanFile, "load balancer: %v", err)
+	}
+	if err := r.checkBackendSize(ctx, todo); err != nil {
+		return err
+	}
+
+	// rollback rehearsal
+	if Policy(pr.Plan.OnFailure) == PolicyRollback {
+		if err := r.rehearse(todo); err != nil {
+			return err
+		}
+	}
+
+	// preflight: stage and validate everywhere, nothing live touched
+	if err := r.preflight(ctx, todo); err != nil {
+		return err
+	}
+
+	return r.batches(ctx, todo)
+}
+
+func revOf(st *journal.HostState) string {
+	if st == nil {
+		return ""
+	}
+	return st.Revision
+}
+
+func (r *run) forEach(ctx context.Context, f func(context.Context, *hostInfo) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.opts.Forks)
+	var mu sync.Mutex
+	var errs []error
+	for _, name := range r.order {
+		h := r.hosts[name]
+		g.Go(func() error {
+			if err := f(gctx, h); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+func (r *run) keepLocksRenewed(ctx context.Context, hosts []*hostInfo) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		every := r.opts.LockTTL / 3
+		for {
+			if err := r.env.Sleep(ctx, every); err != nil {
+				return
+			}
+			if r.opts.LocalDir != "" {
+				if err := journal.RenewLocalLock(r.opts.LocalDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now()); err != nil {
+					r.log("warn", "renewing local lock: %v", err)
+				}
+			}
+			for _, h := range hosts {
+				if err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now()); err != nil && ctx.Err() == nil {
+					r.log("warn", "%s: renewing lock: %v", h.t.Host.Name, err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (r *run) inspectHost(ctx context.Context, h *hostInfo) error {
+	st, err := journal.ReadState(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.t.Host.Name, err)
+	}
+	h.old = st
+	var paths []string
+	for _, f := range h.t.Files {
+		paths = append(paths, f.Dest)
+	}
+	if st != nil {
+		for p := range st.Files {
+			paths = append(paths, p)
+		}
+	}
+	live, err := journal.FileHashes(ctx, h.conn, dedupe(paths))
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.t.Host.Name, err)
+	}
+	h.live = live
+	h.skip = st != nil && st.Revision == r.pr.Revision && filesMatch(h.t.Files, live)
+	return nil
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func filesMatch(files []Rendered, live map[string]string) bool {
+	for _, f := range files {
+		if live[f.Dest] != f.SHA256 {
+			return false
+		}
+	}
+	return true
+}
+
+// driftOf lists the files whose live content differs from what the host's
+// recorded revision deployed.
+func driftOf(st *journal.HostState, live map[string]string) []string {
+	if st == nil {
+		return nil
+	}
+	var out []string
+	for p, sum := range st.Files {
+		if live[p] != sum {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkBackendSize refuses a load-balanced pool of one server unless
+// downtime is accepted.
+func (r *run) checkBackendSize(ctx context.Context, todo []string) error {
+	if r.pr.Plan.AllowDowntime {
+		return nil
+	}
+	d := r.hosts[todo[0]].drainer
+	ml, ok := d.(MemberLister)
+	if !ok {
+		return nil
+	}
+	members, err := ml.Members(ctx)
+	if err != nil {
+		return refuse("check the load balancer endpoints in the plan", "reading the load balancer pool: %v", err)
+	}
+	if len(members) == 1 {
+		return refuse("add allow_downtime = true to the plan if downtime is accepted",
+			"the load balancer backend has a single server (%s): it cannot be rolled without downtime", members[0].Name)
+	}
+	return nil
+}
+
+func (r *run) rehearse(todo []string) error {
+	var problems []string
+	for _, name := range todo {
+		h := r.hosts[name]
+		if h.old == nil || h.old.Revision == "" || h.old.Revision == r.pr.Revision {
+			continue // first deploy: the files it had before are the way back
+		}
+		prev, err := r.pr.Render(h.t.Host, h.old.Revision)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: previous revision %s: %v", name, plan.ShortRev(h.old.Revision), err))
+			continue
+		}
+		h.prev = prev
+	}
+	if len(problems) > 0 {
+		return refuse(`set on_failure = "halt" to run without a way back, or make the previous revision's commit available again`,
+			"on_failure = \"rollback\", but the rollback cannot be rehearsed: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (r *run) preflight(ctx context.Context, todo []string) error {
+	r.emit(event.Event{Event: event.PreflightStart, Hosts: todo})
+	var mu sync.Mutex
+	failed := 0
+	in := map[string]bool{}
+	for _, n := range todo {
+		in[n] = true
+	}
+	_ = r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
+		name := h.t.Host.Name
+		if !in[name] {
+			return nil
+		}
+		staged, err := r.stage(ctx, h, h.t.Files, "preflight")
+		if err == nil {
+			err = r.validateStaged(ctx, h, h.t.Files, staged)
+		}
+		r.removeStaged(ctx, h, staged)
+		if err != nil {
+			mu.Lock()
+			failed++
+			mu.Unlock()
+			r.emit(event.Event{Event: event.PreflightHost, Host: name, Status: event.StatusFailed, Message: err.Error()})
+			return nil
+		}
+		r.emit(event.Event{Event: event.PreflightHost, Host: name, Status: event.StatusOK})
+		return nil
+	})
+	if ctx.Err() != nil {
+		return ErrInterrupted
+	}
+	if failed > 0 {
+		r.emit(event.Event{Event: event.PreflightDone, Status: event.StatusFailed,
+			Message: fmt.Sprintf("%d host(s) failed preflight; no host was drained and no live file changed", failed)})
+		for _, n := range todo {
+			r.setOutcome(n, event.OutcomeNotStarted, "preflight failed")
+		}
+		return fmt.Errorf("preflight: %d host(s) failed: %w", failed, ErrRunFailed)
+	}
+	r.emit(event.Event{Event: event.PreflightDone, Status: event.StatusOK})
+	return nil
+}
+
+// batches runs the hosts that need a change, batch by batch, as Decide says.
+func (r *run) batches(ctx context.Context, todo []string) error {
+	pr := r.pr
+	batches := plan.Batches(pr.BatchSpec, todo)
+	st := RunState{Batches: batches, FailLimit: pr.Plan.FailureLimit(len(todo))}
+	approveAfter := map[int]bool{}
+	for _, b := range pr.Plan.ApproveAfter {
+		approveAfter[b] = true
+	}
+	announced := ""
+	for {
+		st.Paused, st.Stopping = r.ctl.snapshot()
+		if st.NeedApproval && (r.opts.AutoApprove || r.ctl.takeApproval()) {
+			st.NeedApproval = false
+			r.emit(event.Event{Event: event.Approved, Batch: st.Next + 1})
+		}
+		d := Decide(st, r.env.Now())
+		switch d.Action {
+		case ActDone:
+			return nil
+		case ActHalt:
+			for _, b := range st.Batches[min(st.Next, len(st.Batches)):] {
+				for _, n := range b {
+					r.setOutcome(n, event.OutcomeNotStarted, d.Reason)
+				}
+			}
+			r.log("error", "halting: %s", d.Reason)
+			if st.Stopping && st.Failures <= st.FailLimit && st.CapacityHalt == "" {
+				return ErrInterrupted
+			}
+			if !r.touched && st.CapacityHalt != "" {
+				return refuse("bring the servers that are down back, or lower min_in_service", "%s", st.CapacityHalt)
+			}
+			return ErrRunFailed
+		case ActWait:
+			if d.Reason != announced {
+				announced = d.Reason
+				msg := d.Reason
+				switch d.Reason {
+				case "approval":
+					msg = fmt.Sprintf("batch %d done; approve to start batch %d (press y, or answer the prompt)", st.Next, st.Next+1)
+				case "paused":
+					msg = "paused after the current batch (press r to resume)"
+				case "bake":
+					msg = fmt.Sprintf("baking for %s before batch %d", pr.Plan.Pause, st.Next+1)
+				}
+				r.emit(event.Event{Event: event.Waiting, Status: d.Reason, Batch: st.Next + 1, Message: msg})
+			}
+			wait := time.Duration(-1)
+			if !d.Until.IsZero() {
+				wait = d.Until.Sub(r.env.Now())
+			}
+			if err := r.waitWake(ctx, wait); err != nil {
+				return ErrInterrupted
+			}
+			continue
+		case ActStartBatch:
+		}
+		announced = ""
+		batch := st.Batches[d.Batch]
+		now, later, reason := r.fitCapacity(ctx, batch, todo)
+		if reason != "" {
+			st.CapacityHalt = reason
+			continue
+		}
+		if len(later) > 0 {
+			r.log("warn", "capacity floor: batch %d shrunk to %s; %s moved to the next batch", d.Batch+1, strings.Join(now, ", "), strings.Join(later, ", "))
+			st.Batches = insertBatch(st.Batches, d.Batch, now, later)
+		}
+		st.InFlight = true
+		failures := r.runBatch(ctx, d.Batch+1, now)
+		st.InFlight = false
+		st.Failures += failures
+		st.Next = d.Batch + 1
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+		if approveAfter[d.Batch+1] && st.Next < len(st.Batches) {
+			st.NeedApproval = true
+		}
+		if pr.Plan.Pause > 0 && st.Next < len(st.Batches) {
+			st.BakeUntil = r.env.Now().Add(pr.Plan.Pause)
+		}
+	}
+}
+
+func insertBatch(bs [][]string, i int, now, later []string) [][]string {
+	out := append([][]string{}, bs[:i]...)
+	out = append(out, now, later)
+	return append(out, bs[i+1:]...)
+}
+
+func (r *run) waitWake(ctx context.Context, d time.Duration) error {
+	var timer <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.ctl.wake:
+	case <-timer:
+	}
+	return nil
+}
+
+// fitCapacity reads the LB pool and shrinks the batch to respect the floor.
+func (r *run) fitCapacity(ctx context.Context, batch, todo []string) (now, later []string, reason string) {
+	var members []Member
+	if ml, ok := r.hosts[batch[0]].drainer.(MemberLister); ok {
+		m, err := ml.Members(ctx)
+		if err != nil {
+			return nil, batch, fmt.Sprintf("capacity floor: cannot read the load balancer pool: %v", err)
+		}
+		members = m
+	} else {
+		// no LB view: the pool is the plan's hosts; failed hosts are down
+		r.mu.Lock()
+		for _, h := range r.pr.Pool {
+			o, seen := r.outcomes[h.Name]
+			serving := !seen || o == event.OutcomeOK || o == event.OutcomeSkipped || o == event.OutcomeRolledBack || o == event.OutcomeFailed || o == event.OutcomeStopped
+			members = append(members, Member{Name: h.Name, Serving: serving, Status: string(o)})
+		}
+		r.mu.Unlock()
+	}
+	min := r.pr.Plan.MinServing(len(members))
+	if r.pr.Plan.AllowDowntime {
+		min = 0
+	}
+	return FitBatch(batch, members, min)
+}
+
+// runBatch runs the hosts of one batch in parallel and returns how many
+// failed.
+func (r *run) runBatch(ctx context.Context, n int, names []string) int {
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failures := 0
+	for _, name := range names {
+		h := r.hosts[name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := r.runHost(ctx, n, h)
+			if o != event.OutcomeOK && o != event.OutcomeSkipped && o != event.OutcomeStopped {
+				mu.Lock()
+				failures++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	status := event.StatusOK
+	if failures > 0 {
+		status = event.StatusFailed
+	}
+	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status})
+	return failures
+}
+
+func (r *run) setOutcome(host string, o event.Outcome, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, done := r.outcomes[host]; done && o == event.OutcomeNotStarted {
+		return
+	}
+	r.outcomes[host] = o
+	r.messages[host] = msg
+	delete(r.inFlight, host)
+}
+
+// finish releases what the run holds, records the summary and maps the
+// result to an exit code.
+func (r *run) finish(ctx context.Context, err error) (*Result, error) {
+	res := &Result{RunID: r.opts.RunID, Outcomes: map[string]event.Outcome{}}
+	counts := map[event.Outcome]int{}
+	r.mu.Lock()
+	for _, name := range r.order {
+		o, ok := r.outcomes[name]
+		if !ok {
+			if _, flying := r.inFlight[name]; flying {
+				o = event.OutcomeUnknown
+			} else {
+				o = event.OutcomeNotStarted
+			}
+			r.outcomes[name] = o
+		}
+		res.Outcomes[name] = o
+		counts[o]++
+	}
+	r.mu.Unlock()
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		err = ErrInterrupted
+	}
+	res.ExitCode = ExitCode(err)
+	res.Next = r.nextCommand(res, err)
+	status := "ok"
+	msg := res.Next
+	switch {
+	case res.ExitCode == ExitRefused:
+		status = "refused"
+		msg = err.Error()
+	case res.ExitCode == ExitInterrupted:
+		status = "interrupted"
+	case err != nil:
+		status = "failed"
+	}
+	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
+		ExitCode: event.Int(res.ExitCode), Message: msg})
+	return res, err
+}
+
+func (r *run) nextCommand(res *Result, err error) string {
+	pf := r.pr.Req.PlanFile
+	var drained, unknown, failed []string
+	for _, name := range r.order {
+		switch res.Outcomes[name] {
+		case event.OutcomeDrained:
+			drained = append(drained, name)
+		case event.OutcomeUnknown:
+			unknown = append(unknown, name)
+		case event.OutcomeFailed, event.OutcomeRolledBack:
+			failed = append(failed, name)
+		}
+	}
+	switch {
+	case len(unknown) > 0:
+		return fmt.Sprintf("hosts in an unknown state: %s; run: rollout repair %s", strings.Join(unknown, ", "), pf)
+	case len(drained) > 0:
+		return fmt.Sprintf("left drained for inspection: %s; when done: rollout repair %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
+			strings.Join(drained, ", "), pf, pf, strings.Join(drained, ","))
+	case len(failed) > 0:
+		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: rollout %s %s", strings.Join(failed, ", "), r.opts.Kind, pf)
+	case errors.Is(err, ErrInterrupted):
+		return fmt.Sprintf("stopped; to continue: rollout %s %s (hosts already done are skipped)", r.opts.Kind, pf)
+	case err == nil:
+		return fmt.Sprintf("done; check with: rollout status %s", pf)
+	}
+	return ""
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func lockRefusal(err error, planFile string) error {
+	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)
+}
+
+func connectRefusal(err error, planFile string) error {
+	next := "check the host with: ssh -v HOST; then rerun"
+	s := err.Error()
+	if strings.Contains(s, "unknown") && strings.Contains(s, "host key") {
+		next = "verify the host keys, then rerun with --accept-new-host-keys (records them like StrictHostKeyChecking=accept-new)"
+	}
+	if strings.Contains(s, "changed") {
+		next = "do not continue until you know why the host key changed"
+	}
+	return refuse(next, "connecting: %v", err)
+}

@@ -1,0 +1,248 @@
+package ui
+
+import (
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+// PlainOptions configure the plain view.
+type PlainOptions struct {
+	Color   bool // colour the status words (decide with ColorEnabled)
+	Verbose bool // every progress event and debug logs; summary messages uncut
+	Width   int  // width the summary table is fitted to; 0 = 80
+}
+
+// Plain writes one line per event and a summary table at run_done. It is an
+// event.Sink and safe for concurrent use.
+//
+// Without Verbose, repeated progress events are thinned out: drain_sessions
+// only when the count changes, health_progress only when the stable window
+// starts or restarts, and log events of level debug not at all.
+type Plain struct {
+	mu    sync.Mutex
+	w     io.Writer
+	opts  PlainOptions
+	f     formatter
+	paint paintFunc
+	err   error
+
+	order    []string // hosts in run_start order, then any others
+	done     map[string]event.Event
+	sessions map[string]int
+	window   map[string]float64
+}
+
+// NewPlain returns a plain view writing to w.
+func NewPlain(w io.Writer, opts PlainOptions) *Plain {
+	if opts.Width <= 0 {
+		opts.Width = 80
+	}
+	p := &Plain{
+		w:        w,
+		opts:     opts,
+		f:        newFormatter(),
+		paint:    noPaint,
+		done:     map[string]event.Event{},
+		sessions: map[string]int{},
+		window:   map[string]float64{},
+	}
+	if opts.Color {
+		r := lipgloss.NewRenderer(w)
+		if r.ColorProfile() == termenv.Ascii {
+			r.SetColorProfile(termenv.ANSI)
+		}
+		p.paint = statusPainter(r)
+	}
+	return p
+}
+
+// Err returns the first error writing to the writer, if any.
+func (p *Plain) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Emit writes the event.
+func (p *Plain) Emit(e event.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.f.observe(e)
+	p.track(e)
+	if !p.shown(e) {
+		return
+	}
+	lines := p.f.format(e, p.paint)
+	if e.Event == event.RunDone {
+		lines = append(lines, p.summary(e)...)
+	}
+	p.write(strings.Join(lines, "\n") + "\n")
+}
+
+func (p *Plain) write(s string) {
+	if p.err != nil {
+		return
+	}
+	if _, err := io.WriteString(p.w, s); err != nil {
+		p.err = err
+	}
+}
+
+// track remembers what the summary table and the thinning need.
+func (p *Plain) track(e event.Event) {
+	switch e.Event {
+	case event.RunStart:
+		for _, b := range e.Batches {
+			for _, h := range b {
+				p.addHost(h)
+			}
+		}
+	case event.BatchStart:
+		for _, h := range e.Hosts {
+			p.addHost(h)
+		}
+	case event.HostDone:
+		p.addHost(e.Host)
+		p.done[e.Host] = e
+	}
+}
+
+func (p *Plain) addHost(h string) {
+	if h == "" {
+		return
+	}
+	for _, o := range p.order {
+		if o == h {
+			return
+		}
+	}
+	p.order = append(p.order, h)
+}
+
+// shown reports whether the event gets a line (see Plain).
+func (p *Plain) shown(e event.Event) bool {
+	if p.opts.Verbose {
+		return true
+	}
+	switch e.Event {
+	case event.Log:
+		return e.Level != "debug"
+	case event.DrainSessions:
+		if e.Sessions == nil {
+			return false
+		}
+		last, seen := p.sessions[e.Host]
+		p.sessions[e.Host] = *e.Sessions
+		return !seen || last != *e.Sessions
+	case event.HealthProgress:
+		if e.WindowElapsed == nil {
+			return false
+		}
+		last, seen := p.window[e.Host]
+		p.window[e.Host] = *e.WindowElapsed
+		return !seen || *e.WindowElapsed < last
+	case event.HostPhase:
+		// A new phase starts the thinning afresh.
+		delete(p.sessions, e.Host)
+		delete(p.window, e.Host)
+	}
+	return true
+}
+
+// summary renders the table printed after run_done: one row per host, then
+// the next command on its own line.
+func (p *Plain) summary(e event.Event) []string {
+	rows := summaryRows(p.order, p.done)
+	table := renderTable(rows, p.opts.Width, !p.opts.Verbose, p.paint)
+	out := append([]string{""}, table...)
+	if e.Message != "" {
+		out = append(out, "next: "+e.Message)
+	}
+	return out
+}
+
+// summaryRows returns host, outcome, revision and message per host; a host
+// without a host_done event shows "-".
+func summaryRows(order []string, done map[string]event.Event) [][4]string {
+	rows := [][4]string{{"HOST", "OUTCOME", "REVISION", "MESSAGE"}}
+	for _, h := range order {
+		d, ok := done[h]
+		if !ok {
+			rows = append(rows, [4]string{h, "-", "-", ""})
+			continue
+		}
+		rev := shortRev(d.Revision)
+		if rev == "" {
+			rev = "-"
+		}
+		rows = append(rows, [4]string{h, d.Status, rev, oneLine(d.Message)})
+	}
+	return rows
+}
+
+// renderTable lays out rows in columns; the last column is cut to width
+// when cut is set. The outcome column (index 1) is painted.
+func renderTable(rows [][4]string, width int, cut bool, paint paintFunc) []string {
+	var w [3]int
+	for _, r := range rows {
+		for i := range w {
+			w[i] = max(w[i], ansi.StringWidth(r[i]))
+		}
+	}
+	lines := make([]string, 0, len(rows))
+	for i, r := range rows {
+		outcome := r[1]
+		if i > 0 {
+			outcome = paint(outcome)
+		}
+		line := r[0] + spaces(w[0]-ansi.StringWidth(r[0])+2) +
+			outcome + spaces(w[1]-ansi.StringWidth(r[1])+2) +
+			r[2] + spaces(w[2]-ansi.StringWidth(r[2])+2) + r[3]
+		line = strings.TrimRight(line, " ")
+		if cut && ansi.StringWidth(line) > width {
+			line = ansi.Truncate(line, width, "…")
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func spaces(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat(" ", n)
+}
+
+// statusPainter colours status and outcome words with r's profile.
+func statusPainter(r *lipgloss.Renderer) paintFunc {
+	green := r.NewStyle().Foreground(lipgloss.Color("2"))
+	red := r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
+	yellow := r.NewStyle().Foreground(lipgloss.Color("3"))
+	cyan := r.NewStyle().Foreground(lipgloss.Color("6"))
+	faint := r.NewStyle().Faint(true)
+	return func(word string) string {
+		switch word {
+		case event.StatusOK, string(event.OutcomeSkipped):
+			return green.Render(word)
+		case event.StatusFailed, string(event.OutcomeDrained), string(event.OutcomeUnknown), "error":
+			return red.Render(word)
+		case string(event.OutcomeRolledBack), statusApproval, "warn", "warning", "pause":
+			return yellow.Render(word)
+		case event.StatusRunning, "start":
+			return cyan.Render(word)
+		case string(event.OutcomeNotStarted), "debug":
+			return faint.Render(word)
+		}
+		return word
+	}
+}
+
+var _ event.Sink = (*Plain)(nil)

@@ -1,0 +1,178 @@
+package ui
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/charmbracelet/x/exp/teatest"
+
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+func plainOutput(t *testing.T, opts PlainOptions, events []event.Event) string {
+	t.Helper()
+	var buf bytes.Buffer
+	p := NewPlain(&buf, opts)
+	for _, e := range events {
+		p.Emit(e)
+	}
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestPlainGolden(t *testing.T) {
+	out := plainOutput(t, PlainOptions{}, newScenario().events)
+	teatest.RequireEqualOutput(t, []byte(out))
+}
+
+func TestPlainVerboseGolden(t *testing.T) {
+	out := plainOutput(t, PlainOptions{Verbose: true, Width: 60}, newScenario().events)
+	teatest.RequireEqualOutput(t, []byte(out))
+}
+
+func TestPlainNoEscapesWithoutColor(t *testing.T) {
+	for _, verbose := range []bool{false, true} {
+		out := plainOutput(t, PlainOptions{Verbose: verbose}, newScenario().events)
+		if strings.Contains(out, "\x1b") {
+			t.Errorf("verbose=%v: escape sequence in plain output without colour:\n%q", verbose, out)
+		}
+	}
+}
+
+func TestPlainColorOnlyChangesStyling(t *testing.T) {
+	events := newScenario().events
+	colored := plainOutput(t, PlainOptions{Color: true}, events)
+	if !strings.Contains(colored, "\x1b[") {
+		t.Fatal("Color: true wrote no escape sequence")
+	}
+	plain := plainOutput(t, PlainOptions{}, events)
+	if got := stripANSI(colored); got != plain {
+		t.Errorf("coloured output differs from plain beyond styling:\n%s", lineDiff(plain, got))
+	}
+}
+
+func TestPlainFailureLineCarriesReason(t *testing.T) {
+	out := plainOutput(t, PlainOptions{}, newScenario().events)
+	var failed string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "web3") && strings.Contains(l, " drained ") {
+			failed = l
+			break
+		}
+	}
+	if !strings.Contains(failed, "NRestarts 0 -> 1") {
+		t.Errorf("host_done line of the failed host lacks its reason: %q", failed)
+	}
+	if !strings.Contains(out, `    | appd[812]: panic: config: unknown key "workers"`) {
+		t.Error("diagnostics of the failed host are not shown")
+	}
+	if !strings.HasSuffix(out, "next: "+nextStep+"\n") {
+		t.Errorf("output does not end with the next command:\n%s", out)
+	}
+}
+
+func TestPlainThinsProgressUnlessVerbose(t *testing.T) {
+	events := newScenario().events
+	count := func(out, what string) int {
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, what) {
+				n++
+			}
+		}
+		return n
+	}
+	quiet := plainOutput(t, PlainOptions{}, events)
+	loud := plainOutput(t, PlainOptions{Verbose: true}, events)
+	// web1 reports 12 sessions three times, then 3, then 0.
+	if got := count(quiet, "12 sessions left"); got != 1 {
+		t.Errorf("quiet: %d lines with 12 sessions, want 1", got)
+	}
+	if got := count(loud, "12 sessions left"); got != 3 {
+		t.Errorf("verbose: %d lines with 12 sessions, want 3", got)
+	}
+	// web1's window runs 1..10 once; web3's starts at 3 and restarts at 0.
+	if got := count(quiet, "stable "); got != 3 {
+		t.Errorf("quiet: %d health lines, want 3 (start, start, restart)", got)
+	}
+	if got := count(loud, "stable "); got != 12 {
+		t.Errorf("verbose: %d health lines, want 12", got)
+	}
+	if strings.Contains(quiet, "probe http://") || !strings.Contains(loud, "probe http://") {
+		t.Error("debug logs must show only when verbose")
+	}
+}
+
+func TestPlainConcurrentEmit(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewPlain(&buf, PlainOptions{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				p.Emit(event.Event{Event: event.Log, Level: "info", Message: "hello"})
+			}
+		}()
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 200 {
+		t.Fatalf("%d lines, want 200", len(lines))
+	}
+	for _, l := range lines {
+		if !strings.HasSuffix(l, "log        info     hello") {
+			t.Fatalf("interleaved line %q", l)
+		}
+	}
+}
+
+func TestFormatEventLine(t *testing.T) {
+	f := newFormatter()
+	f.observe(event.Event{Event: event.RunStart, Batches: [][]string{{"web1"}, {"web2"}}})
+	e := event.Event{Time: t0.Add(12 * 1e9), Event: event.DrainSessions, Host: "web2", Batch: 1, Sessions: event.Int(12)}
+	got := f.format(e, nil)
+	want := "03:01:12 web2   [batch 1] drain      running  12 sessions left"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
+			j := i + 2
+			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+				j++
+			}
+			i = j
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var a, c string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			c = g[i]
+		}
+		if a != c {
+			b.WriteString("- " + a + "\n+ " + c + "\n")
+		}
+	}
+	return b.String()
+}
