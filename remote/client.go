@@ -338,7 +338,7 @@ func (c *Client) run(ctx context.Context, display, wire string, stdin io.Reader,
 		g.shut()
 		return c.exitError(display, err, tail.String())
 	case <-ctx.Done():
-		_ = ssh.SIGTERM
+		_ = sess.Signal(ssh.SIGTERM)
 		g.shut()
 		sess.Close()
 		return fmt.Errorf("%s: command %s interrupted: %w", c.name, abbreviate(display, 60), ctx.Err())

@@ -247,4 +247,3 @@ func TestFitBatchNeverBelowFloor(t *testing.T) {
 		}
 	}
 }
-

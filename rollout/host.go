@@ -17,13 +17,13 @@ import (
 
 // hostPipeline is one host going through the steps NextStep chooses.
 type hostPipeline struct {
-	r      *run
-	h      *hostInfo
-	batch  int
-	staged map[string]string // dest → staged path
-	moved  []Rendered        // files moved into place (restore these)
+	r          *run
+	h          *hostInfo
+	batch      int
+	staged     map[string]string // dest → staged path
+	moved      []Rendered        // files moved into place (restore these)
 	lastHealth error
-	diag   string
+	diag       string
 }
 
 var stepPhase = map[Step]event.Phase{

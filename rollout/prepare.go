@@ -45,7 +45,7 @@ type Prepared struct {
 	Plan      *plan.Plan
 	Inventory *inventory.Inventory
 	Repo      *plan.Repo
-	Revision  string           // full 40-hex commit
+	Revision  string            // full 40-hex commit
 	Pool      []*inventory.Host // selected by the plan's hosts (before --limit)
 	Targets   []*Target         // after --limit, in inventory order
 	BatchSpec []plan.Quantity

@@ -25,13 +25,13 @@ var (
 
 // IOStreams decides TTY, colour and whether prompting is allowed.
 type IOStreams struct {
-	In        io.Reader
-	Out, Err  io.Writer
-	InTTY     bool
-	OutTTY    bool
-	NoColor   bool
-	mu        sync.Mutex
-	onSignal  func() // set while a run is live: Ctrl-C goes to the run
+	In       io.Reader
+	Out, Err io.Writer
+	InTTY    bool
+	OutTTY   bool
+	NoColor  bool
+	mu       sync.Mutex
+	onSignal func() // set while a run is live: Ctrl-C goes to the run
 }
 
 // setInterrupt routes Ctrl-C to f while a run is live (nil: back to cancel).
