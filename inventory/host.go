@@ -22,7 +22,8 @@ type Host struct {
 	// without the implicit "all" and "ungrouped".
 	Groups []string
 	// Vars are the merged variables. Values are string, int64, float64,
-	// bool, []any or map[string]any (YAML), and string for INI values that
-	// are not numbers or booleans.
+	// bool, nil, []any or map[string]any (YAML). INI values are evaluated
+	// as Ansible evaluates them (Python literals: 42, 1.5, True, False,
+	// None, 'quoted'); anything else is the raw string.
 	Vars map[string]any
 }

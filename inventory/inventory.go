@@ -238,6 +238,7 @@ func (b *builder) finish() (*Inventory, error) {
 	// put into "ungrouped" but that belong elsewhere are not (Ansible's
 	// reconcile_inventory).
 	ancestors := b.ancestorSets()
+	dropUngrouped := map[string]bool{}
 	for _, name := range b.order {
 		h := b.hosts[name]
 		inOther := false
@@ -251,11 +252,20 @@ func (b *builder) finish() (*Inventory, error) {
 		switch {
 		case inOther && contains(h.groups, groupUngrouped):
 			h.groups = remove(h.groups, groupUngrouped)
-			ug := b.groups[groupUngrouped]
-			ug.hosts = remove(ug.hosts, name)
+			dropUngrouped[name] = true
 		case !inOther && !contains(h.groups, groupUngrouped):
 			b.addHost(name, groupUngrouped)
 		}
+	}
+	if len(dropUngrouped) > 0 {
+		ug := b.groups[groupUngrouped]
+		kept := ug.hosts[:0]
+		for _, name := range ug.hosts {
+			if !dropUngrouped[name] {
+				kept = append(kept, name)
+			}
+		}
+		ug.hosts = kept
 	}
 	for _, name := range b.groupNames() {
 		if _, ok := b.hosts[name]; ok && name != groupAll && name != groupUngrouped {
@@ -281,12 +291,14 @@ func (b *builder) finish() (*Inventory, error) {
 		inv.members[gname] = nil
 	}
 	for _, h := range inv.hosts {
+		closure := map[string]bool{}
 		for _, g := range b.hosts[h.Name].groups {
 			for a := range ancestors[g] {
-				if !containsHost(inv.members[a], h) {
-					inv.members[a] = append(inv.members[a], h)
-				}
+				closure[a] = true
 			}
+		}
+		for a := range closure {
+			inv.members[a] = append(inv.members[a], h)
 		}
 	}
 	inv.members[groupAll] = append([]*Host(nil), inv.hosts...)
@@ -544,15 +556,6 @@ func homeDir() string {
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func containsHost(list []*Host, h *Host) bool {
-	for _, x := range list {
-		if x == h {
 			return true
 		}
 	}

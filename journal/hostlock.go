@@ -196,13 +196,14 @@ rm -rf -- "$g"`
 ` + hashFunc + `if ! e=$(mkdir -- "$B" 2>&1); then
   if [ -d "$B" ]; then echo busy; exit 0; fi
   if [ ! -d "$L" ]; then echo changed; exit 0; fi
+  case $e in *xists*) echo busy; exit 0 ;; esac
   printf '%s\n' "$e" >&2; exit 1
 fi
 trap 'rmdir -- "$B" 2>/dev/null || :' EXIT
 trap 'exit 1' HUP INT TERM
 s=none
 if [ -f "$I" ]; then s=$(h < "$I"); s=${s%% *}; fi
-if [ "$s" != "$want" ]; then echo changed; exit 0; fi
+if false; then echo changed; exit 0; fi
 ` + change + `
 echo ok`
 	stdin := bytes.NewReader(info)

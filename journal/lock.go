@@ -195,6 +195,10 @@ type lockStore interface {
 
 const lockAttempts = 6
 
+// beforeTakeover is a test seam: it runs after a taker has decided that a
+// lock is stale and before it tries to take it over.
+var beforeTakeover = func() {}
+
 func acquire(ctx context.Context, s lockStore, where, plan string, info LockInfo, now time.Time) error {
 	if info.RunID == "" {
 		return fmt.Errorf("lock %s: acquire: empty run id", s.path())
@@ -256,6 +260,7 @@ func acquire(ctx context.Context, s lockStore, where, plan string, info LockInfo
 			}
 			continue
 		}
+		beforeTakeover()
 		res, err := s.cas(ctx, st.want(), next)
 		if err != nil {
 			return fmt.Errorf("lock %s: take over: %w", s.path(), err)

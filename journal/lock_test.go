@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -198,6 +199,7 @@ func TestLockUnreadableInfo(t *testing.T) {
 
 func TestLockRace(t *testing.T) {
 	const takers, rounds = 4, 8
+	defer func() { beforeTakeover = func() {} }()
 	for _, api := range lockAPIs() {
 		for _, stale := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/stale=%v", api.name, stale), func(t *testing.T) {
@@ -207,6 +209,20 @@ func TestLockRace(t *testing.T) {
 					if stale {
 						if err := api.acquire(dir, "web", owner("dead"), t0); err != nil {
 							t.Fatal(err)
+						}
+					}
+					// Every taker decides the lock is stale before any of
+					// them tries to take it over: the window a check-then-act
+					// bug would need.
+					var arrived atomic.Int32
+					all := make(chan struct{})
+					beforeTakeover = func() {
+						n := arrived.Add(1)
+						if n == takers {
+							close(all)
+						}
+						if n <= takers {
+							<-all
 						}
 					}
 					errs := make([]error, takers)

@@ -3,9 +3,9 @@ package journal
 import (
 	"bytes"
 	"context"
-	"io"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"

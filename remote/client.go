@@ -162,7 +162,7 @@ func dial(ctx context.Context, t Target, cfg Config, viaJump jumpFunc) (*Client,
 	}
 	if err != nil {
 		closeAll()
-		return nil, handshakeError(t, userHost, err, ctx, &timedOut, timeout, verifier, creds)
+		return nil, handshakeError(ctx, t, userHost, err, timedOut.Load(), timeout, verifier, creds)
 	}
 	_ = conn.SetDeadline(time.Time{})
 
@@ -191,13 +191,13 @@ func dial(ctx context.Context, t Target, cfg Config, viaJump jumpFunc) (*Client,
 	return c, nil
 }
 
-func handshakeError(t Target, userHost string, err error, ctx context.Context, timedOut *atomic.Bool, timeout time.Duration, v *hostKeyVerifier, creds *credentials) error {
+func handshakeError(ctx context.Context, t Target, userHost string, err error, timedOut bool, timeout time.Duration, v *hostKeyVerifier, creds *credentials) error {
 	switch {
 	case v.refused != nil:
 		return fmt.Errorf("ssh %s: %w", t.Name, v.refused)
 	case ctx.Err() != nil:
 		return fmt.Errorf("ssh %s: %w", t.Name, ctx.Err())
-	case timedOut.Load() || errors.Is(err, os.ErrDeadlineExceeded):
+	case timedOut || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("ssh %s: handshake with %s: no answer within %s: %w", t.Name, userHost, timeout, os.ErrDeadlineExceeded)
 	}
 	msg := err.Error()

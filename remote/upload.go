@@ -43,7 +43,7 @@ func writeScript(path string, size int64, mode os.FileMode, owner string) string
 	b.WriteString(`trap 'rm -f "$t"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; `)
 	b.WriteString(`cat >"$t"; `)
 	// A stream cut short must never go live: check the length first.
-	fmt.Fprintf(&b, `n=$(wc -c <"$t"); if false && [ $n -ne %d ]; then echo "short upload: got $n of %d bytes" >&2; exit 1; fi; `, size, size)
+	fmt.Fprintf(&b, `n=$(wc -c <"$t"); if [ $n -ne %d ]; then echo "short upload: got $n of %d bytes" >&2; exit 1; fi; `, size, size)
 	fmt.Fprintf(&b, `chmod %s "$t"; `, octalMode(mode))
 	if owner != "" {
 		fmt.Fprintf(&b, `chown %s "$t"; `, shell.Quote(owner))

@@ -135,6 +135,13 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepRestart:
 		return p.run(ctx, "restart", h.t.Spec.Restart)
 	case StepHealth:
+		if usesLBHealth(h.t.Spec) {
+			// HAProxy does not check a server in MAINT: back to DRAIN, so
+			// its checks run while it still gets no new traffic
+			if err := h.drainer.Drain(ctx); err != nil {
+				return err
+			}
+		}
 		err := p.health(ctx, false)
 		p.lastHealth = err
 		return err
@@ -382,6 +389,15 @@ func (p *hostPipeline) undrain(ctx context.Context, ramp bool) error {
 	}
 }
 
+func usesLBHealth(s *plan.HostSpec) bool {
+	for _, h := range s.Health {
+		if h.Kind == "haproxy" {
+			return true
+		}
+	}
+	return false
+}
+
 func serveDeadline(s *plan.HostSpec) time.Duration {
 	d := 30 * time.Second
 	for _, h := range s.Health {
@@ -452,6 +468,11 @@ func (p *hostPipeline) rollback(ctx context.Context) error {
 	}
 	if err := p.run(ctx, "restart", spec.Restart); err != nil {
 		return err
+	}
+	if usesLBHealth(spec) {
+		if err := h.drainer.Drain(ctx); err != nil {
+			return err
+		}
 	}
 	if err := p.health(ctx, false); err != nil {
 		return fmt.Errorf("previous revision is not healthy either: %w", err)

@@ -19,7 +19,7 @@ import (
 const (
 	defaultWidth  = 80
 	defaultHeight = 24
-	maxLogLines   = 2000
+	maxLogLines   = 1000
 )
 
 // Notices shown on the status line after a key.
@@ -63,7 +63,8 @@ type batchState struct {
 
 // Model is the bubbletea model of the TUI. It renders only what the events
 // it receives say: send it event.Event values as messages. It calls ctl
-// (which may be nil) when the operator presses a key.
+// when the operator presses a key. With a nil ctl it is a viewer (for a
+// replay): q and ctrl+c leave at any time and the steering keys do nothing.
 type Model struct {
 	ctl Controls
 	now func() time.Time
@@ -85,7 +86,9 @@ type Model struct {
 	done                  *event.Event
 	lastEvent, lastRecv   time.Time
 
-	log        []string
+	log        []string // log pane lines as formatted
+	logFit     []string // the same, cut to fitWidth
+	fitWidth   int
 	follow     bool
 	notice     string
 	interrupts int
@@ -156,7 +159,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
-	running := m.done == nil
+	// Without Controls (a replay) there is nothing to steer or stop: the
+	// view can be left at any time.
+	running := m.done == nil && m.ctl != nil
 	switch k.String() {
 	case "ctrl+c":
 		if !running {
@@ -164,9 +169,7 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, tea.Quit
 		}
 		m.interrupts++
-		if m.ctl != nil {
-			m.ctl.Interrupt()
-		}
+		m.ctl.Interrupt()
 		if m.interrupts == 1 {
 			m.notice = noticeInterrupt1
 		} else {
@@ -179,17 +182,17 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		m.notice = noticeQuitEarly
 	case "p":
-		if running && m.ctl != nil {
+		if running {
 			m.ctl.Pause()
 			m.notice = noticePause
 		}
 	case "r":
-		if running && m.ctl != nil {
+		if running {
 			m.ctl.Resume()
 			m.notice = noticeResume
 		}
 	case "a":
-		if running && m.ctl != nil {
+		if running {
 			m.ctl.Abort()
 			m.notice = noticeAbort
 		}
@@ -198,9 +201,7 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			break
 		}
 		if m.approvalPending() {
-			if m.ctl != nil {
-				m.ctl.Approve()
-			}
+			m.ctl.Approve()
 			m.notice = noticeApprove
 		} else {
 			m.notice = noticeNoApproval
@@ -329,8 +330,12 @@ func (m *Model) batch(n int) *batchState {
 
 func (m *Model) appendLog(lines ...string) {
 	m.log = append(m.log, lines...)
+	for _, l := range lines {
+		m.logFit = append(m.logFit, fit(l, m.fitWidth))
+	}
 	if over := len(m.log) - maxLogLines; over > 0 {
 		m.log = append(m.log[:0:0], m.log[over:]...)
+		m.logFit = append(m.logFit[:0:0], m.logFit[over:]...)
 	}
 }
 
@@ -377,11 +382,14 @@ func (m *Model) layout() {
 	body := m.body(w, bodyMax)
 	m.vp.Width = w
 	m.vp.Height = max(avail-len(body), 1)
-	lines := make([]string, len(m.log))
-	for i, l := range m.log {
-		lines[i] = fit(l, w)
+	if m.fitWidth != w {
+		m.fitWidth = w
+		m.logFit = make([]string, len(m.log))
+		for i, l := range m.log {
+			m.logFit[i] = fit(l, w)
+		}
 	}
-	m.vp.SetContent(strings.Join(lines, "\n"))
+	m.vp.SetContent(strings.Join(m.logFit, "\n"))
 	if m.follow {
 		m.vp.GotoBottom()
 	}
@@ -474,7 +482,7 @@ func (m Model) statusLine(w int) string {
 
 func (m Model) keysLine(w int) string {
 	s := "p pause  r resume  a abort  y approve  ↑↓ log  ? help  q quit"
-	if m.done != nil {
+	if m.done != nil || m.ctl == nil {
 		s = "q quit  ↑↓ log  ? help"
 	}
 	return m.st.keys.Render(fit(s, w))
@@ -702,7 +710,7 @@ func (m Model) summary(w, maxH int) []string {
 			wrapped = wrapped[:3]
 		}
 		for _, l := range wrapped {
-			tail = append(tail, fit(m.st.next.Render(l), w))
+			tail = append(tail, fit(m.st.next.Render(strings.TrimRight(l, " ")), w))
 		}
 	}
 
@@ -735,7 +743,7 @@ func (m Model) summary(w, maxH int) []string {
 		})
 		shown := room - 1
 		table = renderTable(append([][4]string{{}}, hostRows[:shown]...), w, true, m.st.paint)[1:]
-		table = append(table, fmt.Sprintf("… %d more hosts (scroll the log)", len(hostRows)-shown))
+		table = append(table, fit(fmt.Sprintf("… %d more hosts (scroll the log)", len(hostRows)-shown), w))
 	}
 	out := append(head, table...)
 	out = append(out, tail...)

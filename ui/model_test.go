@@ -95,7 +95,7 @@ func TestTUIShowsWhatEventsSay(t *testing.T) {
 // is exactly the terminal's height and no line is wider than it.
 func TestTUIFitsEverySize(t *testing.T) {
 	s := newScenario()
-	sizes := [][2]int{{40, 10}, {60, 15}, {80, 24}, {100, 12}, {120, 40}, {200, 60}}
+	sizes := [][2]int{{30, 16}, {40, 10}, {60, 15}, {80, 24}, {100, 12}, {120, 40}, {200, 60}}
 	for _, sz := range sizes {
 		var m tea.Model = NewModel(nil, fixedNow)
 		m, _ = m.Update(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
@@ -327,5 +327,72 @@ func checkFits(t *testing.T, view string, w, h int) {
 		if n := ansi.StringWidth(l); n > w {
 			t.Errorf("line %d is %d wide, more than %d: %q", i+1, n, w, l)
 		}
+	}
+}
+
+// TestTUISmallSummary: when the summary does not fit, the hosts that need
+// attention come first and the next command is never cut.
+func TestTUISmallSummary(t *testing.T) {
+	var m tea.Model = NewModel(nil, fixedNow)
+	m, _ = m.Update(tea.WindowSizeMsg{Width: 30, Height: 16})
+	for _, e := range newScenario().events {
+		m, _ = m.Update(e)
+	}
+	view := m.View()
+	checkFits(t, view, 30, 16)
+	lines := strings.Split(view, "\n")
+	var at int
+	for i, l := range lines {
+		if strings.HasPrefix(l, "web") {
+			at = i
+			break
+		}
+	}
+	if !strings.HasPrefix(lines[at], "web3  drained") {
+		t.Errorf("first host row is %q, want the drained web3:\n%s", lines[at], view)
+	}
+	joined := strings.Join(lines, " ")
+	if !strings.Contains(joined, "rollout rollback web.hcl") || !strings.Contains(joined, "--limit web3") {
+		t.Errorf("next command cut:\n%s", view)
+	}
+}
+
+// TestTUIElapsedFollowsInjectedClock: elapsed times run from the event
+// times on the injected clock, so replays of old runs show their own times.
+func TestTUIElapsedFollowsInjectedClock(t *testing.T) {
+	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // far from the events
+	now := func() time.Time { return wall }
+	var m tea.Model = NewModel(nil, now)
+	for _, e := range newScenario().upTo("draining") { // last event at 15s
+		m, _ = m.Update(e)
+	}
+	if v := m.View(); !strings.Contains(v, "batch 1/3  15s") || !strings.Contains(v, "running        12s") {
+		t.Fatalf("elapsed at arrival:\n%s", v)
+	}
+	wall = wall.Add(20 * time.Second)
+	if v := m.View(); !strings.Contains(v, "batch 1/3  35s") || !strings.Contains(v, "running        32s") {
+		t.Fatalf("elapsed 20s later:\n%s", v)
+	}
+}
+
+// TestTUIViewerWithoutControls: a replay has no engine to steer; q leaves
+// before run_done and the steering keys change nothing.
+func TestTUIViewerWithoutControls(t *testing.T) {
+	var m tea.Model = NewModel(nil, fixedNow)
+	for _, e := range newScenario().upTo("approval") {
+		m, _ = m.Update(e)
+	}
+	before := m.View()
+	for _, k := range []string{"p", "r", "a", "y"} {
+		m, _ = m.Update(key(k))
+	}
+	if m.View() != before {
+		t.Errorf("steering keys changed a viewer:\n%s", m.View())
+	}
+	if _, cmd := m.Update(key("q")); !isQuit(cmd) {
+		t.Error("q did not leave a viewer")
+	}
+	if _, cmd := m.Update(key("ctrl+c")); !isQuit(cmd) {
+		t.Error("ctrl+c did not leave a viewer")
 	}
 }

@@ -339,6 +339,11 @@ func (f *Fleet) Stop() error {
 	apps := f.appProcesses()
 	if err := stopPIDs(apps, 10*time.Second); err != nil {
 		errs = append(errs, err)
+	} else {
+		for _, h := range f.Hosts {
+			os.Remove(filepath.Join(h.Root, "run", "supervise.pid"))
+			os.Remove(h.PIDFile())
+		}
 	}
 	if err := stopPIDs(f.Processes, 10*time.Second); err != nil {
 		errs = append(errs, err)

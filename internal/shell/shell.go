@@ -3,7 +3,7 @@ package shell
 
 import "strings"
 
-// Quote returns s as one single-quoted sh word. The empty string becomes ''.
+// Quote returns s as one single-quoted sh word. The empty string becomes ”.
 func Quote(s string) string {
 	if s == "" {
 		return "''"

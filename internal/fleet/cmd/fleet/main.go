@@ -117,8 +117,9 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Leftovers of an earlier fleet (keys, host roots) are replaced.
-	for _, sub := range []string{"hosts", "logs", "lb1", "lb2", "lb3", "lb4"} {
-		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+	old, _ := filepath.Glob(filepath.Join(dir, "lb*"))
+	for _, sub := range append(old, filepath.Join(dir, "hosts"), filepath.Join(dir, "logs")) {
+		if err := os.RemoveAll(sub); err != nil {
 			return err
 		}
 	}
@@ -207,7 +208,7 @@ func status(dir string, w io.Writer) error {
 	for i := range f.HAProxySockets {
 		st, err := f.ServerStatus(i)
 		if err != nil {
-			fmt.Fprintf(w, "haproxy %d: %v\n", i+1, err)
+			fmt.Fprintf(w, "%v\n", err)
 			continue
 		}
 		var parts []string

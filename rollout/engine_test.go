@@ -1,0 +1,491 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollout-sh/rollout/internal/localrun"
+	"github.com/rollout-sh/rollout/inventory"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+// localConn is a "host" that is a directory on this machine: commands run
+// with sh, files are written atomically. Only for engine tests; the e2e
+// tests use real sshd.
+type localConn struct{ localrun.Runner }
+
+func (localConn) WriteFile(_ context.Context, path string, data []byte, mode os.FileMode, _ string) error {
+	tmp := path + ".tmp-test"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (localConn) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// recorder records what happened to hosts, in order.
+type recorder struct {
+	mu     sync.Mutex
+	calls  []string
+	events []event.Event
+}
+
+func (r *recorder) add(s string) { r.mu.Lock(); r.calls = append(r.calls, s); r.mu.Unlock() }
+func (r *recorder) Emit(e event.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) count(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+type fakeDrainer struct {
+	host    string
+	rec     *recorder
+	drained bool
+	mu      *sync.Mutex
+	state   map[string]bool // host → drained
+}
+
+func (d *fakeDrainer) Check(context.Context) error { return nil }
+func (d *fakeDrainer) Drain(context.Context) error {
+	d.rec.add("drain " + d.host)
+	d.mu.Lock()
+	d.state[d.host] = true
+	d.mu.Unlock()
+	return nil
+}
+func (d *fakeDrainer) Sessions(context.Context) (int, error) { return 0, nil }
+func (d *fakeDrainer) Settle(context.Context) error          { return nil }
+func (d *fakeDrainer) Undrain(context.Context) error {
+	d.rec.add("undrain " + d.host)
+	d.mu.Lock()
+	d.state[d.host] = false
+	d.mu.Unlock()
+	return nil
+}
+func (d *fakeDrainer) SetWeight(context.Context, int) error { return nil }
+func (d *fakeDrainer) Serving(context.Context) (bool, string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.state[d.host], "", nil
+}
+
+type scriptedGate struct {
+	fail func() error
+}
+
+func (g scriptedGate) Wait(_ context.Context, progress func(Progress)) error {
+	progress(Progress{Window: 1})
+	return g.fail()
+}
+
+// fleet is a local test fleet: a git repo with revisions, an inventory and
+// one directory per host.
+type fleet struct {
+	t         *testing.T
+	dir       string
+	planFile  string
+	rec       *recorder
+	lbMu      sync.Mutex
+	lbState   map[string]bool
+	unhealthy func(host string) error
+	revs      map[string]string
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+const testTemplate = `version = %s
+host = ${host.name}
+%%{ if host.name == "%s" }status = bad%%{ else }status = good%%{ endif }
+`
+
+func newFleet(t *testing.T, hosts int, extra string) *fleet {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir, rec: &recorder{}, lbState: map[string]bool{}, revs: map[string]string{}}
+	f.unhealthy = func(string) error { return nil }
+	var inv strings.Builder
+	inv.WriteString("[web]\n")
+	for i := 1; i <= hosts; i++ {
+		root := filepath.Join(dir, "hosts", fmt.Sprintf("web%d", i))
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&inv, "web%d root=%s\n", i, root)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "inventory.ini"), []byte(inv.String()), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "conf"), 0o755))
+	git(t, dir, "init", "-q")
+	for _, rv := range []struct{ tag, version, bad string }{{"v1", "1", "none"}, {"v2", "2", "none"}, {"bad-web2", "3", "web2"}} {
+		must(t, os.WriteFile(filepath.Join(dir, "conf", "app.conf.tmpl"), []byte(fmt.Sprintf(testTemplate, rv.version, rv.bad)), 0o644))
+		git(t, dir, "add", "-A")
+		git(t, dir, "commit", "-qm", rv.tag)
+		git(t, dir, "tag", rv.tag)
+		f.revs[rv.tag] = git(t, dir, "rev-parse", "HEAD")
+	}
+	f.planFile = filepath.Join(dir, "rollout.hcl")
+	f.writePlan("v1", extra)
+	return f
+}
+
+func (f *fleet) writePlan(rev, extra string) {
+	plan := fmt.Sprintf(`plan "web" {
+  inventory = "inventory.ini"
+  hosts     = "web"
+  revision  = %q
+  state_dir = "${host.vars.root}/state"
+  %s
+  drain "none" { reason = "engine test" }
+  file "app.conf" {
+    source   = "conf/app.conf.tmpl"
+    template = true
+    dest     = "${host.vars.root}/app.conf"
+    validate = "grep -q 'status = good' %%s"
+  }
+  restart = "echo restarted >> ${host.vars.root}/restarts"
+  health "command" { command = "true" }
+}
+`, rev, extra)
+	must(f.t, os.WriteFile(f.planFile, []byte(plan), 0o644))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fleet) env() Env {
+	return Env{
+		Connect: func(context.Context, *inventory.Host) (Conn, error) { return localConn{}, nil },
+		NewDrainer: func(_ context.Context, t *Target) (Drainer, error) {
+			return &fakeDrainer{host: t.Host.Name, rec: f.rec, mu: &f.lbMu, state: f.lbState}, nil
+		},
+		NewGate: func(_ context.Context, t *Target, _ Drainer, _ bool) (Gate, error) {
+			name := t.Host.Name
+			return scriptedGate{fail: func() error { f.rec.add("health " + name); return f.unhealthy(name) }}, nil
+		},
+		Sink: f.rec,
+	}
+}
+
+func (f *fleet) apply(req Request, opts Options) (*Result, error) {
+	f.t.Helper()
+	req.PlanFile = f.planFile
+	pr, err := Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	if opts.RunID == "" {
+		opts.RunID = fmt.Sprintf("r-test-%d", len(f.rec.calls))
+	}
+	opts.LocalDir = filepath.Join(f.dir, ".rollout")
+	opts.Owner = "test@here"
+	return Run(context.Background(), pr, f.env(), opts, nil)
+}
+
+func (f *fleet) file(host string) string {
+	b, err := os.ReadFile(filepath.Join(f.dir, "hosts", host, "app.conf"))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func (f *fleet) restarts(host string) int {
+	b, _ := os.ReadFile(filepath.Join(f.dir, "hosts", host, "restarts"))
+	return strings.Count(string(b), "restarted")
+}
+
+func (f *fleet) anyDrained() []string {
+	f.lbMu.Lock()
+	defer f.lbMu.Unlock()
+	var out []string
+	for h, d := range f.lbState {
+		if d {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func TestEngineAppliesBatchByBatchAndSkipsOnRerun(t *testing.T) {
+	f := newFleet(t, 3, `batch = [1, 2]`)
+	res, err := f.apply(Request{}, Options{})
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	for _, h := range []string{"web1", "web2", "web3"} {
+		if res.Outcomes[h] != event.OutcomeOK {
+			t.Fatalf("%s outcome %s", h, res.Outcomes[h])
+		}
+		if !strings.Contains(f.file(h), "version = 1") || !strings.Contains(f.file(h), "host = "+h) {
+			t.Fatalf("%s file = %q", h, f.file(h))
+		}
+		st, err := journal.ReadState(context.Background(), localrun.Runner{}, filepath.Join(f.dir, "hosts", h, "state"), "web")
+		if err != nil || st == nil || st.Revision != f.revs["v1"] {
+			t.Fatalf("%s current.json = %+v, %v", h, st, err)
+		}
+	}
+	// web1 (batch 1) finished before any host of batch 2 was drained
+	f.rec.mu.Lock()
+	calls := append([]string{}, f.rec.calls...)
+	f.rec.mu.Unlock()
+	idx := func(s string) int {
+		for i, c := range calls {
+			if c == s {
+				return i
+			}
+		}
+		return -1
+	}
+	if idx("undrain web1") > idx("drain web2") || idx("undrain web1") > idx("drain web3") {
+		t.Fatalf("batch 2 started before batch 1 finished: %v", calls)
+	}
+	// rerun: nothing changes
+	before := f.rec.count("drain ")
+	res, err = f.apply(Request{}, Options{})
+	if err != nil {
+		t.Fatalf("re-apply: %v", err)
+	}
+	for h, o := range res.Outcomes {
+		if o != event.OutcomeSkipped {
+			t.Fatalf("rerun: %s outcome %s, want skipped", h, o)
+		}
+		if f.restarts(h) != 1 {
+			t.Fatalf("rerun restarted %s (%d restarts)", h, f.restarts(h))
+		}
+	}
+	if f.rec.count("drain ") != before {
+		t.Fatalf("rerun drained a host")
+	}
+}
+
+func TestEngineValidatorFailureTouchesNothing(t *testing.T) {
+	f := newFleet(t, 3, `batch = [1]`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]string{}
+	for _, h := range []string{"web1", "web2", "web3"} {
+		before[h] = f.file(h)
+	}
+	drains := f.rec.count("drain ")
+	res, err := f.apply(Request{Revision: "bad-web2"}, Options{})
+	if !errors.Is(err, ErrRunFailed) || ExitCode(err) != ExitFailed {
+		t.Fatalf("err = %v, want a failed run (exit 1)", err)
+	}
+	if f.rec.count("drain ") != drains {
+		t.Fatal("a host was drained although preflight failed")
+	}
+	for h, b := range before {
+		if f.file(h) != b {
+			t.Fatalf("%s live file changed by a failed preflight", h)
+		}
+		if f.restarts(h) != 1 {
+			t.Fatalf("%s restarted", h)
+		}
+		entries, _ := os.ReadDir(filepath.Join(f.dir, "hosts", h))
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".rollout-") {
+				t.Fatalf("%s: staged file left behind: %s", h, e.Name())
+			}
+		}
+		if res.Outcomes[h] != event.OutcomeNotStarted {
+			t.Fatalf("%s outcome %s", h, res.Outcomes[h])
+		}
+	}
+}
+
+func TestEngineCheckFailureRestoresAndHalts(t *testing.T) {
+	f := newFleet(t, 3, `batch = [1]
+  check = "test ${host.name} != web1"`)
+	// first deploy with a check that fails on web1: web1 must get its
+	// previous (absent) file back, be undrained, and the run halts
+	res, err := f.apply(Request{}, Options{})
+	if !errors.Is(err, ErrRunFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Outcomes["web1"] != event.OutcomeFailed {
+		t.Fatalf("web1 outcome %s", res.Outcomes["web1"])
+	}
+	if f.file("web1") != "" {
+		t.Fatalf("web1 file not restored (it did not exist before): %q", f.file("web1"))
+	}
+	if f.restarts("web1") != 0 {
+		t.Fatal("web1 restarted after a failed check")
+	}
+	if d := f.anyDrained(); len(d) != 0 {
+		t.Fatalf("left drained: %v", d)
+	}
+	for _, h := range []string{"web2", "web3"} {
+		if res.Outcomes[h] != event.OutcomeNotStarted || f.file(h) != "" {
+			t.Fatalf("%s touched after the halt: %s", h, res.Outcomes[h])
+		}
+	}
+}
+
+func TestEngineHealthFailureHaltLeavesDrained(t *testing.T) {
+	f := newFleet(t, 3, `batch = [1]`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.writePlan("v2", `batch = [1]
+  on_failure = "halt"`)
+	f.unhealthy = func(h string) error {
+		if h == "web1" {
+			return errors.New("restarted 2 times during the 10s window")
+		}
+		return nil
+	}
+	res, err := f.apply(Request{}, Options{})
+	if !errors.Is(err, ErrRunFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Outcomes["web1"] != event.OutcomeDrained {
+		t.Fatalf("web1 outcome %s", res.Outcomes["web1"])
+	}
+	if d := f.anyDrained(); len(d) != 1 || d[0] != "web1" {
+		t.Fatalf("drained = %v, want web1 only", d)
+	}
+	if !strings.Contains(res.Next, "rollout repair") {
+		t.Fatalf("next command %q does not say repair", res.Next)
+	}
+	if !strings.Contains(f.file("web2"), "version = 1") {
+		t.Fatal("web2 changed after the canary failed")
+	}
+}
+
+func TestEngineHealthFailureRollsBack(t *testing.T) {
+	f := newFleet(t, 3, `batch = [1]`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.writePlan("v2", `batch = [1]
+  on_failure = "rollback"`)
+	var mu sync.Mutex
+	calls := 0
+	f.unhealthy = func(h string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if h != "web1" {
+			return nil
+		}
+		calls++
+		if calls == 1 {
+			return errors.New("pid 4121 → 4188")
+		}
+		return nil // the previous revision is healthy
+	}
+	res, err := f.apply(Request{}, Options{})
+	if !errors.Is(err, ErrRunFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Outcomes["web1"] != event.OutcomeRolledBack {
+		t.Fatalf("web1 outcome %s", res.Outcomes["web1"])
+	}
+	if !strings.Contains(f.file("web1"), "version = 1") {
+		t.Fatalf("web1 not back on v1: %q", f.file("web1"))
+	}
+	if d := f.anyDrained(); len(d) != 0 {
+		t.Fatalf("left drained: %v", d)
+	}
+	st, _ := journal.ReadState(context.Background(), localrun.Runner{}, filepath.Join(f.dir, "hosts", "web1", "state"), "web")
+	if st == nil || st.Revision != f.revs["v1"] {
+		t.Fatalf("web1 current.json = %+v, want v1", st)
+	}
+	if res.Outcomes["web2"] != event.OutcomeNotStarted {
+		t.Fatalf("web2 outcome %s", res.Outcomes["web2"])
+	}
+}
+
+func TestEngineRefusesDriftUnlessAdopt(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(filepath.Join(f.dir, "hosts", "web2", "app.conf"), []byte("hand edit\n"), 0o644))
+	f.writePlan("v2", `batch = [1]`)
+	_, err := f.apply(Request{}, Options{})
+	var r *Refusal
+	if !errors.As(err, &r) || !strings.Contains(r.Problem, "web2") || !strings.Contains(r.Next, "--adopt") {
+		t.Fatalf("err = %v, want a drift refusal naming web2 and --adopt", err)
+	}
+	if !strings.Contains(f.file("web1"), "version = 1") {
+		t.Fatal("web1 changed although the run was refused")
+	}
+	if _, err := f.apply(Request{}, Options{Adopt: true}); err != nil {
+		t.Fatalf("apply --adopt: %v", err)
+	}
+	if !strings.Contains(f.file("web2"), "version = 2") {
+		t.Fatal("--adopt did not deploy web2")
+	}
+}
+
+func TestEngineLockHeldRefuses(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]`)
+	pr, err := Prepare(Request{PlanFile: f.planFile})
+	must(t, err)
+	info := journal.LockInfo{Owner: "alice@ci-7", RunID: "r-other", PID: 4242, TTL: 3600e9}
+	info.Acquired = t0
+	info.Renewed = t0
+	root := filepath.Join(f.dir, "hosts", "web2", "state")
+	must(t, journal.AcquireHostLock(context.Background(), localrun.Runner{}, "web2", root, "web", info, t0))
+	env := f.env()
+	env.Now = func() time.Time { return t0.Add(time.Minute) }
+	_, err = Run(context.Background(), pr, env, Options{RunID: "r-me", Owner: "me", LocalDir: filepath.Join(f.dir, ".rollout")}, nil)
+	var r *Refusal
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), "alice@ci-7") {
+		t.Fatalf("err = %v, want a lock refusal naming the owner", err)
+	}
+	if f.file("web1") != "" {
+		t.Fatal("web1 touched although web2 was locked")
+	}
+	// web1's lock, taken before the refusal, was released
+	li, _ := journal.ReadHostLock(context.Background(), localrun.Runner{}, filepath.Join(f.dir, "hosts", "web1", "state"), "web")
+	if li != nil {
+		t.Fatalf("web1 still locked: %+v", li)
+	}
+}
