@@ -203,7 +203,7 @@ trap 'rmdir -- "$B" 2>/dev/null || :' EXIT
 trap 'exit 1' HUP INT TERM
 s=none
 if [ -f "$I" ]; then s=$(h < "$I"); s=${s%% *}; fi
-if false; then echo changed; exit 0; fi
+if [ "$s" != "$want" ]; then echo changed; exit 0; fi
 ` + change + `
 echo ok`
 	stdin := bytes.NewReader(info)

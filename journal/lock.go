@@ -195,9 +195,10 @@ type lockStore interface {
 
 const lockAttempts = 6
 
-// beforeTakeover is a test seam: it runs after a taker has decided that a
-// lock is stale and before it tries to take it over.
-var beforeTakeover = func() {}
+// takeoverHook is a test seam: it runs after a taker has decided that a
+// lock is stale and before it tries to take it over; done runs after the
+// attempt.
+var takeoverHook = func() (done func()) { return func() {} }
 
 func acquire(ctx context.Context, s lockStore, where, plan string, info LockInfo, now time.Time) error {
 	if info.RunID == "" {
@@ -260,8 +261,9 @@ func acquire(ctx context.Context, s lockStore, where, plan string, info LockInfo
 			}
 			continue
 		}
-		beforeTakeover()
+		done := takeoverHook()
 		res, err := s.cas(ctx, st.want(), next)
+		done()
 		if err != nil {
 			return fmt.Errorf("lock %s: take over: %w", s.path(), err)
 		}

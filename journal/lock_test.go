@@ -199,7 +199,7 @@ func TestLockUnreadableInfo(t *testing.T) {
 
 func TestLockRace(t *testing.T) {
 	const takers, rounds = 4, 8
-	defer func() { beforeTakeover = func() {} }()
+	defer func() { takeoverHook = func() func() { return func() {} } }()
 	for _, api := range lockAPIs() {
 		for _, stale := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/stale=%v", api.name, stale), func(t *testing.T) {
@@ -213,17 +213,25 @@ func TestLockRace(t *testing.T) {
 					}
 					// Every taker decides the lock is stale before any of
 					// them tries to take it over: the window a check-then-act
-					// bug would need.
+					// bug would need. In odd rounds the attempts then run
+					// one after the other, in even rounds all at once.
 					var arrived atomic.Int32
 					all := make(chan struct{})
-					beforeTakeover = func() {
+					var serial sync.Mutex
+					takeoverHook = func() func() {
 						n := arrived.Add(1)
 						if n == takers {
 							close(all)
 						}
-						if n <= takers {
-							<-all
+						if n > takers {
+							return func() {}
 						}
+						<-all
+						if round%2 == 0 {
+							return func() {}
+						}
+						serial.Lock()
+						return serial.Unlock
 					}
 					errs := make([]error, takers)
 					var wg sync.WaitGroup

@@ -105,15 +105,17 @@ func loadCredentials(t Target, userHost string) (*credentials, error) {
 		if err != nil {
 			var pm *ssh.PassphraseMissingError
 			why := err.Error()
+			ferr := fmt.Errorf("identity file %s: %w", f, err)
 			if errors.As(err, &pm) {
-				why = "passphrase protected; load it into ssh-agent (ssh-add " + f + ")"
 				if pm.PublicKey != nil && containsKey(agentPubs, pm.PublicKey.Marshal()) {
 					continue // the agent holds it: nothing lost
 				}
+				why = "passphrase protected"
+				ferr = fmt.Errorf("identity file %s is passphrase protected and no ssh-agent holds it (load it with: ssh-add %s): %w", f, f, err)
 			}
 			c.skipped = append(c.skipped, fmt.Sprintf("%s (%s)", f, why))
 			if c.firstErr == nil {
-				c.firstErr = fmt.Errorf("identity file %s: %w", f, err)
+				c.firstErr = ferr
 			}
 			continue
 		}
@@ -125,7 +127,7 @@ func loadCredentials(t Target, userHost string) (*credentials, error) {
 	if len(c.signers) == 0 {
 		c.close()
 		if c.firstErr != nil {
-			return nil, fmt.Errorf("%w: %s: no usable key: %w (tried %s)", ErrAuth, userHost, c.firstErr, c.tried())
+			return nil, fmt.Errorf("%w: %s: no usable key: %w (tried: %s)", ErrAuth, userHost, c.firstErr, c.tried())
 		}
 		return nil, fmt.Errorf("%w: %s: no keys to offer: no ssh-agent (SSH_AUTH_SOCK) and no identity file (set ansible_ssh_private_key_file or create ~/.ssh/id_ed25519)", ErrAuth, userHost)
 	}

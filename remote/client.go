@@ -202,7 +202,7 @@ func handshakeError(ctx context.Context, t Target, userHost string, err error, t
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "too many authentication failures") {
-		return fmt.Errorf("ssh %s: %w: %s accepted none of the offered keys (tried %s)", t.Name, ErrAuth, userHost, creds.tried())
+		return fmt.Errorf("ssh %s: %w: %s accepted none of the offered keys (tried: %s)", t.Name, ErrAuth, userHost, creds.tried())
 	}
 	return fmt.Errorf("ssh %s: handshake with %s: %w", t.Name, userHost, err)
 }
@@ -310,7 +310,7 @@ func (c *Client) Output(ctx context.Context, cmd string) ([]byte, error) {
 
 func (c *Client) run(ctx context.Context, display, wire string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: command %s not started: %w", c.name, abbreviate(display, 60), err)
+		return fmt.Errorf("%s: command %s not started: %w", c.name, abbreviate(display, 160), err)
 	}
 	sess, err := c.conn.NewSession()
 	if err != nil {
@@ -328,7 +328,7 @@ func (c *Client) run(ctx context.Context, display, wire string, stdin io.Reader,
 	sess.Stderr = g.writer(errw)
 	sess.Stdin = stdin
 	if err := sess.Start(wire); err != nil {
-		return c.lostError(fmt.Sprintf("start %s", abbreviate(display, 60)), err)
+		return c.lostError(fmt.Sprintf("start %s", abbreviate(display, 160)), err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
@@ -341,7 +341,7 @@ func (c *Client) run(ctx context.Context, display, wire string, stdin io.Reader,
 		_ = sess.Signal(ssh.SIGTERM)
 		g.shut()
 		sess.Close()
-		return fmt.Errorf("%s: command %s interrupted: %w", c.name, abbreviate(display, 60), ctx.Err())
+		return fmt.Errorf("%s: command %s interrupted: %w", c.name, abbreviate(display, 160), ctx.Err())
 	}
 }
 
@@ -358,7 +358,7 @@ func (c *Client) exitError(display string, err error, stderr string) error {
 		}
 		return x
 	}
-	return c.lostError(fmt.Sprintf("run %s", abbreviate(display, 60)), err)
+	return c.lostError(fmt.Sprintf("run %s", abbreviate(display, 160)), err)
 }
 
 // gate passes writes through until shut, and drops them afterwards, so a

@@ -85,7 +85,7 @@ func (e *ExitError) ExitStatus() int { return e.Status }
 
 func (e *ExitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: command %s ", e.Host, abbreviate(e.Cmd, 60))
+	fmt.Fprintf(&b, "%s: command %s ", e.Host, abbreviate(e.Cmd, 160))
 	if e.Signal != "" {
 		fmt.Fprintf(&b, "killed by signal %s", e.Signal)
 	} else {

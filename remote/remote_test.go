@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -284,8 +285,7 @@ func TestHostKeyAlgorithmFollowsKnownHosts(t *testing.T) {
 func TestPassphraseKeyWithoutAgentIsAClearError(t *testing.T) {
 	noAgent(t)
 	s := sshtest.New(t)
-	locked := filepath.Join(t.TempDir(), "id_locked")
-	sshtest.WriteKey(t, locked, "secret")
+	locked := lockedKey(t)
 	tg := s.Target()
 	tg.IdentityFiles = []string{locked}
 	_, err := remote.Dial(testCtx(t), tg, config(s))
@@ -299,6 +299,31 @@ func TestPassphraseKeyWithoutAgentIsAClearError(t *testing.T) {
 	if s.Connections() != 0 {
 		t.Errorf("connected although no key was usable")
 	}
+}
+
+// lockedPEM is one passphrase-protected key, made once: encrypting is slow
+// (bcrypt) and every test only needs it to be locked.
+var lockedPEM = sync.OnceValues(func() ([]byte, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "locked", []byte("secret"))
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(block), nil
+})
+
+func lockedKey(t *testing.T) string {
+	t.Helper()
+	b, err := lockedPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "id_locked")
+	os.WriteFile(f, b, 0o600)
+	return f
 }
 
 // startAgent serves an in-memory agent holding key on a unix socket and
@@ -339,8 +364,7 @@ func TestAgentAuth(t *testing.T) {
 	// Only the agent holds an authorized key; the listed file is a
 	// passphrase-protected key that cannot be opened, which must not stop
 	// the agent from being used.
-	locked := filepath.Join(t.TempDir(), "id_locked")
-	sshtest.WriteKey(t, locked, "secret")
+	locked := lockedKey(t)
 	tg := s.Target()
 	tg.IdentityFiles = []string{locked}
 	c, err := remote.Dial(testCtx(t), tg, config(s))
@@ -804,6 +828,8 @@ func TestPoolDialsOncePerHost(t *testing.T) {
 		c, err := p.Get(ctx, ta)
 		return err == nil && c != clients[0]
 	})
+	// The server counts a connection once its side of the handshake is done.
+	eventually(t, "the server to count the new connection", func() bool { return a.Connections() >= 2 })
 	if a.Connections() != 2 {
 		t.Errorf("connections to a = %d after a drop, want 2", a.Connections())
 	}

@@ -27,10 +27,8 @@ func (c *Client) writeFrom(ctx context.Context, path string, r io.Reader, size i
 		return fmt.Errorf("%s: write file: empty path", c.name)
 	}
 	script := writeScript(path, size, mode, owner)
-	if err := c.run(ctx, "write "+path, c.wrap(script), r, nil, nil); err != nil {
-		return fmt.Errorf("%s: write %s: %w", c.name, path, err)
-	}
-	return nil
+	// Errors name the host and "write PATH" already.
+	return c.run(ctx, "write "+path, c.wrap(script), r, nil, nil)
 }
 
 // writeScript is the sh program that receives the file on stdin.

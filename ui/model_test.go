@@ -107,6 +107,9 @@ func TestTUIFitsEverySize(t *testing.T) {
 		}
 		m, _ = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'?'}})
 		checkFits(t, m.View(), sz[0], sz[1])
+		// Shrinking after the fact re-cuts the log lines.
+		m, _ = m.Update(tea.WindowSizeMsg{Width: sz[0] / 2, Height: sz[1]})
+		checkFits(t, m.View(), sz[0]/2, sz[1])
 	}
 }
 

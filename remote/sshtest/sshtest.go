@@ -3,6 +3,11 @@
 // run as `sh -c CMD` on this machine, signals forwarded to the command's
 // process group, and direct-tcpip / direct-streamlocal@openssh.com
 // forwarding. It listens on 127.0.0.1 only and shuts down in t.Cleanup.
+//
+// Commands run as the test process's user whatever user name the client
+// sends, in a scratch working directory, with the test process's
+// environment (plus WithEnv). Unlike OpenSSH 9.2's sshd, which ignores
+// signal requests on root sessions, this server always delivers them.
 package sshtest
 
 import (
@@ -361,9 +366,22 @@ func (s *Server) session(nch ssh.NewChannel) {
 				continue
 			}
 			s.execs.Add(1)
-			var err error
-			proc, done, err = s.start(ch, p.Command, env)
+			var (
+				err    error
+				report func()
+			)
+			proc, report, err = s.start(ch, p.Command, env)
 			req.Reply(err == nil, nil)
+			if err == nil {
+				// Only after the reply: the exit status must not overtake it.
+				done = make(chan struct{})
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					defer close(done)
+					report()
+				}()
+			}
 		case "signal":
 			var p struct{ Signal string }
 			if ssh.Unmarshal(req.Payload, &p) == nil && proc != nil {
@@ -390,9 +408,9 @@ func (s *Server) session(nch ssh.NewChannel) {
 	}
 }
 
-// start runs command and, when it exits, reports its status on ch and
-// closes ch. done is closed after that.
-func (s *Server) start(ch ssh.Channel, command string, env []string) (*os.Process, chan struct{}, error) {
+// start starts command. report waits for it to exit, then sends its exit
+// status on ch and closes ch.
+func (s *Server) start(ch ssh.Channel, command string, env []string) (*os.Process, func(), error) {
 	cmd := exec.Command("sh", "-c", command)
 	cmd.Dir = s.dir
 	cmd.Env = append(append(os.Environ(), s.opts.env...), env...)
@@ -417,11 +435,7 @@ func (s *Server) start(ch ssh.Channel, command string, env []string) (*os.Proces
 		_, _ = io.Copy(stdin, ch)
 		stdin.Close()
 	}()
-	done := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(done)
+	report := func() {
 		_ = cmd.Wait()
 		s.mu.Lock()
 		delete(s.pgids, pgid)
@@ -441,8 +455,8 @@ func (s *Server) start(ch ssh.Channel, command string, env []string) (*os.Proces
 			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(&status))
 		}
 		ch.Close()
-	}()
-	return cmd.Process, done, nil
+	}
+	return cmd.Process, report, nil
 }
 
 func (s *Server) directTCPIP(nch ssh.NewChannel) {
