@@ -487,7 +487,7 @@ func (d *decoder) healthSpec(b *block, raw, quoted *hcl.EvalContext) Health {
 		h.Interval = t
 	}
 	healthyOK, deadlineOK := true, true
-	if t, ok := d.duration(a["healthy_for"], raw, true); ok {
+	if t, ok := d.duration(a["healthy_for"], raw, false); ok {
 		h.HealthyFor = t
 	} else {
 		healthyOK = a["healthy_for"] == nil

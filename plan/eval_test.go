@@ -266,7 +266,7 @@ func TestRender(t *testing.T) {
 	tmpl := "listen ${host.vars.port}\n" +
 		"%{ if host.vars.tls ~}\nssl on\n%{ endif ~}\n" +
 		"%{ for g in host.groups ~}\ngroup ${g}\n%{ endfor ~}\n" +
-		"name ${host.name} rev ${revision} plan ${plan.name} raw ${host.vars.evil} literal $${x}\n"
+		"name ${host.name} rev ${revision} plan ${plan.name} raw ${host.vars.evil} literal $${x} %%{y}\n"
 	tests := []struct {
 		name string
 		file FileSpec
@@ -274,7 +274,7 @@ func TestRender(t *testing.T) {
 		want string
 	}{
 		{"template", FileSpec{Source: "conf/app.conf.tmpl", Template: true}, tmpl,
-			"listen 8080\nssl on\ngroup prod\ngroup web\nname web1 rev " + rev + " plan web raw $(x) 'q' literal ${x}\n"},
+			"listen 8080\nssl on\ngroup prod\ngroup web\nname web1 rev " + rev + " plan web raw $(x) 'q' literal ${x} %{y}\n"},
 		{"not a template", FileSpec{Source: "bin/blob"}, "${not} \x00\xff evaluated", "${not} \x00\xff evaluated"},
 	}
 	for _, tt := range tests {
@@ -364,5 +364,27 @@ func TestValidateCommand(t *testing.T) {
 	f := FileSpec{Validate: "sshd -t -f %s && echo %s"}
 	if got, want := f.ValidateCommand("/etc/ssh/.sshd_config.rollout new"), "sshd -t -f '/etc/ssh/.sshd_config.rollout new' && echo '/etc/ssh/.sshd_config.rollout new'"; got != want {
 		t.Errorf("got %q want %q", got, want)
+	}
+}
+
+// healthy_for = "0s" means one passing round is enough (the benchmark uses
+// it); interval and deadline must still be positive.
+func TestHealthyForZeroIsAllowed(t *testing.T) {
+	p := mustParse(t, minimal(`health "http" {
+  url         = "http://127.0.0.1/healthz"
+  healthy_for = "0s"
+}`))
+	spec, diags := p.ForHost(&inventory.Host{Name: "web1", Address: "127.0.0.1"}, "v2")
+	if diags.HasErrors() {
+		t.Fatalf("ForHost: %s", diagsText(diags))
+	}
+	if len(spec.Health) == 0 || spec.Health[0].Kind != "http" || spec.Health[0].HealthyFor != 0 {
+		t.Fatalf("health = %+v, want healthy_for 0", spec.Health)
+	}
+	if _, diags := Parse("rollout.hcl", []byte(minimal(`health "http" {
+  url      = "http://127.0.0.1/healthz"
+  interval = "0s"
+}`))); !diags.HasErrors() {
+		t.Fatal("interval = 0s was accepted")
 	}
 }

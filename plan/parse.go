@@ -295,7 +295,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	}
 	if len(impl.files) == 0 {
 		d.errorf(blk.DefRange, "Missing file block",
-			`plan %q must deploy at least one file, for example: file "app.conf" { source = "conf/app.conf" dest = "/etc/app/app.conf" }.`, p.Name)
+			`plan %q must deploy at least one file: a file "NAME" block with source (a path in the repository) and dest (the path on the host).`, p.Name)
 	}
 	if len(impl.health) == 0 {
 		d.warnf(blk.DefRange, "No health block",
