@@ -79,6 +79,9 @@ type Options struct {
 	LockTTL     time.Duration
 	Forks       int
 	PollEvery   time.Duration // sessions polling (default 250ms)
+	// Expect, from a saved plan: what each host must still look like
+	// (deployed revision, live files), or the run is refused as stale.
+	Expect map[string]SavedHost
 }
 
 // Result is how a run ended.
@@ -253,6 +256,12 @@ func (r *run) execute(ctx context.Context) error {
 	// what is on each host now
 	if err := r.forEach(ctx, r.inspectHost); err != nil {
 		return refuse("rollout status "+pr.Req.PlanFile, "reading host state: %v", err)
+	}
+	if r.opts.Expect != nil {
+		if st := staleHosts(r.opts.Expect, r.hosts, r.order); len(st) > 0 {
+			return refuse(fmt.Sprintf("look again and save a new plan: rollout plan %s --out FILE", pr.Req.PlanFile),
+				"stale plan: %s", strings.Join(st, "; "))
+		}
 	}
 	var drifted []string
 	for _, name := range r.order {

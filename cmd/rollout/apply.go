@@ -47,6 +47,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
 		cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
 		o.Scope.bind(cmd, "")
 	} else {
+		cmd.Use = "apply [PLAN | SAVED] [scope]"
 		o.Scope.bind(cmd, "deploy this revision instead of the plan's pin (a full SHA or a tag)")
 		cmd.Flags().BoolVar(&o.Adopt, "adopt", false, "overwrite hosts whose live files were edited by hand (drift)")
 	}
@@ -77,7 +78,24 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		}
 		req.Revision = to
 	}
-	pr, err := rollout.Prepare(req)
+	var pr *rollout.Prepared
+	var expect map[string]rollout.SavedHost
+	saved, isSaved, err := rollout.LoadSaved(o.PlanFile)
+	switch {
+	case err != nil:
+		return err
+	case isSaved && o.Kind != "apply":
+		return &rollout.Refusal{Problem: o.PlanFile + " is a saved plan; only apply takes one", Next: "rollout " + o.Kind + " PLAN.hcl"}
+	case isSaved && (o.Scope != ScopeOptions{} || o.Adopt):
+		return &rollout.Refusal{Problem: "a saved plan carries its own scope and revision; --limit, --batch, --revision and --adopt cannot change it",
+			Next: "rollout apply " + o.PlanFile + ", or save a new plan: rollout plan --out FILE [scope]"}
+	case isSaved:
+		pr, err = rollout.PrepareSaved(saved)
+		expect = saved.Expect()
+		o.PlanFile = saved.PlanFile
+	default:
+		pr, err = rollout.Prepare(req)
+	}
 	if err != nil {
 		return err
 	}
@@ -89,7 +107,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			Problem: fmt.Sprintf("plan %q asks for approval after batch(es) %v, but no one can answer: stdin/stdout is not a terminal", pr.Plan.Name, pr.Plan.ApproveAfter),
 			Next:    fmt.Sprintf("rollout %s %s --yes (approves every batch), or run it in a terminal", o.Kind, o.PlanFile)}
 	}
-	if !o.Yes {
+	if !o.Yes && !isSaved { // a saved plan was reviewed when it was made
 		if !ios.CanPrompt() {
 			return &rollout.Refusal{
 				Problem: fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind),
@@ -145,7 +163,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	env := w.Env(sinks)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), LocalDir: dir,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks}
+		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect}
 
 	var res *rollout.Result
 	var runErr error

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/internal/textdiff"
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
@@ -19,6 +22,8 @@ type planOptions struct {
 	Scope            ScopeOptions
 	Offline          bool
 	DetailedExitcode bool
+	Out              string
+	Diff             bool
 }
 
 func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -35,6 +40,8 @@ func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	o.Scope.bind(cmd, "look at this revision instead of the pin (any commit-ish: branch, tag, short hash)")
 	cmd.Flags().BoolVar(&o.Offline, "offline", false, "do not contact hosts: show only what the repository and inventory say")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when nothing would change, 4 when changes are pending")
+	cmd.Flags().StringVar(&o.Out, "out", "", "save this plan to FILE; `rollout apply FILE` then applies exactly it, or refuses if anything changed")
+	cmd.Flags().BoolVar(&o.Diff, "diff", false, "show unified diffs of the files that would change")
 	return cmd
 }
 
@@ -59,11 +66,18 @@ type planFileJSON struct {
 }
 
 func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
+	if o.Out != "" && o.Offline {
+		return &rollout.Refusal{Problem: "--out needs to look at the hosts; it cannot be combined with --offline", Next: "rollout plan " + o.PlanFile + " --out " + o.Out}
+	}
+	if o.Out != "" && o.Scope.Revision != "" {
+		return &rollout.Refusal{Problem: "--out saves what apply will do, and apply deploys the plan's pin; --revision is for looking only", Next: "pin the revision in the plan, then: rollout plan " + o.PlanFile + " --out " + o.Out}
+	}
 	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch,
-		Revision: o.Scope.Revision, LooseRevision: true})
+		Revision: o.Scope.Revision, LooseRevision: o.Out == ""})
 	if err != nil {
 		return err
 	}
+	var diffs map[string]string // host/dest → diff
 	batchOf := map[string]int{}
 	for i, b := range pr.Batches {
 		for _, h := range b {
@@ -82,8 +96,22 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			hosts = append(hosts, t.Host)
 		}
 		views = map[string]rollout.HostView{}
-		for _, v := range rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.Forks, false, nil) {
+		all := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.Forks, false, nil)
+		for _, v := range all {
 			views[v.Name] = v
+		}
+		if o.Out != "" {
+			saved, err := rollout.NewSaved(pr, all, time.Now())
+			if err != nil {
+				return &rollout.Refusal{Problem: "cannot save the plan: " + err.Error(), Next: "fix the host, then: rollout plan " + o.PlanFile + " --out " + o.Out}
+			}
+			if err := saved.Write(o.Out); err != nil {
+				return fmt.Errorf("writing %s: %w", o.Out, err)
+			}
+			defer fmt.Fprintf(ios.Err, "saved plan to %s; apply exactly it with: rollout apply %s\n", o.Out, o.Out)
+		}
+		if o.Diff {
+			diffs = liveDiffs(ctx, w, pr, views)
 		}
 	}
 	var rows []planHostJSON
@@ -141,7 +169,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			return err
 		}
 	} else {
-		printPlan(ios, pr, rows, o)
+		printPlan(ios, pr, rows, o, diffs)
 	}
 	switch {
 	case problems > 0:
@@ -152,7 +180,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	return nil
 }
 
-func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *planOptions) {
+func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *planOptions, diffs map[string]string) {
 	w := ios.Out
 	fmt.Fprintf(w, "plan %q\n  revision  %s\n  commit    %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision), pr.Revision)
 	if pr.Plan.Revision != pr.Revision && o.Scope.Revision == "" {
@@ -193,9 +221,46 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *pla
 		}
 		for _, f := range r.Files {
 			fmt.Fprintf(w, "    %-8s %s  sha256:%s\n", f.Change, f.Dest, f.SHA256[:12])
+			if d := diffs[r.Host+"\x00"+f.Dest]; d != "" {
+				for _, line := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
+					fmt.Fprintf(w, "      %s\n", line)
+				}
+			}
 		}
 		if r.Lock != "" {
 			fmt.Fprintf(w, "    %s\n", r.Lock)
 		}
 	}
+}
+
+// liveDiffs reads each changing file from its host and diffs it against
+// what apply would write.
+func liveDiffs(ctx context.Context, w *wire.Wiring, pr *rollout.Prepared, views map[string]rollout.HostView) map[string]string {
+	out := map[string]string{}
+	for _, t := range pr.Targets {
+		v := views[t.Host.Name]
+		if v.Err != nil {
+			continue
+		}
+		conn, err := w.Connect(ctx, t.Host)
+		if err != nil {
+			continue
+		}
+		for _, f := range t.Files {
+			if v.Live[f.Dest] == f.SHA256 {
+				continue
+			}
+			live := ""
+			if v.Live[f.Dest] != "" {
+				b, err := conn.Output(ctx, "cat -- "+shell.Quote(f.Dest))
+				if err != nil {
+					out[t.Host.Name+"\x00"+f.Dest] = "(cannot read the live file: " + err.Error() + ")"
+					continue
+				}
+				live = string(b)
+			}
+			out[t.Host.Name+"\x00"+f.Dest] = textdiff.Unified(t.Host.Name+":"+f.Dest, f.Source+"@"+plan.ShortRev(pr.Revision), live, string(f.Content), 3)
+		}
+	}
+	return out
 }
