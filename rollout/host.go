@@ -40,6 +40,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 	policy := Policy(r.pr.Plan.OnFailure)
 	step := StepDrain
 	var failure error
+	var shown event.Phase
 	for !step.Terminal() {
 		if step == StepStage && r.ctl.isStopping() {
 			// stopped before anything changed: put the host back, untouched
@@ -57,7 +58,10 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 			r.touched = true
 		}
 		r.mu.Unlock()
-		r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusRunning, Revision: r.pr.Revision})
+		if stepPhase[step] != shown {
+			shown = stepPhase[step]
+			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: r.pr.Revision})
+		}
 		err := p.do(ctx, step)
 		if err != nil && ctx.Err() != nil {
 			// stopped at once (second Ctrl-C): nothing more is safe to try
@@ -69,7 +73,10 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 		if err != nil {
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: err.Error()})
 			if failure == nil {
-				failure = fmt.Errorf("%s: %w", step, err)
+				failure = err
+				if !strings.HasPrefix(err.Error(), string(step)) {
+					failure = fmt.Errorf("%s: %w", step, err)
+				}
 			}
 		}
 		step = NextStep(step, err == nil, policy)
@@ -327,6 +334,9 @@ func (p *hostPipeline) health(ctx context.Context, quick bool) error {
 	name := p.h.t.Host.Name
 	var lastEmit time.Time
 	return g.Wait(ctx, func(pg Progress) {
+		if quick {
+			return // one round between ramp steps: not a window worth showing
+		}
 		now := r.env.Now()
 		if now.Sub(lastEmit) < 200*time.Millisecond && pg.Elapsed < pg.Window {
 			return

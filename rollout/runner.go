@@ -113,6 +113,7 @@ type run struct {
 	mu       sync.Mutex
 	outcomes map[string]event.Outcome
 	messages map[string]string
+	reported map[string]bool // host_done emitted
 	inFlight map[string]event.Phase
 	touched  bool
 }
@@ -146,7 +147,7 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 	ctl.setHard(hard)
 
 	r := &run{pr: pr, env: env, opts: opts, ctl: ctl, hosts: map[string]*hostInfo{},
-		outcomes: map[string]event.Outcome{}, messages: map[string]string{}, inFlight: map[string]event.Phase{}}
+		outcomes: map[string]event.Outcome{}, messages: map[string]string{}, inFlight: map[string]event.Phase{}, reported: map[string]bool{}}
 	for _, t := range pr.Targets {
 		r.hosts[t.Host.Name] = &hostInfo{t: t}
 		r.order = append(r.order, t.Host.Name)
@@ -182,6 +183,11 @@ func quantityString(q plan.Quantity) string {
 }
 
 func (r *run) emit(e event.Event) {
+	if e.Event == event.HostDone {
+		r.mu.Lock()
+		r.reported[e.Host] = true
+		r.mu.Unlock()
+	}
 	if e.Time.IsZero() {
 		e.Time = r.env.Now()
 	}
@@ -734,7 +740,21 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		res.Outcomes[name] = o
 		counts[o]++
 	}
+	var unreported []string
+	for _, name := range r.order {
+		if !r.reported[name] {
+			unreported = append(unreported, name)
+		}
+	}
 	r.mu.Unlock()
+	// every targeted host gets a host_done, so every view can say where it is
+	for _, name := range unreported {
+		msg := r.messages[name]
+		if msg == "" && res.Outcomes[name] == event.OutcomeUnknown {
+			msg = "the run stopped while this host was in flight"
+		}
+		r.emit(event.Event{Event: event.HostDone, Host: name, Status: string(res.Outcomes[name]), Revision: r.revisionOf(name), Message: msg})
+	}
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		err = ErrInterrupted
 	}
@@ -754,6 +774,15 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
 		ExitCode: event.Int(res.ExitCode), Message: msg})
 	return res, err
+}
+
+// revisionOf is the revision a host not touched by this run is on, as far
+// as the run read it.
+func (r *run) revisionOf(name string) string {
+	if h := r.hosts[name]; h != nil && r.outcomes[name] != event.OutcomeUnknown {
+		return revOf(h.old)
+	}
+	return ""
 }
 
 func (r *run) nextCommand(res *Result, err error) string {

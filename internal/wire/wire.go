@@ -185,7 +185,7 @@ func (w *Wiring) NewGate(ctx context.Context, t *rollout.Target, d rollout.Drain
 	if err != nil {
 		return nil, err
 	}
-	g := &health.Gate{Name: t.Host.Name}
+	g := &health.Gate{} // the events and errors around it name the host
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var nd net.Dialer
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
