@@ -49,7 +49,7 @@ func NewRuntimeAPI(endpoint string, dial Dialer) (*RuntimeAPI, error) {
 			return nil, fmt.Errorf("haproxy endpoint %q: want tcp:HOST:PORT", endpoint)
 		}
 	default:
-		return nil, fmt.Errorf("haproxy endpoint %q: unknown kind %q, want unix: or tcp:", endpoint, network)
+		return nil, fmt.Errorf("haproxy endpoint %q: unknown kind %q, want unix:PATH or tcp:HOST:PORT", endpoint, network)
 	}
 	if dial == nil {
 		dial = LocalDialer()

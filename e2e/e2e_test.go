@@ -605,7 +605,7 @@ func TestHostKeys(t *testing.T) {
 func TestInventoryValuesAreNotShellCode(t *testing.T) {
 	e := setup(t, 2, 1)
 	marker := filepath.Join(e.dir, "pwned")
-	e.extra = fmt.Sprintf(`  check = "echo ${host.vars.evil} > /dev/null"`)
+	e.extra = `  check = "echo ${host.vars.evil} > /dev/null"`
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	inv, _ := os.ReadFile(filepath.Join(e.dir, "inventory.ini"))
 	evil := fmt.Sprintf(`"$(touch %s); touch %s; 'q'"`, marker, marker)

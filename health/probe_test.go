@@ -179,6 +179,32 @@ func TestServingProbe(t *testing.T) {
 	}
 }
 
+// checkGuard checks a flap guard's baseline error (containing wantBase, or
+// nil) and then, when the baseline was taken, its check error (exactly want,
+// or nil).
+func checkGuard(t *testing.T, g Guard, baseErr error, wantBase, want string) {
+	t.Helper()
+	if wantBase != "" {
+		if baseErr == nil || !strings.Contains(baseErr.Error(), wantBase) {
+			t.Fatalf("baseline err = %v, want %q", baseErr, wantBase)
+		}
+		return
+	}
+	if baseErr != nil {
+		t.Fatal(baseErr)
+	}
+	err := g.Check(context.Background())
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err == nil || err.Error() != want {
+		t.Fatalf("check err = %v, want %q", err, want)
+	}
+}
+
 func TestPidFileOutputs(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -207,26 +233,7 @@ func TestPidFileOutputs(t *testing.T) {
 				return tt.check, tt.stderr, tt.exit
 			}}
 			g := PidFile(r, "/run/appd.pid")
-			err := g.Baseline(context.Background())
-			if tt.wantBase != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantBase) {
-					t.Fatalf("baseline err = %v, want %q", err, tt.wantBase)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = g.Check(context.Background())
-			if tt.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || err.Error() != tt.want {
-				t.Fatalf("check err = %v, want %q", err, tt.want)
-			}
+			checkGuard(t, g, g.Baseline(context.Background()), tt.wantBase, tt.want)
 		})
 	}
 }
@@ -273,25 +280,7 @@ func TestSystemdUnitOutputs(t *testing.T) {
 			if r.ran[0] != "systemctl show -p NRestarts -p MainPID appd" {
 				t.Errorf("ran %q", r.ran[0])
 			}
-			if tt.wantBase != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantBase) {
-					t.Fatalf("baseline err = %v, want %q", err, tt.wantBase)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = g.Check(context.Background())
-			if tt.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || err.Error() != tt.want {
-				t.Fatalf("check err = %v, want %q", err, tt.want)
-			}
+			checkGuard(t, g, err, tt.wantBase, tt.want)
 		})
 	}
 }

@@ -335,23 +335,7 @@ func startAgent(t *testing.T, key any) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				agent.ServeAgent(keyring, conn)
-			}()
-		}
-	}()
+	serve(t, "unix", sock, func(conn net.Conn) { agent.ServeAgent(keyring, conn) })
 	t.Setenv("SSH_AUTH_SOCK", sock)
 }
 
@@ -668,6 +652,13 @@ func TestWriteFileInterruptedKeepsPreviousContent(t *testing.T) {
 
 func echoServer(t *testing.T, network, addr string) net.Listener {
 	t.Helper()
+	return serve(t, network, addr, func(conn net.Conn) { io.Copy(conn, conn) })
+}
+
+// serve listens on addr until the test ends and runs handle for each
+// connection, closing it afterwards.
+func serve(t *testing.T, network, addr string, handle func(net.Conn)) net.Listener {
+	t.Helper()
 	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
@@ -681,7 +672,7 @@ func echoServer(t *testing.T, network, addr string) net.Listener {
 			}
 			go func() {
 				defer conn.Close()
-				io.Copy(conn, conn)
+				handle(conn)
 			}()
 		}
 	}()

@@ -67,11 +67,10 @@ func (r *recorder) count(prefix string) int {
 }
 
 type fakeDrainer struct {
-	host    string
-	rec     *recorder
-	drained bool
-	mu      *sync.Mutex
-	state   map[string]bool // host → drained
+	host  string
+	rec   *recorder
+	mu    *sync.Mutex
+	state map[string]bool // host → drained
 }
 
 func (d *fakeDrainer) Check(context.Context) error { return nil }

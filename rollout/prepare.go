@@ -144,7 +144,7 @@ func Prepare(req Request) (*Prepared, error) {
 		pr.Revision, err = repo.ResolvePinned(rev)
 	}
 	if err != nil {
-		return nil, refuse("pin a full commit SHA or a tag in revision = \"...\"", "plan %q: revision: %v", p.Name, err)
+		return nil, refuse("pin a full commit SHA or a tag in revision = \"...\" (git -C "+repo.Path()+" log --oneline --decorate), then: rollout validate "+req.PlanFile, "plan %q: revision: %v", p.Name, err)
 	}
 
 	spec := p.Batch

@@ -717,9 +717,7 @@ func (m Model) summary(w, maxH int) []string {
 	var order []string
 	done := map[string]event.Event{}
 	for _, b := range m.batches {
-		for _, h := range b.hosts {
-			order = append(order, h)
-		}
+		order = append(order, b.hosts...)
 	}
 	for _, h := range order {
 		if s := m.hosts[h]; s != nil && s.outcome != "" {

@@ -112,6 +112,13 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.BoolVar(&g.AcceptNewHostKeys, "accept-new-host-keys", false, "record unknown host keys (like StrictHostKeyChecking=accept-new); changed keys are still refused")
 	pf.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
 	pf.IntVar(&g.Forks, "forks", 20, "hosts contacted in parallel for read-only work")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		switch g.UI {
+		case "auto", "tui", "plain", "json":
+			return nil
+		}
+		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", g.UI), Next: "rollout " + c.Name() + " --ui plain"}
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return flagError{err: err, usage: c.UsageString()}
 	})
@@ -172,10 +179,21 @@ func printError(ios *IOStreams, err error) {
 		for name, src := range de.Sources {
 			files[name] = &hcl.File{Bytes: src}
 		}
-		w := hcl.NewDiagnosticTextWriter(ios.Err, files, 100, ios.Color() && false)
-		_ = w.WriteDiagnostics(de.Diags)
+		w := hcl.NewDiagnosticTextWriter(ios.Err, files, 100, false)
+		for _, d := range de.Diags {
+			if d.Subject != nil { // file:line:col first, so editors and people can jump to it
+				fmt.Fprintf(ios.Err, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+			}
+			_ = w.WriteDiagnostic(d)
+		}
 		n := len(de.Diags.Errs())
-		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: rollout validate\n", n)
+		next := "rollout validate"
+		for name := range de.Sources {
+			if !strings.Contains(name, "@") && name != "rollout.hcl" { // the plan file; "@" marks a template at a revision
+				next += " " + name
+			}
+		}
+		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: %s\n", n, next)
 		return
 	}
 	var r *rollout.Refusal

@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+// `make demo` from the checkout runs to completion without a terminal and
+// exits 0 (what CI and a new user run), then `make demo-stop` stops it.
+func TestMakeDemo(t *testing.T) {
+	rolloutBin(t) // fails early with a clear message if the build is broken
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatal("make is not installed")
+	}
+	demoDir, err := os.MkdirTemp("", "rd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	binDir := t.TempDir()
+	env := append(os.Environ(), "ROLLOUT_DEMO_DIR="+demoDir, "ROLLOUT_BIN_DIR="+binDir)
+	stop := func() {
+		cmd := exec.Command("make", "-s", "demo-stop")
+		cmd.Dir = moduleRoot(t)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("make demo-stop: %v\n%s", err, out)
+		}
+	}
+	t.Cleanup(func() { stop(); _ = os.RemoveAll(demoDir) })
+	cmd := exec.Command("make", "-s", "demo")
+	cmd.Dir = moduleRoot(t)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("make demo: %v\n%s", err, out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"web1", "web4", "exit 0", "make demo-stop"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("make demo output lacks %q:\n%s", want, s)
+		}
+	}
+	// the fleet it left up answers v2 through HAProxy
+	b, _ := os.ReadFile(filepath.Join(demoDir, "fleet", "fleet.json"))
+	if !bytes.Contains(b, []byte("frontend_ports")) {
+		t.Fatalf("no fleet.json in %s", demoDir)
+	}
+	stop()
+	if _, err := os.Stat(filepath.Join(demoDir, "fleet", "fleet.json")); err != nil {
+		t.Logf("fleet.json after stop: %v", err)
+	}
+}
+
+// An HA pair of HAProxy instances, reached through the SSH connection of an
+// inventory host (via): every step on both LBs, zero failed requests on
+// either frontend, both end with every server UP at full weight.
+func TestHAPairThroughSSH(t *testing.T) {
+	e := setup(t, 3, 2)
+	e.drain = strings.Replace(e.drain, "    backend   = \"web\"", "    via       = \"web1\"\n    backend   = \"web\"", 1)
+	e.writePlan(e.tags["v2"], "halt", "0s")
+	e.waitAllUp(t)
+	l1 := startLoad(fmt.Sprintf("http://127.0.0.1:%d/", e.f.FrontendPorts[0]), 2)
+	l2 := startLoad(fmt.Sprintf("http://127.0.0.1:%d/", e.f.FrontendPorts[1]), 2)
+	r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "json")
+	l1.Stop()
+	l2.Stop()
+	if r.code != 0 {
+		dump(t, r)
+		t.Fatalf("apply exit %d", r.code)
+	}
+	for i, l := range []*load{l1, l2} {
+		if l.failed.Load() != 0 || l.ok.Load() == 0 {
+			t.Errorf("LB %d: %d ok, %d failed: %v", i+1, l.ok.Load(), l.failed.Load(), l.errs)
+		}
+	}
+	st := e.stats(t)
+	if len(st) != 6 {
+		t.Fatalf("want 3 servers on 2 LBs, got %d", len(st))
+	}
+	for name, s := range st {
+		if s.Status != "UP" || s.Weight != 100 {
+			t.Errorf("%s ends %s weight %d", name, s.Status, s.Weight)
+		}
+	}
+	for _, h := range e.f.Hosts {
+		if v := e.appVersion(t, h); v != "version=2" {
+			t.Errorf("%s answers %s", h.Name, v)
+		}
+	}
+}
+
+// A session that never ends makes the drain time out: the host is put back
+// in service untouched, the failure is counted, the run halts.
+func TestDrainTimeoutLeavesHostUntouched(t *testing.T) {
+	e := setup(t, 2, 1)
+	e.drain = strings.Replace(e.drain, `timeout   = "20s"`, `timeout   = "2s"`, 1)
+	e.writePlan(e.tags["v2"], "halt", "0s")
+	e.waitAllUp(t)
+	before := e.liveConfig(e.f.Hosts[0])
+	pid, _ := e.f.AppPID(e.f.Hosts[0])
+	// hold slow requests through HAProxy: round robin puts some on web1
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 60 * time.Second}
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(e.frontend() + "slow?ms=15000")
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	r := e.rollout("apply", "--limit", "web1", "--yes", "--ui", "json")
+	if r.code != 1 {
+		dump(t, r)
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	var done *event.Event
+	sawSessions := false
+	for _, ev := range parseEvents(t, r.stdout) {
+		if ev.Event == event.DrainSessions && ev.Sessions != nil && *ev.Sessions > 0 {
+			sawSessions = true
+		}
+		if ev.Event == event.HostDone && ev.Host == "web1" {
+			done = &ev
+		}
+	}
+	if !sawSessions {
+		t.Error("no drain_sessions event with open sessions")
+	}
+	if done == nil || done.Status != string(event.OutcomeFailed) || !strings.Contains(done.Message, "sessions still open") {
+		t.Fatalf("web1 host_done = %+v, want failed with 'sessions still open'", done)
+	}
+	if e.liveConfig(e.f.Hosts[0]) != before {
+		t.Error("web1's config changed although its drain timed out")
+	}
+	if p, _ := e.f.AppPID(e.f.Hosts[0]); p != pid {
+		t.Error("web1 restarted although its drain timed out")
+	}
+	for name, s := range e.stats(t) {
+		if strings.HasSuffix(name, "/web1") && !strings.HasPrefix(s.Status, "UP") && s.Status != "DRAIN" {
+			t.Errorf("web1 left %s after a drain timeout", s.Status)
+		}
+	}
+	wg.Wait()
+	// and once the long requests are gone, it is back in full service
+	e.waitAllUp(t)
+}
+
+// history lists the runs and --replay plays one through the plain view.
+func TestHistoryAndReplay(t *testing.T) {
+	e := setup(t, 2, 1)
+	e.writePlan(e.tags["v2"], "halt", "0s")
+	if r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "plain"); r.code != 0 {
+		dump(t, r)
+		t.Fatal("apply failed")
+	}
+	r := e.rollout("history")
+	if r.code != 0 || !strings.Contains(r.stdout, "web1=ok") || !strings.Contains(r.stdout, e.tags["v2"][:7]) {
+		dump(t, r)
+		t.Fatal("history does not list the run")
+	}
+	r = e.rollout("history", "--replay", "last", "--speed", "0", "--ui", "plain")
+	if r.code != 0 || !strings.Contains(r.stdout, "web2") || !strings.Contains(r.stdout, "exit 0") {
+		dump(t, r)
+		t.Fatal("replay did not play the run")
+	}
+}
