@@ -488,3 +488,39 @@ func TestEngineLockHeldRefuses(t *testing.T) {
 		t.Fatalf("web1 still locked: %+v", li)
 	}
 }
+
+// With on_failure = "rollback", a host whose previous revision can no longer
+// be read from the repo is refused before anything is touched.
+func TestEngineRefusesWhenRollbackCannotBeRehearsed(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]`)
+	// a commit that only a side branch holds
+	git(t, f.dir, "checkout", "-q", "-b", "side")
+	must(t, os.WriteFile(filepath.Join(f.dir, "conf", "app.conf.tmpl"), []byte(fmt.Sprintf(testTemplate, "9", "none")), 0o644))
+	git(t, f.dir, "commit", "-qam", "side")
+	side := git(t, f.dir, "rev-parse", "HEAD")
+	git(t, f.dir, "checkout", "-q", "-")
+	f.writePlan(side, `batch = [1]`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatalf("apply side: %v", err)
+	}
+	// the branch is deleted and the commit garbage-collected
+	git(t, f.dir, "branch", "-qD", "side")
+	git(t, f.dir, "reflog", "expire", "--expire=now", "--all")
+	git(t, f.dir, "gc", "-q", "--prune=now")
+	f.writePlan("v2", `batch = [1]
+  on_failure = "rollback"`)
+	_, err := f.apply(Request{}, Options{})
+	var r *Refusal
+	if !errors.As(err, &r) || !strings.Contains(r.Problem, "cannot be rehearsed") || !strings.Contains(r.Problem, side[:7]) {
+		t.Fatalf("err = %v, want a refusal naming the missing previous revision", err)
+	}
+	if !strings.Contains(f.file("web1"), "version = 9") {
+		t.Fatal("web1 changed although the run was refused")
+	}
+	// with halt, the same run goes ahead: no way back is needed
+	f.writePlan("v2", `batch = [1]
+  on_failure = "halt"`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatalf("apply with halt: %v", err)
+	}
+}

@@ -502,6 +502,10 @@ func (p *hostPipeline) diagnose(ctx context.Context) {
 			if hc.Unit != "" {
 				cmds = append(cmds, "systemctl status --no-pager "+shell.Quote(hc.Unit), "journalctl --no-pager -n 50 -u "+shell.Quote(hc.Unit))
 			}
+			if hc.PidFile != "" {
+				pf := shell.Quote(hc.PidFile)
+				cmds = append(cmds, "cat "+pf+"; ps -o pid,ppid,etime,args -p \"$(cat "+pf+")\"")
+			}
 		}
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
