@@ -524,3 +524,31 @@ func TestEngineRefusesWhenRollbackCannotBeRehearsed(t *testing.T) {
 		t.Fatalf("apply with halt: %v", err)
 	}
 }
+
+// A resumed run batches only the hosts that still need a change, and
+// run_start (first event) announces those batches.
+func TestEngineResumeAnnouncesRealBatches(t *testing.T) {
+	f := newFleet(t, 3, `batch = [1]`)
+	if _, err := f.apply(Request{Limit: "web1"}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.rec.mu.Lock()
+	f.rec.events = nil
+	f.rec.mu.Unlock()
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	first := f.rec.events[0]
+	if first.Event != event.RunStart {
+		t.Fatalf("first event %s, want run_start", first.Event)
+	}
+	if fmt.Sprint(first.Batches) != "[[web2] [web3]]" {
+		t.Fatalf("run_start batches %v, want [[web2] [web3]] (web1 is already done)", first.Batches)
+	}
+	last := f.rec.events[len(f.rec.events)-1]
+	if last.Event != event.RunDone || last.Counts[event.OutcomeSkipped] != 1 || last.Counts[event.OutcomeOK] != 2 {
+		t.Fatalf("last event %+v", last)
+	}
+}

@@ -144,6 +144,9 @@ func Prepare(req Request) (*Prepared, error) {
 		pr.Revision, err = repo.ResolvePinned(rev)
 	}
 	if err != nil {
+		if req.Revision != "" { // --revision / rollback --to: the plan is not at fault
+			return nil, refuse("name a full commit SHA or a tag the repo has (git -C "+repo.Path()+" log --oneline --decorate --all)", "plan %q: revision: %v", p.Name, err)
+		}
 		return nil, refuse("pin a full commit SHA or a tag in revision = \"...\" (git -C "+repo.Path()+" log --oneline --decorate), then: rollout validate "+req.PlanFile, "plan %q: revision: %v", p.Name, err)
 	}
 

@@ -116,6 +116,17 @@ type run struct {
 	reported map[string]bool // host_done emitted
 	inFlight map[string]event.Phase
 	touched  bool
+	started  bool // run_start emitted
+}
+
+// start emits run_start once, with the batches the run will really use.
+func (r *run) start(batches [][]string) {
+	if r.started {
+		return
+	}
+	r.started = true
+	r.emit(event.Event{Event: event.RunStart, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
+		Scope: r.scope(), Batches: batches, Message: r.opts.Kind})
 }
 
 // Run executes an apply or rollback of pr. The returned error maps to the
@@ -152,9 +163,6 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 		r.hosts[t.Host.Name] = &hostInfo{t: t}
 		r.order = append(r.order, t.Host.Name)
 	}
-	r.emit(event.Event{Event: event.RunStart, Plan: pr.Plan.Name, Revision: pr.Revision,
-		Scope: r.scope(), Batches: pr.Batches, Message: opts.Kind})
-
 	err := r.execute(hardCtx)
 	return r.finish(ctx, err)
 }
@@ -269,6 +277,15 @@ func (r *run) execute(ctx context.Context) error {
 				"stale plan: %s", strings.Join(st, "; "))
 		}
 	}
+	// the batches are made of the hosts that need a change, so a resumed
+	// run starts with a canary again; run_start announces them
+	var pending []string
+	for _, name := range r.order {
+		if !r.hosts[name].skip {
+			pending = append(pending, name)
+		}
+	}
+	r.start(plan.Batches(pr.BatchSpec, pending))
 	var drifted []string
 	for _, name := range r.order {
 		h := r.hosts[name]
@@ -724,6 +741,7 @@ func (r *run) setOutcome(host string, o event.Outcome, msg string) {
 // finish releases what the run holds, records the summary and maps the
 // result to an exit code.
 func (r *run) finish(ctx context.Context, err error) (*Result, error) {
+	r.start(r.pr.Batches) // refused before the hosts were read: the planned batches
 	res := &Result{RunID: r.opts.RunID, Outcomes: map[string]event.Outcome{}}
 	counts := map[event.Outcome]int{}
 	r.mu.Lock()

@@ -397,9 +397,11 @@ func (m *Model) layout() {
 
 // View renders the whole screen; every line fits the width.
 func (m Model) View() string {
-	if m.quitting {
+	if m.quitting && !m.Done() {
 		return ""
 	}
+	// after run_done the last frame (with the summary) stays on the
+	// terminal when the program ends
 	w, h := m.size()
 	bodyMax, _ := split(h)
 	var out []string
