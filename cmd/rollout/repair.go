@@ -48,10 +48,19 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		fmt.Fprintln(ios.Out, "the journal records no run: nothing to repair")
 		return nil
 	}
-	last := runs[len(runs)-1]
 	in := map[string]bool{}
 	for _, h := range sel.Hosts {
 		in[h.Name] = true
+	}
+	// the last run that touched a selected host: a later run that was
+	// refused (say, by the dead run's lock) or skipped every host changed
+	// nothing and must not hide it
+	last := runs[len(runs)-1]
+	for i := len(runs) - 1; i >= 0; i-- {
+		if touchedAny(runs[i], in) {
+			last = runs[i]
+			break
+		}
 	}
 	var todo []string
 	for _, h := range last.Hosts {
@@ -81,6 +90,11 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		return err
 	}
 	defer w.Close()
+	release, err := lockForRepair(ctx, o, sel, w, todo)
+	if err != nil {
+		return err
+	}
+	defer release()
 	failed := 0
 	for _, name := range todo {
 		h := sel.Inventory.Host(name)
@@ -100,4 +114,14 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 	}
 	fmt.Fprintf(ios.Out, "repaired; check with: rollout status %s\n", o.PlanFile)
 	return nil
+}
+
+// touchedAny reports whether run entered a pipeline phase on a host in in.
+func touchedAny(run journal.RunSummary, in map[string]bool) bool {
+	for _, h := range run.Hosts {
+		if in[h.Host] && h.Phase != "" {
+			return true
+		}
+	}
+	return false
 }

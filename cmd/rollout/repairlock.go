@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rollout-sh/rollout/internal/wire"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/rollout"
+)
+
+// lockForRepair takes the plan's locks the way apply does (locally, and on
+// every host to repair), so that repair never restores, restarts or
+// undrains a host that a live run is working on: the last run in the
+// journal may still be running. A lock left by a dead run refuses too,
+// until it expires or `rollout unlock` removes it. The returned function
+// releases what was taken.
+func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection, w *wire.Wiring, hosts []string) (func(), error) {
+	now := time.Now()
+	info := journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(now)}
+	dir := localDir(o.GlobalOptions, o.PlanFile)
+	name := sel.Plan.Name
+	var releases []func()
+	release := func() {
+		for i := len(releases) - 1; i >= 0; i-- {
+			releases[i]()
+		}
+	}
+	refusal := func(err error) error {
+		release()
+		return &rollout.Refusal{Problem: fmt.Sprintf("repair: %v", err),
+			Next: fmt.Sprintf("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock %s; then: rollout repair %s", o.PlanFile, o.PlanFile)}
+	}
+	if err := journal.AcquireLocalLock(dir, name, info, now); err != nil {
+		return nil, refusal(err)
+	}
+	releases = append(releases, func() { _ = journal.ReleaseLocalLock(dir, name, info.RunID) })
+	for _, hn := range hosts {
+		h := sel.Inventory.Host(hn)
+		spec, diags := sel.Plan.ForHost(h, sel.Plan.Revision)
+		if diags.HasErrors() {
+			release()
+			return nil, &rollout.DiagError{Diags: diags, Sources: sel.Sources}
+		}
+		conn, err := w.Connect(ctx, h)
+		if err != nil {
+			return nil, refusal(fmt.Errorf("%s: %w", hn, err))
+		}
+		if err := journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now); err != nil {
+			return nil, refusal(fmt.Errorf("%s: %w", hn, err))
+		}
+		releases = append(releases, func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = journal.ReleaseHostLock(rctx, conn, spec.StateDir, name, info.RunID)
+		})
+	}
+	return release, nil
+}

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-sh/rollout/internal/fleet"
+	"github.com/rollout-sh/rollout/internal/localrun"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/rollout/event"
+)
+
+// rcHostLock is what another run's lock on h looks like; the fleet's hosts
+// share this filesystem, so it is written locally.
+func rcHostLock(t *testing.T, h fleet.Host, info journal.LockInfo, now time.Time) {
+	t.Helper()
+	if err := journal.AcquireHostLock(context.Background(), localrun.Runner{}, h.Name, filepath.Join(h.Root, "state"), "demo", info, now); err != nil {
+		t.Fatalf("locking %s: %v", h.Name, err)
+	}
+}
+
+func rcReadHostLock(t *testing.T, h fleet.Host) *journal.LockInfo {
+	t.Helper()
+	li, err := journal.ReadHostLock(context.Background(), localrun.Runner{}, filepath.Join(h.Root, "state"), "demo")
+	if err != nil {
+		t.Fatalf("reading %s's lock: %v", h.Name, err)
+	}
+	return li
+}
+
+// A host lock held by another live run refuses apply (exit 2) naming the
+// owner, its run and the host, with nothing touched; a lock past its TTL
+// is taken over and released at the end of the run.
+func TestHostLockHeldRefusesExpiredTakenOver(t *testing.T) {
+	e := setup(t, 2, 1)
+	e.writePlan(e.tags["v2"], "halt", "0s")
+	locked := e.f.Hosts[1]
+	other := journal.LockInfo{Owner: "alice@ci-7", PID: 4242, RunID: "r-20260101-000000-a11ce0", TTL: 2 * time.Minute}
+	rcHostLock(t, locked, other, time.Now())
+
+	before, pids := e.rcConfigs(), e.rcPIDs()
+	r := e.rcRun(2, "apply", "--batch", "1", "--yes", "--ui", "plain")
+	for _, want := range []string{"alice@ci-7", other.RunID, "pid 4242", locked.Name, "rollout unlock"} {
+		if !strings.Contains(r.stderr, want) {
+			dump(t, r)
+			t.Errorf("lock refusal does not mention %q", want)
+		}
+	}
+	for _, h := range e.f.Hosts {
+		if e.liveConfig(h) != before[h.Name] {
+			t.Errorf("%s: refused apply changed its config", h.Name)
+		}
+		if pid, _ := e.f.AppPID(h); pid != pids[h.Name] {
+			t.Errorf("%s: refused apply restarted it", h.Name)
+		}
+		if e.state(t, h) != nil {
+			t.Errorf("%s: refused apply wrote current.json", h.Name)
+		}
+	}
+	e.waitAllUp(t)
+	if li := rcReadHostLock(t, e.f.Hosts[0]); li != nil {
+		t.Errorf("the refused run left its lock on %s: %+v", e.f.Hosts[0].Name, li)
+	}
+	if li := rcReadHostLock(t, locked); li == nil || li.RunID != other.RunID {
+		t.Errorf("the refused run touched the other run's lock on %s: %+v", locked.Name, li)
+	}
+	if row := e.rcStatus(t)[locked.Name]; !strings.Contains(row.Lock, "alice@ci-7") {
+		t.Errorf("status does not show %s's lock: %+v", locked.Name, row)
+	}
+
+	// the same run, dead for an hour with a one-minute TTL: taken over
+	if err := journal.BreakHostLock(context.Background(), localrun.Runner{}, filepath.Join(locked.Root, "state"), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	other.TTL = time.Minute
+	rcHostLock(t, locked, other, time.Now().Add(-time.Hour))
+	r = e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "json")
+	if _, last := rcDone(t, parseEvents(t, r.stdout)); last.Counts[event.OutcomeOK] != 2 {
+		t.Errorf("apply over an expired lock: %+v, want 2 ok", last.Counts)
+	}
+	for _, h := range e.f.Hosts {
+		e.rcAssertAt(t, h, e.tags["v2"], e.rcRender(t, "v2", h), "version=2")
+		if li := rcReadHostLock(t, h); li != nil {
+			t.Errorf("%s still locked after the run: %+v", h.Name, li)
+		}
+	}
+}
+
+// `rollout repair` while a run is alive must not touch that run's hosts:
+// it is refused (exit 2) naming the run that holds the plan's lock, and the
+// live run completes undisturbed.
+func TestRepairRefusedWhileRunIsAlive(t *testing.T) {
+	e := setup(t, 2, 1)
+	e.writePlan(e.tags["v2"], "halt", "4s")
+	bg := e.rcStart(t, "apply", "--batch", "1", "--yes", "--ui", "json")
+	ev := bg.waitFor(t, "the canary in its health window", func(ev event.Event) bool {
+		return ev.Event == event.HostPhase && ev.Phase == event.PhaseHealth && ev.Status == event.StatusRunning
+	})
+	r := e.rcRun(2, "repair", "--yes")
+	if !strings.Contains(r.stderr, ev.Run) || !strings.Contains(r.stderr, rcOwner(t)) {
+		dump(t, r)
+		t.Errorf("repair refusal does not name the live run %s and its owner", ev.Run)
+	}
+	var last event.Event
+	for ev := range bg.events {
+		if ev.Event == event.RunDone {
+			last = ev
+		}
+	}
+	<-bg.done
+	if code := bg.cmd.ProcessState.ExitCode(); code != 0 || last.Counts[event.OutcomeOK] != 2 {
+		t.Fatalf("the live run ended with exit %d, %+v; want 0 with 2 ok", code, last.Counts)
+	}
+	for _, h := range e.f.Hosts {
+		e.rcAssertAt(t, h, e.tags["v2"], e.rcRender(t, "v2", h), "version=2")
+	}
+	e.waitAllUp(t)
+}
