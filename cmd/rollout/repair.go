@@ -52,31 +52,20 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 	for _, h := range sel.Hosts {
 		in[h.Name] = true
 	}
-	// the last run that touched a selected host: a later run that was
-	// refused (say, by the dead run's lock) or skipped every host changed
-	// nothing and must not hide it
-	last := runs[len(runs)-1]
-	for i := len(runs) - 1; i >= 0; i-- {
-		if touchedAny(runs[i], in) {
-			last = runs[i]
-			break
-		}
-	}
-	var todo []string
-	for _, h := range last.Hosts {
-		if in[h.Host] && (h.Outcome == event.OutcomeDrained || h.Outcome == event.OutcomeUnknown) {
-			todo = append(todo, h.Host)
-		}
-	}
-	state := "finished"
-	if !last.Finished {
-		state = "did not finish"
-	}
+	todo := repairTargets(runs, in)
 	if len(todo) == 0 {
-		fmt.Fprintf(ios.Out, "last run %s %s and left no host drained or in an unknown state: nothing to repair\n", last.ID, state)
+		fmt.Fprintln(ios.Out, "no run left a selected host drained or in an unknown state: nothing to repair")
 		return nil
 	}
-	fmt.Fprintf(ios.Out, "last run %s %s; to repair: %s\n", last.ID, state, strings.Join(todo, ", "))
+	var names []string
+	for _, t := range todo {
+		state := "finished"
+		if !t.run.Finished {
+			state = "did not finish"
+		}
+		fmt.Fprintf(ios.Out, "%s: %s by run %s (which %s)\n", t.host, t.outcome, t.run.ID, state)
+		names = append(names, t.host)
+	}
 	if !o.Yes {
 		if !ios.CanPrompt() {
 			return &rollout.Refusal{Problem: "repair needs a confirmation, but stdin is not a terminal", Next: "rollout repair " + o.PlanFile + " --yes"}
@@ -90,15 +79,16 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		return err
 	}
 	defer w.Close()
-	release, err := lockForRepair(ctx, o, sel, w, todo)
+	release, err := lockForRepair(ctx, o, sel, w, names)
 	if err != nil {
 		return err
 	}
 	defer release()
 	failed := 0
-	for _, name := range todo {
+	for _, t := range todo {
+		name := t.host
 		h := sel.Inventory.Host(name)
-		r := rollout.Repair(ctx, sel.Plan, h, w.Env(nil), last.ID)
+		r := rollout.Repair(ctx, sel.Plan, h, w.Env(nil), t.run.ID)
 		switch {
 		case r.Err != nil:
 			failed++
@@ -116,12 +106,37 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 	return nil
 }
 
-// touchedAny reports whether run entered a pipeline phase on a host in in.
-func touchedAny(run journal.RunSummary, in map[string]bool) bool {
-	for _, h := range run.Hosts {
-		if in[h.Host] && h.Phase != "" {
-			return true
+type repairTarget struct {
+	host    string
+	outcome event.Outcome
+	run     journal.RunSummary
+}
+
+// repairTargets picks, for each selected host, the last run that touched it
+// (entered a pipeline phase): a later run that was refused, skipped it, or
+// was limited to other hosts changed nothing on it and must not hide what
+// an earlier run left behind. Hosts that run left drained or in an unknown
+// state are the ones to repair.
+func repairTargets(runs []journal.RunSummary, in map[string]bool) []repairTarget {
+	last := map[string]repairTarget{}
+	var order []string
+	for _, r := range runs {
+		for _, h := range r.Hosts {
+			if !in[h.Host] || h.Phase == "" {
+				continue
+			}
+			if _, seen := last[h.Host]; !seen {
+				order = append(order, h.Host)
+			}
+			last[h.Host] = repairTarget{host: h.Host, outcome: h.Outcome, run: r}
 		}
 	}
-	return false
+	var out []repairTarget
+	for _, name := range order {
+		t := last[name]
+		if t.outcome == event.OutcomeDrained || t.outcome == event.OutcomeUnknown {
+			out = append(out, t)
+		}
+	}
+	return out
 }
