@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -22,6 +23,7 @@ type HostView struct {
 	Lock    *journal.LockInfo
 	LB      string // the LB's view of the server ("" when not asked)
 	Serving bool
+	Health  string // "ok", or why one round of the health checks failed ("" when not asked)
 	Err     error // the host could not be read
 }
 
@@ -99,6 +101,36 @@ func inspectOne(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, w
 		default:
 			v.LB, v.Serving = status, up
 		}
+		v.Health = healthNow(ctx, &Target{Host: h, Spec: spec}, d, env)
 	}
 	return v
 }
+
+// healthNow runs one round of the host's health checks, bounded in time.
+func healthNow(ctx context.Context, t *Target, d Drainer, env Env) string {
+	if env.NewGate == nil || len(t.Spec.Health) == 0 {
+		return ""
+	}
+	g, err := env.NewGate(ctx, t, d, true)
+	if err != nil || g == nil {
+		return fmt.Sprint("error: ", err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, statusHealthTimeout)
+	defer cancel()
+	var last error
+	err = g.Wait(gctx, func(p Progress) {
+		if p.LastErr != nil {
+			last = p.LastErr
+		}
+	})
+	switch {
+	case err == nil:
+		return "ok"
+	case last != nil:
+		return "failing: " + last.Error()
+	}
+	return "failing: " + err.Error()
+}
+
+// statusHealthTimeout bounds the health look of `rollout status`.
+const statusHealthTimeout = 5 * time.Second

@@ -66,6 +66,7 @@ type statusJSON struct {
 	Lock             string    `json:"lock,omitempty"`
 	LB               string    `json:"lb,omitempty"`
 	Serving          bool      `json:"serving"`
+	Health           string    `json:"health,omitempty"`
 	Error            string    `json:"error,omitempty"`
 }
 
@@ -77,7 +78,7 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 	var rows []statusJSON
 	failed := 0
 	for _, v := range views {
-		r := statusJSON{Host: v.Name, Drift: nonNil(v.Drift), LB: v.LB, Serving: v.Serving}
+		r := statusJSON{Host: v.Name, Drift: nonNil(v.Drift), LB: v.LB, Serving: v.Serving, Health: v.Health}
 		if v.Err != nil {
 			r.Error = v.Err.Error()
 			failed++
@@ -98,10 +99,10 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		}
 	} else {
 		tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tREVISION\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tLB")
+		fmt.Fprintln(tw, "HOST\tREVISION\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tHEALTH\tLB")
 		for _, r := range rows {
 			if r.Error != "" {
-				fmt.Fprintf(tw, "%s\t?\t\t\t\t\terror: %s\n", r.Host, r.Error)
+				fmt.Fprintf(tw, "%s\t?\t\t\t\t\t\terror: %s\n", r.Host, r.Error)
 				continue
 			}
 			rev, prev, last := "-", "-", "-"
@@ -120,7 +121,11 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 			if r.Lock != "" {
 				lock = r.Lock
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, rev, prev, last, drift, lock, r.LB)
+			health := r.Health
+			if health == "" {
+				health = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, rev, prev, last, drift, lock, health, r.LB)
 		}
 		_ = tw.Flush()
 		fmt.Fprintf(ios.Out, "plan %q pins %s\n", sel.Plan.Name, sel.Plan.Revision)
