@@ -24,7 +24,7 @@ type HostView struct {
 	LB      string // the LB's view of the server ("" when not asked)
 	Serving bool
 	Health  string // "ok", or why one round of the health checks failed ("" when not asked)
-	Err     error // the host could not be read
+	Err     error  // the host could not be read
 }
 
 // Inspect reads each host's state marker, live file hashes, lock and
