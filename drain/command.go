@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/rollout-sh/rollout/internal/cmdout"
 )
 
 // Command drives any load balancer that has a CLI: drain, undrain and
@@ -73,7 +75,7 @@ func (c *Command) sessions(ctx context.Context) (int, error) {
 	s := strings.TrimSpace(out)
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("command %q printed %q, want a number of sessions", c.sessionsCmd, clip(s, 200))
+		return 0, fmt.Errorf("command %q printed %q, want a number of sessions", c.sessionsCmd, cmdout.Clip(s, 200))
 	}
 	return n, nil
 }
@@ -95,26 +97,13 @@ func (c *Command) run(ctx context.Context, cmd string) (string, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	if err := c.r.Run(ctx, cmd, nil, &stdout, &stderr); err != nil {
-		if line := lastLine(stderr.String()); line != "" {
+		if line := cmdout.LastLine(stderr.String()); line != "" {
 			return "", fmt.Errorf("command %q: %w: %s", cmd, err, line)
 		}
-		if line := lastLine(stdout.String()); line != "" {
+		if line := cmdout.LastLine(stdout.String()); line != "" {
 			return "", fmt.Errorf("command %q: %w: %s", cmd, err, line)
 		}
 		return "", fmt.Errorf("command %q: %w", cmd, err)
 	}
 	return stdout.String(), nil
-}
-
-// lastLine returns the last non-blank line of s, trimmed.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/rollout-sh/rollout/internal/shell"
+
+	"github.com/rollout-sh/rollout/internal/cmdout"
 )
 
 // Guard is a flap guard: the process must not restart during the health
@@ -47,7 +49,7 @@ func (g *pidFile) read(ctx context.Context) (int, bool, error) {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	pid, perr := strconv.Atoi(strings.TrimSpace(lines[0]))
 	if perr != nil || pid <= 0 || len(lines) != 2 {
-		return 0, false, fmt.Errorf("pid file %s holds %q, want a pid", g.path, clip(strings.TrimSpace(lines[0]), 40))
+		return 0, false, fmt.Errorf("pid file %s holds %q, want a pid", g.path, cmdout.Clip(strings.TrimSpace(lines[0]), 40))
 	}
 	return pid, strings.TrimSpace(lines[1]) == "running", nil
 }
@@ -128,7 +130,7 @@ func (g *systemdUnit) read(ctx context.Context) (pid, restarts int, restartsKnow
 		}
 	}
 	if !havePID {
-		return 0, 0, false, fmt.Errorf("unit %s: systemctl show printed no MainPID: %q", g.unit, clip(strings.TrimSpace(out), 120))
+		return 0, 0, false, fmt.Errorf("unit %s: systemctl show printed no MainPID: %q", g.unit, cmdout.Clip(strings.TrimSpace(out), 120))
 	}
 	return pid, restarts, restartsKnown, nil
 }

@@ -9,8 +9,9 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strings"
 	"time"
+
+	"github.com/rollout-sh/rollout/internal/cmdout"
 )
 
 // maxBody is how much of a response body is read and matched.
@@ -68,7 +69,7 @@ func (p *httpProbe) Probe(ctx context.Context) error {
 		return fmt.Errorf("GET %s: status %d, want %d", p.url, resp.StatusCode, p.status)
 	}
 	if p.re != nil && !p.re.Match(body) {
-		return fmt.Errorf("GET %s: body %q does not match %q", p.url, clip(string(body), 80), p.re.String())
+		return fmt.Errorf("GET %s: body %q does not match %q", p.url, cmdout.Clip(string(body), 80), p.re.String())
 	}
 	return nil
 }
@@ -122,23 +123,11 @@ func run(ctx context.Context, r Runner, cmd string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	if err := r.Run(ctx, cmd, nil, &stdout, &stderr); err != nil {
 		for _, out := range []string{stderr.String(), stdout.String()} {
-			if line := lastLine(out); line != "" {
-				return "", fmt.Errorf("%s: %w: %s", cmd, err, clip(line, 200))
+			if line := cmdout.LastLine(out); line != "" {
+				return "", fmt.Errorf("%s: %w: %s", cmd, err, cmdout.Clip(line, 200))
 			}
 		}
 		return "", fmt.Errorf("%s: %w", cmd, err)
 	}
 	return stdout.String(), nil
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

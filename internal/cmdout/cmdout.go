@@ -1,0 +1,25 @@
+// Package cmdout shortens command output for error messages.
+package cmdout
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// LastLine returns the last non-blank line of s, trimmed.
+func LastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// Clip returns s cut to at most n bytes (on a rune boundary) with "…"
+// appended when it was cut.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
