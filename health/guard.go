@@ -7,9 +7,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/rollout-sh/rollout/internal/shell"
-
 	"github.com/rollout-sh/rollout/internal/cmdout"
+	"github.com/rollout-sh/rollout/internal/shell"
 )
 
 // Guard is a flap guard: the process must not restart during the health
