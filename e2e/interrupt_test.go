@@ -245,6 +245,9 @@ func checkJSONContract(t *testing.T, stdout string, wantCode int) []event.Event 
 			hosts[h] = true
 		}
 	}
+	for _, h := range evs[0].Hosts { // every targeted host, batched or already there
+		hosts[h] = true
+	}
 	batchOf := map[string]int{}
 	phased := map[string]bool{} // hosts with a host_phase
 	outcome := map[string]event.Outcome{}

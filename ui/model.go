@@ -94,6 +94,7 @@ type Model struct {
 	interrupts int
 	help       bool
 	quitting   bool
+	unbatched  []string // targeted hosts in no batch (skipped: already there)
 }
 
 // NewModel returns the TUI model. now is the clock used for elapsed times
@@ -236,11 +237,20 @@ func (m *Model) apply(e event.Event) {
 	switch e.Event {
 	case event.RunStart:
 		m.plan, m.revision, m.scope, m.started = e.Plan, e.Revision, e.Scope, e.Time
-		m.batches = nil
+		m.batches, m.unbatched = nil, nil
+		inBatch := map[string]bool{}
 		for i, hosts := range e.Batches {
 			m.batches = append(m.batches, &batchState{num: i + 1, hosts: append([]string(nil), hosts...)})
 			for _, h := range hosts {
 				m.host(h).batch = i + 1
+				inBatch[h] = true
+			}
+		}
+		// targeted hosts outside every batch: already at the revision
+		for _, h := range e.Hosts {
+			if !inBatch[h] {
+				m.unbatched = append(m.unbatched, h)
+				m.host(h)
 			}
 		}
 	case event.PreflightStart:
@@ -721,6 +731,7 @@ func (m Model) summary(w, maxH int) []string {
 	for _, b := range m.batches {
 		order = append(order, b.hosts...)
 	}
+	order = append(order, m.unbatched...)
 	for _, h := range order {
 		if s := m.hosts[h]; s != nil && s.outcome != "" {
 			done[h] = event.Event{Status: s.outcome, Revision: s.revision, Message: s.message}

@@ -9,7 +9,7 @@ import "time"
 type Kind string
 
 const (
-	RunStart       Kind = "run_start"       // Plan, Revision, Scope, Batches
+	RunStart       Kind = "run_start"       // Plan, Revision, Scope, Hosts (all targeted), Batches (those to change), Message (apply|rollback)
 	PreflightStart Kind = "preflight_start" // Hosts
 	PreflightHost  Kind = "preflight_host"  // Host, Status ok|failed, Message
 	PreflightDone  Kind = "preflight_done"  // Status ok|failed
