@@ -152,11 +152,16 @@ type result struct {
 
 func (e *env) rollout(args ...string) result {
 	e.t.Helper()
-	full := append([]string{}, args...)
-	full = append(full, "--known-hosts", e.f.KnownHosts)
+	return e.rolloutKnownHosts(e.f.KnownHosts, args...)
+}
+
+// rolloutKnownHosts runs the binary in the plan's dir with --known-hosts kh
+// and no stdin (like CI).
+func (e *env) rolloutKnownHosts(kh string, args ...string) result {
+	e.t.Helper()
+	full := append(append([]string{}, args...), "--known-hosts", kh)
 	cmd := exec.Command(rolloutBin(e.t), full...)
 	cmd.Dir = e.dir
-	cmd.Stdin = nil
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -555,19 +560,7 @@ func TestHostKeys(t *testing.T) {
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	kh := filepath.Join(e.dir, "known_hosts")
-	run := func(args ...string) result {
-		cmd := exec.Command(rolloutBin(t), append(args, "--known-hosts", kh)...)
-		cmd.Dir = e.dir
-		var so, se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &so, &se
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		return result{so.String(), se.String(), code}
-	}
+	run := func(args ...string) result { return e.rolloutKnownHosts(kh, args...) }
 	if err := os.WriteFile(kh, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -589,8 +582,6 @@ func TestHostKeys(t *testing.T) {
 	f0 := strings.Fields(lines[0])
 	f1 := strings.Fields(lines[1])
 	lines[0] = f0[0] + " " + f1[1] + " " + f1[2]
-	other, _ := os.ReadFile(e.f.KnownHosts)
-	_ = other
 	if err := os.WriteFile(kh, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
