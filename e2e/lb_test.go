@@ -179,3 +179,39 @@ func TestHistoryAndReplay(t *testing.T) {
 		t.Fatal("replay did not play the run")
 	}
 }
+
+// Capacity floor: a batch that would breach min_in_service is shrunk to fit
+// (servers already down count against the floor), and the hosts left out
+// run in the next batch.
+func TestCapacityFloorShrinksBatch(t *testing.T) {
+	e := setup(t, 4, 1)
+	e.extra = `  min_in_service = 2`
+	e.writePlan(e.tags["v2"], "halt", "0s")
+	e.waitAllUp(t)
+	if out, err := e.f.Admin(0, "set server web/web4 state maint"); err != nil {
+		t.Fatalf("maint web4: %v %s", err, out)
+	}
+	// 3 serving, floor 2: a batch of 2 can only take 1 out at a time
+	r := e.rollout("apply", "--limit", "web1,web2,web3", "--batch", "2", "--yes", "--ui", "json")
+	if r.code != 0 {
+		dump(t, r)
+		t.Fatalf("exit %d", r.code)
+	}
+	shrunk := false
+	for _, ev := range parseEvents(t, r.stdout) {
+		if ev.Event == event.Log && strings.Contains(ev.Message, "shrunk") {
+			shrunk = true
+		}
+		if ev.Event == event.BatchStart && len(ev.Hosts) > 1 {
+			t.Errorf("batch %d took %v out together with web4 down and min_in_service 2", ev.Batch, ev.Hosts)
+		}
+	}
+	if !shrunk {
+		t.Error("no log event says the batch was shrunk")
+	}
+	for _, h := range e.f.Hosts[:3] {
+		if v := e.appVersion(t, h); v != "version=2" {
+			t.Errorf("%s answers %s", h.Name, v)
+		}
+	}
+}
