@@ -8,7 +8,7 @@ LDFLAGS := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 STATICCHECK_VERSION ?= 2025.1.1
 FUZZTIME ?= 20s
 # packages the e2e tests need, installed with apt-get when missing (as root)
-APT_PACKAGES := openssh-server haproxy git tmux
+APT_PACKAGES := openssh-server haproxy git tmux socat
 
 .PHONY: all build test unit e2e lint fuzz deps demo demo-stop bench clean
 
@@ -24,6 +24,7 @@ deps:
 	[ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	command -v socat >/dev/null || missing="$$missing socat"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
