@@ -24,6 +24,9 @@ func TestUnified(t *testing.T) {
 // The hunks must be accepted by patch(1): applying our diff to a gives b.
 func TestUnifiedAppliesWithPatch(t *testing.T) {
 	if _, err := exec.LookPath("patch"); err != nil {
+		if os.Getenv("ROLLOUT_E2E") == "1" {
+			t.Fatal("patch(1) is not installed (make deps installs it)")
+		}
 		t.Skip("patch not installed")
 	}
 	var al, bl []string
