@@ -56,9 +56,6 @@ func (c *Control) Interrupt() {
 	c.poke()
 }
 
-// Interrupted reports how many times Interrupt was called.
-func (c *Control) Interrupted() int { c.mu.Lock(); defer c.mu.Unlock(); return c.interrupts }
-
 func (c *Control) setHard(cancel context.CancelFunc) { c.mu.Lock(); c.hard = cancel; c.mu.Unlock() }
 
 func (c *Control) snapshot() (paused, stopping bool) {

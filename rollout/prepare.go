@@ -3,7 +3,6 @@ package rollout
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -270,6 +269,3 @@ func hostNames(hs []*inventory.Host, max int) string {
 	}
 	return strings.Join(names, ", ")
 }
-
-// IsNoMatch reports whether err is a pattern that selected nothing.
-func IsNoMatch(err error) bool { return errors.Is(err, inventory.ErrNoMatch) }

@@ -64,8 +64,11 @@ type Env struct {
 	// round (plus the flap guard), used between ramp steps.
 	NewGate func(ctx context.Context, t *Target, d Drainer, quick bool) (Gate, error)
 	Sink    event.Sink
-	Now     func() time.Time
-	Sleep   func(ctx context.Context, d time.Duration) error
+	// Hint returns the next command for a connection error the drivers
+	// recognise (an unknown or changed host key), or "".
+	Hint  func(error) string
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Options are the run's settings that are not in the plan.
@@ -237,7 +240,7 @@ func (r *run) execute(ctx context.Context) error {
 		h.conn = c
 		return nil
 	}); err != nil {
-		return connectRefusal(err, pr.Req.PlanFile)
+		return r.connectRefusal(err)
 	}
 
 	// host locks
@@ -847,14 +850,12 @@ func lockRefusal(err error, planFile string) error {
 	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)
 }
 
-func connectRefusal(err error, planFile string) error {
+func (r *run) connectRefusal(err error) error {
 	next := "check the host with: ssh -v HOST; then rerun"
-	s := err.Error()
-	if strings.Contains(s, "unknown") && strings.Contains(s, "host key") {
-		next = "verify the host keys, then rerun with --accept-new-host-keys (records them like StrictHostKeyChecking=accept-new)"
-	}
-	if strings.Contains(s, "changed") {
-		next = "do not continue until you know why the host key changed"
+	if r.env.Hint != nil {
+		if h := r.env.Hint(err); h != "" {
+			next = h
+		}
 	}
 	return refuse(next, "connecting: %v", err)
 }

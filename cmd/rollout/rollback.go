@@ -56,5 +56,3 @@ func rollbackTarget(ctx context.Context, ios *IOStreams, o *applyOptions) (strin
 	fmt.Fprintf(ios.Err, "rollback: going back to %s (the hosts' recorded previous revision)\n", plan.ShortRev(prev))
 	return prev, nil
 }
-
-var _ = journal.Read

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
 )
 
@@ -139,5 +138,3 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-
-var _ = plan.ShortRev

@@ -15,7 +15,6 @@ import (
 	"github.com/rollout-sh/rollout/drain"
 	"github.com/rollout-sh/rollout/health"
 	"github.com/rollout-sh/rollout/inventory"
-	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/remote"
 	"github.com/rollout-sh/rollout/rollout"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -110,6 +109,7 @@ func (w *Wiring) Env(sink event.Sink) rollout.Env {
 		NewDrainer: w.NewDrainer,
 		NewGate:    w.NewGate,
 		Sink:       sink,
+		Hint:       Hint,
 	}
 }
 
@@ -249,9 +249,14 @@ func (g gate) Wait(ctx context.Context, progress func(rollout.Progress)) error {
 	})
 }
 
-// IsHostKeyError reports whether err is an unknown or changed host key.
-func IsHostKeyError(err error) bool {
-	return errors.Is(err, remote.ErrHostKeyUnknown) || errors.Is(err, remote.ErrHostKeyChanged)
+// Hint is the next command for a connection error: what to do about an
+// unknown or a changed host key.
+func Hint(err error) string {
+	switch {
+	case errors.Is(err, remote.ErrHostKeyChanged):
+		return "do not continue until you know why the host key changed (it may be an attack); if the change is expected, remove the old key with ssh-keygen -R"
+	case errors.Is(err, remote.ErrHostKeyUnknown):
+		return "verify the host keys, then rerun with --accept-new-host-keys (records them like StrictHostKeyChecking=accept-new)"
+	}
+	return ""
 }
-
-var _ = plan.ShortRev
