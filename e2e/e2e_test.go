@@ -596,7 +596,8 @@ func TestHostKeys(t *testing.T) {
 func TestInventoryValuesAreNotShellCode(t *testing.T) {
 	e := setup(t, 2, 1)
 	marker := filepath.Join(e.dir, "pwned")
-	e.extra = `  check = "echo ${host.vars.evil} > /dev/null"`
+	// the value must reach the command as one word, byte for byte
+	e.extra = `  check = "printf '%s' ${host.vars.evil} > ${host.vars.root}/evil.out"`
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	inv, _ := os.ReadFile(filepath.Join(e.dir, "inventory.ini"))
 	evil := fmt.Sprintf(`"$(touch %s); touch %s; 'q'"`, marker, marker)
@@ -611,6 +612,13 @@ func TestInventoryValuesAreNotShellCode(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("an inventory value ran as shell code")
+	}
+	want := fmt.Sprintf(`$(touch %s); touch %s; 'q'`, marker, marker)
+	for _, h := range e.f.Hosts {
+		got, err := os.ReadFile(filepath.Join(h.Root, "evil.out"))
+		if err != nil || string(got) != want {
+			t.Errorf("%s: the command received %q (%v), want the inventory value %q as data", h.Name, got, err, want)
+		}
 	}
 }
 
