@@ -49,9 +49,7 @@ func BenchmarkApply4HostsBatch1(b *testing.B) {
 		}
 		f := fleet.StartT(b, fleet.Options{Dir: filepath.Join(dir, "f"), Hosts: 4, HAProxy: 1, AppBinary: app, RestartScript: restart})
 		repo := filepath.Join(dir, "repo")
-		if out, err := exec.Command("sh", filepath.Join(root(), "examples", "demo", "make-repo.sh"), repo).CombinedOutput(); err != nil {
-			b.Fatalf("make-repo: %v\n%s", err, out)
-		}
+		fleet.DemoRepo(b, repo)
 		if err := f.WriteInventory(filepath.Join(dir, "inventory.ini")); err != nil {
 			b.Fatal(err)
 		}

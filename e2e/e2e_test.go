@@ -108,17 +108,7 @@ func setup(t *testing.T, hosts, lbs int) *env {
 	dir := t.TempDir()
 	f := fleet.StartT(t, fleet.Options{Dir: filepath.Join(dir, "fleet"), Hosts: hosts, HAProxy: lbs, AppBinary: app, RestartScript: restart})
 	e := &env{t: t, f: f, dir: dir, repo: filepath.Join(dir, "repo"), plan: filepath.Join(dir, "rollout.hcl"), tags: map[string]string{}}
-	out, err := exec.Command("sh", filepath.Join(moduleRoot(t), "examples", "demo", "make-repo.sh"), e.repo).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make-repo.sh: %v\n%s", err, out)
-	}
-	for _, tag := range []string{"v1", "v2", "broken-config", "crashloop"} {
-		sha, err := exec.Command("git", "-C", e.repo, "rev-parse", tag+"^{commit}").Output()
-		if err != nil {
-			t.Fatalf("rev-parse %s: %v", tag, err)
-		}
-		e.tags[tag] = strings.TrimSpace(string(sha))
-	}
+	e.tags = fleet.DemoRepo(t, e.repo)
 	if err := f.WriteInventory(filepath.Join(dir, "inventory.ini")); err != nil {
 		t.Fatal(err)
 	}

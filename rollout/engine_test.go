@@ -17,6 +17,8 @@ import (
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout/event"
+
+	localfleet "github.com/rollout-sh/rollout/internal/fleet"
 )
 
 // localConn is a "host" that is a directory on this machine: commands run
@@ -138,9 +140,7 @@ host = ${host.name}
 
 func newFleet(t *testing.T, hosts int, extra string) *fleet {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
+	localfleet.RequireTool(t, "git")
 	dir := t.TempDir()
 	f := &fleet{t: t, dir: dir, rec: &recorder{}, lbState: map[string]bool{}, revs: map[string]string{}}
 	f.unhealthy = func(string) error { return nil }

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/rollout-sh/rollout/rollout"
+
+	"github.com/rollout-sh/rollout/internal/fleet"
 )
 
 // The command tests build a real git repository, inventory and plan in a
@@ -102,9 +104,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
-	}
+	fleet.RequireTool(t, "git")
 	f := &fixture{dir: t.TempDir()}
 	f.git(t, "init", "-q", "-b", "main")
 	f.write(t, ".gitignore", "*.hcl\ninventory.ini\n.rollout/\n")

@@ -13,12 +13,12 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/rollout-sh/rollout/internal/fleet"
 )
 
 func TestRepoTagsRenderAndValidate(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
+	fleet.RequireTool(t, "git")
 	tmp := t.TempDir()
 	repo := filepath.Join(tmp, "repo")
 	out, err := exec.Command("./make-repo.sh", repo).CombinedOutput()

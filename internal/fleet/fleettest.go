@@ -134,3 +134,41 @@ func moduleRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// RequireTool skips the test when the command name is not on PATH, or fails
+// it when ROLLOUT_E2E=1: CI must never skip silently.
+func RequireTool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv(E2EEnv) == "1" {
+			t.Fatalf("%s=1 but %s is not installed (make deps installs it)", E2EEnv, name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+}
+
+// DemoTags are the tags examples/demo/make-repo.sh creates.
+var DemoTags = []string{"v1", "v2", "broken-config", "crashloop"}
+
+// DemoRepo creates the demo config repository in dir with this checkout's
+// examples/demo/make-repo.sh and returns the commit of each of DemoTags.
+func DemoRepo(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	RequireTool(t, "git")
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("sh", filepath.Join(root, "examples", "demo", "make-repo.sh"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("make-repo.sh: %v\n%s", err, out)
+	}
+	tags := map[string]string{}
+	for _, tag := range DemoTags {
+		sha, err := exec.Command("git", "-C", dir, "rev-parse", tag+"^{commit}").Output()
+		if err != nil {
+			t.Fatalf("rev-parse %s: %v", tag, err)
+		}
+		tags[tag] = strings.TrimSpace(string(sha))
+	}
+	return tags
+}
