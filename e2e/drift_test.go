@@ -46,7 +46,7 @@ func TestDriftRefusedUntilAdopt(t *testing.T) {
 		}
 	}
 
-	before, pids := e.rcConfigs(), e.rcPIDs()
+	snap := e.snapshot(t)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	r = e.rcRun(2, "apply", "--batch", "1", "--yes", "--ui", "plain")
 	if !strings.Contains(r.stderr, edited.Name) || !strings.Contains(r.stderr, "--adopt") || !strings.Contains(r.stderr, "drift") {
@@ -56,17 +56,12 @@ func TestDriftRefusedUntilAdopt(t *testing.T) {
 	if strings.Contains(r.stderr, e.f.Hosts[0].Name+" (") {
 		t.Errorf("drift refusal names the clean host %s: %s", e.f.Hosts[0].Name, r.stderr)
 	}
-	for _, h := range e.f.Hosts {
-		if e.liveConfig(h) != before[h.Name] {
-			t.Errorf("%s: refused apply changed its config", h.Name)
-		}
-		if pid, _ := e.f.AppPID(h); pid != pids[h.Name] {
-			t.Errorf("%s: refused apply restarted it", h.Name)
-		}
-		if st := e.state(t, h); st == nil || st["revision"] != e.tags["v1"] {
-			t.Errorf("%s: current.json = %v after a refused apply", h.Name, st)
+	for name, s := range snap {
+		if s.revision != e.tags["v1"] {
+			t.Fatalf("%s was not at v1 before the refused apply: %v", name, s.revision)
 		}
 	}
+	e.untouched(t, snap, "a refused apply")
 	e.waitAllUp(t)
 
 	r = e.rcRun(0, "apply", "--adopt", "--batch", "1", "--yes", "--ui", "json")

@@ -651,3 +651,43 @@ func TestCapacityFloorRefuses(t *testing.T) {
 		t.Fatal("web1 was changed")
 	}
 }
+
+// hostSnap is what "nothing was touched" means for a host: its live
+// config, its app's pid and the revision its current.json records.
+type hostSnap struct {
+	config   string
+	pid      int
+	revision any // nil when nothing is recorded
+}
+
+func (e *env) snapshot(t *testing.T) map[string]hostSnap {
+	t.Helper()
+	configs, pids := e.rcConfigs(), e.rcPIDs()
+	out := map[string]hostSnap{}
+	for _, h := range e.f.Hosts {
+		s := hostSnap{config: configs[h.Name], pid: pids[h.Name]}
+		if st := e.state(t, h); st != nil {
+			s.revision = st["revision"]
+		}
+		out[h.Name] = s
+	}
+	return out
+}
+
+// untouched fails the test for every host that differs from snap.
+func (e *env) untouched(t *testing.T, snap map[string]hostSnap, by string) {
+	t.Helper()
+	now := e.snapshot(t)
+	for _, h := range e.f.Hosts {
+		was, is := snap[h.Name], now[h.Name]
+		if is.config != was.config {
+			t.Errorf("%s: live config changed by %s", h.Name, by)
+		}
+		if is.pid != was.pid {
+			t.Errorf("%s restarted by %s (pid %d → %d)", h.Name, by, was.pid, is.pid)
+		}
+		if is.revision != was.revision {
+			t.Errorf("%s: current.json revision %v → %v by %s", h.Name, was.revision, is.revision, by)
+		}
+	}
+}

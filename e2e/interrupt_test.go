@@ -703,12 +703,7 @@ func TestApproveAfterWithoutTerminal(t *testing.T) {
 	e.extra = `  approve_after = [1]`
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	e.waitAllUp(t)
-	before := map[string]string{}
-	pids := map[string]int{}
-	for _, h := range e.f.Hosts {
-		before[h.Name] = e.liveConfig(h)
-		pids[h.Name], _ = e.f.AppPID(h)
-	}
+	snap := e.snapshot(t)
 	for _, ui := range []string{"json", "plain"} {
 		r := e.rollout("apply", "--batch", "1", "--ui", ui) // stdin is /dev/null: not a terminal
 		if r.code != 2 || !strings.Contains(r.stderr, "--yes") || !strings.Contains(r.stderr, "approv") {
@@ -726,17 +721,12 @@ func TestApproveAfterWithoutTerminal(t *testing.T) {
 			}
 		}
 	}
-	for _, h := range e.f.Hosts {
-		if e.liveConfig(h) != before[h.Name] {
-			t.Errorf("%s: live config changed by a refused run", h.Name)
-		}
-		if pid, _ := e.f.AppPID(h); pid != pids[h.Name] {
-			t.Errorf("%s restarted by a refused run", h.Name)
-		}
-		if st := e.state(t, h); st != nil {
-			t.Errorf("%s: current.json written by a refused run: %v", h.Name, st)
+	for name, s := range snap {
+		if s.revision != nil {
+			t.Fatalf("%s had a current.json before the refused run", name)
 		}
 	}
+	e.untouched(t, snap, "a refused run")
 	e.checkNoneDrained(t, nil)
 
 	r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "json")

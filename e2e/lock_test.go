@@ -41,7 +41,7 @@ func TestHostLockHeldRefusesExpiredTakenOver(t *testing.T) {
 	other := journal.LockInfo{Owner: "alice@ci-7", PID: 4242, RunID: "r-20260101-000000-a11ce0", TTL: 2 * time.Minute}
 	rcHostLock(t, locked, other, time.Now())
 
-	before, pids := e.rcConfigs(), e.rcPIDs()
+	snap := e.snapshot(t)
 	r := e.rcRun(2, "apply", "--batch", "1", "--yes", "--ui", "plain")
 	for _, want := range []string{"alice@ci-7", other.RunID, "pid 4242", locked.Name, "rollout unlock"} {
 		if !strings.Contains(r.stderr, want) {
@@ -49,17 +49,12 @@ func TestHostLockHeldRefusesExpiredTakenOver(t *testing.T) {
 			t.Errorf("lock refusal does not mention %q", want)
 		}
 	}
-	for _, h := range e.f.Hosts {
-		if e.liveConfig(h) != before[h.Name] {
-			t.Errorf("%s: refused apply changed its config", h.Name)
-		}
-		if pid, _ := e.f.AppPID(h); pid != pids[h.Name] {
-			t.Errorf("%s: refused apply restarted it", h.Name)
-		}
-		if e.state(t, h) != nil {
-			t.Errorf("%s: refused apply wrote current.json", h.Name)
+	for name, s := range snap {
+		if s.revision != nil {
+			t.Fatalf("%s had a current.json before the refused apply", name)
 		}
 	}
+	e.untouched(t, snap, "a refused apply")
 	e.waitAllUp(t)
 	if li := rcReadHostLock(t, e.f.Hosts[0]); li != nil {
 		t.Errorf("the refused run left its lock on %s: %+v", e.f.Hosts[0].Name, li)
