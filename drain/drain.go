@@ -19,12 +19,8 @@ package drain
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net"
-	"strings"
-	"time"
 )
 
 // Runner runs a shell command on a host (remote.Client satisfies it). A
@@ -41,89 +37,6 @@ type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 func LocalDialer() Dialer {
 	var d net.Dialer
 	return d.DialContext
-}
-
-// ErrDrainTimeout is wrapped by WaitZero's error when sessions did not reach
-// zero in time.
-var ErrDrainTimeout = errors.New("drain timeout")
-
-// TimeoutError says how many sessions were still open when WaitZero gave up.
-// It matches ErrDrainTimeout with errors.Is.
-type TimeoutError struct {
-	Sessions int
-	Timeout  time.Duration
-}
-
-func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("%d sessions still open after %s", e.Sessions, shortDuration(e.Timeout))
-}
-
-// Unwrap lets errors.Is(err, ErrDrainTimeout) hold.
-func (e *TimeoutError) Unwrap() error { return ErrDrainTimeout }
-
-// WaitZero polls d.Sessions every interval until it reports zero, calling
-// progress (when not nil) with every reading. It gives up with a
-// *TimeoutError (wrapping ErrDrainTimeout) once timeout has passed since the
-// first reading. An error from Sessions ends the wait at once: a host whose
-// LB cannot be read must not count as drained.
-//
-// now and sleep may be nil (time.Now and a context-aware sleep); tests pass
-// a fake clock.
-func WaitZero(ctx context.Context, d interface {
-	Sessions(context.Context) (int, error)
-}, timeout, interval time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error, progress func(sessions int)) error {
-	if now == nil {
-		now = time.Now
-	}
-	if sleep == nil {
-		sleep = sleepContext
-	}
-	if interval <= 0 {
-		interval = 250 * time.Millisecond
-	}
-	start := now()
-	for {
-		n, err := d.Sessions(ctx)
-		if err != nil {
-			return err
-		}
-		if progress != nil {
-			progress(n)
-		}
-		if n == 0 {
-			return nil
-		}
-		left := timeout - now().Sub(start)
-		if left <= 0 {
-			return &TimeoutError{Sessions: n, Timeout: timeout}
-		}
-		if err := sleep(ctx, min(interval, left)); err != nil {
-			return err
-		}
-	}
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// shortDuration prints 2m rather than 2m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // None is the driver for hosts without a load balancer. The plan must say

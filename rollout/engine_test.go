@@ -69,10 +69,11 @@ func (r *recorder) count(prefix string) int {
 }
 
 type fakeDrainer struct {
-	host  string
-	rec   *recorder
-	mu    *sync.Mutex
-	state map[string]bool // host → drained
+	host     string
+	rec      *recorder
+	mu       *sync.Mutex
+	state    map[string]bool  // host → drained
+	sessions map[string][]int // host → successive Sessions readings (the last repeats)
 }
 
 func (d *fakeDrainer) Check(context.Context) error { return nil }
@@ -83,8 +84,20 @@ func (d *fakeDrainer) Drain(context.Context) error {
 	d.mu.Unlock()
 	return nil
 }
-func (d *fakeDrainer) Sessions(context.Context) (int, error) { return 0, nil }
-func (d *fakeDrainer) Settle(context.Context) error          { return nil }
+func (d *fakeDrainer) Sessions(context.Context) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seq := d.sessions[d.host]
+	if len(seq) == 0 {
+		return 0, nil
+	}
+	n := seq[0]
+	if len(seq) > 1 {
+		d.sessions[d.host] = seq[1:]
+	}
+	return n, nil
+}
+func (d *fakeDrainer) Settle(context.Context) error { return nil }
 func (d *fakeDrainer) Undrain(context.Context) error {
 	d.rec.add("undrain " + d.host)
 	d.mu.Lock()
@@ -118,6 +131,7 @@ type fleet struct {
 	lbMu      sync.Mutex
 	lbState   map[string]bool
 	unhealthy func(host string) error
+	sessions  map[string][]int
 	revs      map[string]string
 }
 
@@ -142,7 +156,7 @@ func newFleet(t *testing.T, hosts int, extra string) *fleet {
 	t.Helper()
 	localfleet.RequireTool(t, "git")
 	dir := t.TempDir()
-	f := &fleet{t: t, dir: dir, rec: &recorder{}, lbState: map[string]bool{}, revs: map[string]string{}}
+	f := &fleet{t: t, dir: dir, rec: &recorder{}, lbState: map[string]bool{}, revs: map[string]string{}, sessions: map[string][]int{}}
 	f.unhealthy = func(string) error { return nil }
 	var inv strings.Builder
 	inv.WriteString("[web]\n")
@@ -200,7 +214,7 @@ func (f *fleet) env() Env {
 	return Env{
 		Connect: func(context.Context, *inventory.Host) (Conn, error) { return localConn{}, nil },
 		NewDrainer: func(_ context.Context, t *Target) (Drainer, error) {
-			return &fakeDrainer{host: t.Host.Name, rec: f.rec, mu: &f.lbMu, state: f.lbState}, nil
+			return &fakeDrainer{host: t.Host.Name, rec: f.rec, mu: &f.lbMu, state: f.lbState, sessions: f.sessions}, nil
 		},
 		NewGate: func(_ context.Context, t *Target, _ Drainer, _ bool) (Gate, error) {
 			name := t.Host.Name
@@ -550,5 +564,79 @@ func TestEngineResumeAnnouncesRealBatches(t *testing.T) {
 	last := f.rec.events[len(f.rec.events)-1]
 	if last.Event != event.RunDone || last.Counts[event.OutcomeSkipped] != 1 || last.Counts[event.OutcomeOK] != 2 {
 		t.Fatalf("last event %+v", last)
+	}
+}
+
+// fakeClock is a clock for Env: short sleeps advance it at once; the long
+// sleep of the lock renewer just waits for the run to end.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d >= 10*time.Second {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+// Waiting for sessions: every change is an event; zero goes on; sessions
+// still open at the timeout fail the host, which is put back untouched, and
+// the run halts. On a fake clock: no real waiting.
+func TestEngineWaitsForSessionsThenTimesOut(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]
+  max_failures = 1`)
+	f.sessions["web1"] = []int{3, 3, 1, 0}
+	f.sessions["web2"] = []int{2} // never drains
+	clk := &fakeClock{t: t0}
+	pr, err := Prepare(Request{PlanFile: f.planFile})
+	must(t, err)
+	env := f.env()
+	env.Now, env.Sleep = clk.Now, clk.Sleep
+	// the engine-test plan's drain block sets no timeout: the 2m default
+	res, err := Run(context.Background(), pr, env, Options{RunID: "r-sessions", Owner: "t", LocalDir: filepath.Join(f.dir, ".rollout")}, nil)
+	if err != nil {
+		t.Fatalf("err = %v (max_failures = 1 tolerates web2's timeout)", err)
+	}
+	var web1, web2 []int
+	var web2Done event.Event
+	f.rec.mu.Lock()
+	for _, e := range f.rec.events {
+		if e.Event == event.DrainSessions && e.Sessions != nil {
+			if e.Host == "web1" {
+				web1 = append(web1, *e.Sessions)
+			} else {
+				web2 = append(web2, *e.Sessions)
+			}
+		}
+		if e.Event == event.HostDone && e.Host == "web2" {
+			web2Done = e
+		}
+	}
+	f.rec.mu.Unlock()
+	if fmt.Sprint(web1) != "[3 1 0]" || res.Outcomes["web1"] != event.OutcomeOK {
+		t.Errorf("web1: drain_sessions %v (want [3 1 0], one per change), outcome %s", web1, res.Outcomes["web1"])
+	}
+	if fmt.Sprint(web2) != "[2]" || res.Outcomes["web2"] != event.OutcomeFailed ||
+		!strings.Contains(web2Done.Message, "2 sessions still open after 2m0s") {
+		t.Errorf("web2: sessions %v, outcome %s, message %q", web2, res.Outcomes["web2"], web2Done.Message)
+	}
+	if f.file("web2") != "" || f.restarts("web2") != 0 {
+		t.Error("web2 was changed although its drain timed out")
+	}
+	if d := f.anyDrained(); len(d) != 0 {
+		t.Errorf("left drained: %v", d)
+	}
+	// the wait never sleeps past the timeout: web1's three polls plus
+	// exactly 2m for web2
+	if got := clk.Now().Sub(t0); got != 2*time.Minute+3*250*time.Millisecond {
+		t.Errorf("fake time advanced %s, want 2m0.75s", got)
 	}
 }

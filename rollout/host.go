@@ -220,10 +220,11 @@ func (p *hostPipeline) waitZero(ctx context.Context) error {
 			// sessions; runHost puts the host back before StepStage
 			return nil
 		}
-		if r.env.Now().Sub(start) >= timeout {
+		left := timeout - r.env.Now().Sub(start)
+		if left <= 0 {
 			return fmt.Errorf("%d sessions still open after %s (drain timeout); the host was left untouched", n, timeout)
 		}
-		if err := r.env.Sleep(ctx, r.opts.PollEvery); err != nil {
+		if err := r.env.Sleep(ctx, min(r.opts.PollEvery, left)); err != nil {
 			return err
 		}
 	}
