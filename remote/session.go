@@ -96,7 +96,12 @@ func bootstrap(become bool) string {
 	if become {
 		x = `X=/bin/sh`
 	}
+	// The login shell that started this one has read its rc files and
+	// exported what they set; bash run by sshd re-reads ~/.bashrc when
+	// SHLVL says it is the first shell, which would cost every command what
+	// a login costs. Say it is not.
 	return x + `
+case ${SHLVL:-0} in 0|-*) SHLVL=1 ;; esac; export SHLVL
 S=; if setsid -w true >/dev/null 2>&1; then S='setsid -w'; fi
 R() {
 printf '%sS\n' "$1"; printf '%sS\n' "$1" >&2
