@@ -118,31 +118,6 @@ func nonce() string {
 	return "rollout-" + hex.EncodeToString(b[:])
 }
 
-// printfFormat encodes data as a printf format that prints it exactly:
-// safe bytes as themselves, the rest as octal escapes. Its first byte is
-// never '-', and it holds no single quote.
-func printfFormat(data []byte) string {
-	var b strings.Builder
-	b.Grow(len(data) + len(data)/8)
-	for i, c := range data {
-		switch {
-		case c == '%':
-			b.WriteString("%%")
-		case c == '-' && i == 0:
-			b.WriteString(`\055`)
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == ' ', c == '\n', strings.IndexByte("-_.,:;/=+@#!?()[]{}<>*&|~^$\"`", c) >= 0:
-			b.WriteByte(c)
-		default:
-			b.WriteString(`\`)
-			b.WriteByte('0' + c>>6)
-			b.WriteByte('0' + c>>3&7)
-			b.WriteByte('0' + c&7)
-		}
-	}
-	return b.String()
-}
-
 // acquireShell returns an idle shell, or starts one while fewer than
 // maxShells exist, or waits for one.
 func (c *Client) acquireShell(ctx context.Context, display string) (*hostShell, error) {
@@ -309,7 +284,7 @@ func (sh *hostShell) run(ctx context.Context, display, cmd string, stdin []byte,
 	g := &gate{}
 	in := "-"
 	if hasStdin {
-		in = printfFormat(stdin)
+		in = shell.PrintfFormat(stdin)
 	}
 	n := nonce()
 	j := sh.enqueue(n, g.writer(stdout), g.writer(errw))
