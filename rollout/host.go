@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -65,6 +66,13 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: r.pr.Revision})
 		}
 		err := p.do(ctx, step)
+		if err != nil && ctx.Err() == nil && transport.Lost(err) {
+			// the host cannot be seen: nothing about it is known, and no
+			// further step (restore, rollback) can reach it
+			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: err.Error()})
+			p.done(event.OutcomeUnknown, fmt.Sprintf("connection lost during %s; state unknown: %v", step, err))
+			return event.OutcomeUnknown
+		}
 		if err != nil && ctx.Err() != nil {
 			// stopped at once (second Ctrl-C): nothing more is safe to try
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: "interrupted"})
