@@ -106,7 +106,6 @@ func TestApplyRoundTripsPerHost(t *testing.T) {
 	}
 }
 
-
 // losingConn is a host whose connection drops when cmd matches.
 type losingConn struct {
 	localConn
