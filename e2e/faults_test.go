@@ -47,7 +47,7 @@ func TestFaultsKillControllerAtEachPhase(t *testing.T) {
 	defer l.Stop()
 
 	points := []killPoint{
-		{"lock", phaseRunning(event.PhaseLock, 0)},
+		{"locked", func(ev event.Event) bool { return ev.Event == event.RunStart }}, // locks held, nothing else done
 		{"preflight", func(ev event.Event) bool { return ev.Event == event.PreflightStart }},
 		{"drain", phaseRunning(event.PhaseDrain, 1)},
 		{"drain-wait", func(ev event.Event) bool { return ev.Event == event.DrainSessions }},
