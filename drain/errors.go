@@ -112,7 +112,7 @@ func Hint(err error) string {
 		sock, probe := ce.Endpoint, probeCommand(ce.Endpoint)
 		switch ce.Cause {
 		case CauseConnLimit:
-			return "the HAProxy stats socket " + sock + " refused the connection: it is at its limit of concurrent connections (stats maxconn, 10 by default) and other clients hold them; find them with `ss -xp | grep " + socketPath(sock) + "` (unix) and stop what is polling it, or raise the limit with `stats maxconn 50` in haproxy.cfg's global section and reload HAProxy"
+			return "the HAProxy stats socket " + sock + " refused the connection: it is at its limit of concurrent connections (stats maxconn, 10 by default) and other clients hold them; find them with `" + holders(sock) + "` and stop what is polling it, or raise the limit with `stats maxconn 50` in haproxy.cfg's global section and reload HAProxy"
 		case CauseRefused, CauseMissing, CauseTimeout, CauseOther:
 			return "nothing answers at " + sock + ": check that HAProxy runs and that the endpoint matches its `stats socket` line, with: " + probe
 		case CausePermission:
@@ -150,8 +150,18 @@ func probeCommand(endpoint string, cmd ...string) string {
 	return line
 }
 
-func socketPath(endpoint string) string {
-	ep, _, _ := strings.Cut(endpoint, " (via ")
-	_, addr, _ := strings.Cut(ep, ":")
-	return addr
+// holders is a shell command listing the connections to endpoint (run on
+// the via host, if any).
+func holders(endpoint string) string {
+	ep, via, _ := strings.Cut(endpoint, " (via ")
+	via = strings.TrimSuffix(via, ")")
+	network, addr, _ := strings.Cut(ep, ":")
+	cmd := "ss -xp | grep " + addr
+	if network == "tcp" {
+		cmd = "ss -tnp dst " + addr
+	}
+	if via != "" {
+		return "ssh " + via + " \"" + cmd + "\""
+	}
+	return cmd
 }

@@ -129,6 +129,18 @@ func withSeverity(cmd, reply string) string {
 	return reply
 }
 
+func (f *fakeLB) lineCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lines
+}
+
+func (f *fakeLB) acceptedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accepted
+}
+
 func (f *fakeLB) peak() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

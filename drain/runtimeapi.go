@@ -53,6 +53,7 @@ type RuntimeAPI struct {
 	gen     uint64 // bumped when a state change is queued and when it is answered
 	snaps   map[string]*snapshot
 	use     Usage
+	dialErr *ConnectError // the last failed connect attempt, until one succeeds
 }
 
 // Options tune a RuntimeAPI. The zero value is a one-off client: at most
@@ -264,7 +265,12 @@ func (a *RuntimeAPI) do(ctx context.Context, cmds ...string) ([]cliReply, error)
 				}
 			}
 		}
+		dialErr := a.dialErr
 		a.mu.Unlock()
+		if dialErr != nil {
+			// still trying to get through: say why rather than just "deadline exceeded"
+			return nil, dialErr
+		}
 		return nil, fmt.Errorf("haproxy %s: %s: %w", a.where(), strings.Join(cmds, ";"), ctx.Err())
 	}
 }
@@ -439,9 +445,16 @@ func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 		a.mu.Unlock()
 		c, err := a.dial(ctx, a.network, a.addr)
 		if err == nil {
+			a.mu.Lock()
+			a.dialErr = nil
+			a.mu.Unlock()
 			return c, nil
 		}
 		cause := dialCause(err)
+		ce := &ConnectError{Endpoint: a.where(), Cause: cause, Attempts: attempt, Since: time.Since(start), Err: err}
+		a.mu.Lock()
+		a.dialErr = ce
+		a.mu.Unlock()
 		retry := cause == CauseConnLimit || (cause == CauseRefused && time.Since(start) < refusedBudget)
 		if retry && ctx.Err() == nil {
 			// full jitter keeps many waiting clients from dialing in step
@@ -455,7 +468,7 @@ func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 				t.Stop()
 			}
 		}
-		return nil, &ConnectError{Endpoint: a.where(), Cause: cause, Attempts: attempt, Since: time.Since(start), Err: err}
+		return nil, ce
 	}
 }
 
