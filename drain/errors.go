@@ -20,6 +20,11 @@ const (
 	CauseMissing          // ENOENT: no socket at that path
 	CausePermission       // EACCES/EPERM: not allowed to open the socket
 	CauseTimeout          // no answer before the deadline
+	// CauseSSHRejected: the SSH server of the via host refused to open the
+	// socket. OpenSSH's sshd says only "open failed" for a stream-local
+	// channel, whether the socket was full, missing or not listening, or
+	// forwarding is disabled.
+	CauseSSHRejected
 )
 
 func (c Cause) String() string {
@@ -34,6 +39,8 @@ func (c Cause) String() string {
 		return "permission denied"
 	case CauseTimeout:
 		return "timeout"
+	case CauseSSHRejected:
+		return "rejected by sshd"
 	}
 	return "unreachable"
 }
@@ -64,6 +71,8 @@ func dialCause(err error) Cause {
 		return CauseMissing
 	case strings.Contains(msg, "permission denied"):
 		return CausePermission
+	case strings.Contains(msg, "ssh: rejected:") && strings.Contains(msg, "open failed"):
+		return CauseSSHRejected
 	}
 	return CauseOther
 }
@@ -115,6 +124,8 @@ func Hint(err error) string {
 			return "the HAProxy stats socket " + sock + " refused the connection: it is at its limit of concurrent connections (stats maxconn, 10 by default) and other clients hold them; find them with `" + holders(sock) + "` and stop what is polling it, or raise the limit with `stats maxconn 50` in haproxy.cfg's global section and reload HAProxy"
 		case CauseRefused, CauseMissing, CauseTimeout, CauseOther:
 			return "nothing answers at " + sock + ": check that HAProxy runs and that the endpoint matches its `stats socket` line, with: " + probe
+		case CauseSSHRejected:
+			return "the via host's sshd could not open " + sock + " and does not say why: the socket may be full (stats maxconn, 10 by default), missing or not listening, or stream-local forwarding is off (AllowStreamLocalForwarding); check with: " + probe
 		case CausePermission:
 			return "rollout may not open " + sock + ": run it as a user that can (the socket's owner, or via sudo), or set `user`/`group`/`mode` on the `stats socket` line in haproxy.cfg"
 		}

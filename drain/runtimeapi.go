@@ -427,15 +427,18 @@ func (a *RuntimeAPI) release(cc *cliConn) {
 }
 
 // Backoff between connect attempts, and how long a socket without a
-// listener (ECONNREFUSED: HAProxy restarting) is retried at most.
+// listener (ECONNREFUSED: HAProxy restarting), or one the via host's sshd
+// could not open (it does not say why; the socket may be full), is retried
+// at most.
 const (
 	firstBackoff  = 5 * time.Millisecond
 	maxBackoff    = 250 * time.Millisecond
 	refusedBudget = 5 * time.Second
 )
 
-// connect dials, retrying a full socket (EAGAIN) until ctx's deadline and a
-// socket without a listener (ECONNREFUSED) for refusedBudget.
+// connect dials, retrying a full socket (EAGAIN) until ctx's deadline, and
+// a socket without a listener (ECONNREFUSED) or an sshd refusal for
+// refusedBudget.
 func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 	start := time.Now()
 	wait := firstBackoff
@@ -455,7 +458,7 @@ func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 		a.mu.Lock()
 		a.dialErr = ce
 		a.mu.Unlock()
-		retry := cause == CauseConnLimit || (cause == CauseRefused && time.Since(start) < refusedBudget)
+		retry := cause == CauseConnLimit || (cause == CauseRefused || cause == CauseSSHRejected) && time.Since(start) < refusedBudget
 		if retry && ctx.Err() == nil {
 			// full jitter keeps many waiting clients from dialing in step
 			d := wait/2 + rand.N(wait/2+1)
