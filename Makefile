@@ -8,7 +8,7 @@ LDFLAGS := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 STATICCHECK_VERSION ?= 2025.1.1
 FUZZTIME ?= 20s
 # packages the e2e tests need, installed with apt-get when missing (as root)
-APT_PACKAGES := openssh-server haproxy git tmux socat patch nginx
+APT_PACKAGES := openssh-server haproxy git tmux socat patch nginx jq
 # install: where `make install` puts the binary, man pages and completions
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -63,6 +63,7 @@ deps:
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v patch >/dev/null || missing="$$missing patch"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

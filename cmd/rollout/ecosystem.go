@@ -10,6 +10,6 @@ func extendRoot(root *cobra.Command, ios *IOStreams, g *GlobalOptions) {
 	root.Version = Version
 	root.SetVersionTemplate(versionLine() + "\n")
 	root.AddCommand(newInitCmd(ios, g), newManCmd(ios))
-	root.CompletionOptions.HiddenDefaultCmd = false
+	root.InitDefaultCompletionCmd() // now, not at Execute: the tree is whole for docs tests and man pages
 	registerCompletions(root)
 }
