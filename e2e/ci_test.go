@@ -246,11 +246,12 @@ func TestCIRecipesGitLab(t *testing.T) {
 	}
 	changes := "ROLLOUT_CHANGES=true"
 
-	// The reviewed plan no longer matches the world (here: the inventory
-	// was edited after the review): the apply job refuses, touches nothing.
+	// The reviewed plan no longer matches the world (here: a variable was
+	// added to the inventory after the review): the apply job refuses and
+	// touches nothing.
 	inv := filepath.Join(n.dir, "inventory.ini")
 	orig := mustRead(t, inv)
-	mustWrite(t, inv, orig+"# edited after the plan was reviewed\n")
+	mustWrite(t, inv, orig+"\n[web:vars]\nmaintenance_note=edited-after-review\n")
 	code, out := c.glJob(jobs, "apply", changes)
 	if code != 2 {
 		t.Fatalf("apply of a stale plan: exit %d, want 2\n%s", code, out)
