@@ -170,11 +170,7 @@ func TestCIRecipesGitHubActions(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(n.dir, "rollout.plan.json")); err != nil {
 		t.Fatalf("no saved plan: %v", err)
 	}
-	for _, h := range n.f.Hosts {
-		if got := n.page(h); got != h.Name+" initial" {
-			t.Fatalf("the plan job changed %s: %q", h.Name, got)
-		}
-	}
+	n.wantPages(t, "initial", "after the plan job")
 
 	apply := files("apply1")
 	if !c.ghJob(&wf, "apply", apply) {
@@ -187,11 +183,7 @@ func TestCIRecipesGitHubActions(t *testing.T) {
 			t.Errorf("apply summary lacks %q:\n%s", want, sum)
 		}
 	}
-	for _, h := range n.f.Hosts {
-		if want := h.Name + " revision " + n.tags["v2"]; n.page(h) != want {
-			t.Errorf("%s serves %q, want %q", h.Name, n.page(h), want)
-		}
-	}
+	n.wantPages(t, "v2", "after the apply job")
 
 	// nothing left to do: the plan job says so, the apply job would not run
 	again := files("plan2")
@@ -262,11 +254,7 @@ func TestCIRecipesGitLab(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(n.dir, "rollout-summary.md")); err != nil {
 		t.Errorf("after_script wrote no summary for the refused run: %v", err)
 	}
-	for _, h := range n.f.Hosts {
-		if got := n.page(h); got != h.Name+" initial" {
-			t.Fatalf("a refused apply changed %s: %q", h.Name, got)
-		}
-	}
+	n.wantPages(t, "initial", "after the refused apply")
 
 	// put the inventory back: the same plan is current again and applies
 	mustWrite(t, inv, orig)
@@ -280,11 +268,7 @@ func TestCIRecipesGitLab(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
 	}
-	for _, h := range n.f.Hosts {
-		if want := h.Name + " revision " + n.tags["v2"]; n.page(h) != want {
-			t.Errorf("%s serves %q, want %q", h.Name, n.page(h), want)
-		}
-	}
+	n.wantPages(t, "v2", "after the apply job")
 
 	// a pipeline with nothing to change: plan says false, apply is a no-op
 	if code, _ := c.glJob(jobs, "plan"); code != 0 {

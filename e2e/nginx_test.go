@@ -132,6 +132,21 @@ func (n *nginxFleet) page(h fleet.Host) string {
 	return strings.TrimSpace(string(b))
 }
 
+// wantPages fails the test unless every host serves the page of tag
+// ("initial" for the config the fleet started with), saying when.
+func (n *nginxFleet) wantPages(t *testing.T, tag, when string) {
+	t.Helper()
+	for _, h := range n.f.Hosts {
+		want := h.Name + " initial"
+		if tag != "initial" {
+			want = h.Name + " revision " + n.tags[tag]
+		}
+		if got := n.page(h); got != want {
+			t.Errorf("%s %s: serves %q, want %q", h.Name, when, got, want)
+		}
+	}
+}
+
 // masterPID is the pid in the host's nginx pid file.
 func (n *nginxFleet) masterPID(h fleet.Host) string {
 	return strings.TrimSpace(mustRead(n.t, filepath.Join(h.Root, "run/nginx.pid")))
@@ -168,25 +183,7 @@ func TestNginxExample(t *testing.T) {
 	}
 
 	// v2 under load: batches of the plan ([1, "50%"]), no --limit needed.
-	before := map[string]int{}
-	for _, f := range []string{"econ", "eresp", "srv_abrt", "hrsp_5xx"} {
-		before[f] = n.counter(t, f)
-	}
-	l := startLoad(n.frontend(), 4)
-	r := n.rollout("apply", "--yes", "--ui", "json")
-	l.Stop()
-	if r.code != 0 {
-		dump(t, r)
-		t.Fatalf("apply v2: exit %d", r.code)
-	}
-	if l.failed.Load() != 0 || l.ok.Load() == 0 {
-		t.Fatalf("load through HAProxy: %d ok, %d failed: %v", l.ok.Load(), l.failed.Load(), l.errs)
-	}
-	for f, v := range before {
-		if after := n.counter(t, f); after != v {
-			t.Errorf("HAProxy %s grew from %d to %d", f, v, after)
-		}
-	}
+	r := n.applyUnderLoad(t, "apply", "--yes", "--ui", "json")
 	evs := parseEvents(t, r.stdout)
 	if last := evs[len(evs)-1]; last.Event != event.RunDone || last.Counts[event.OutcomeOK] != 3 {
 		t.Fatalf("run_done = %+v", last)
@@ -202,10 +199,8 @@ func TestNginxExample(t *testing.T) {
 			t.Errorf("phase %s ran on %d hosts, want 3", p, phases[p])
 		}
 	}
+	n.wantPages(t, "v2", "after the rollout")
 	for _, h := range n.f.Hosts {
-		if want := h.Name + " revision " + n.tags["v2"]; n.page(h) != want {
-			t.Errorf("%s serves %q, want %q", h.Name, n.page(h), want)
-		}
 		if pid := n.masterPID(h); pid != pids[h.Name] {
 			t.Errorf("%s: nginx master pid %s → %s: a reload must keep the master", h.Name, pids[h.Name], pid)
 		}
@@ -250,18 +245,44 @@ func TestNginxExample(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(live[h.Name]) {
 			t.Errorf("%s: /etc/nginx changed (or a staged copy was left behind): %v", h.Name, keys(got))
 		}
-		if want := h.Name + " revision " + n.tags["v2"]; n.page(h) != want {
-			t.Errorf("%s serves %q after the refused run, want %q", h.Name, n.page(h), want)
-		}
 		if pid := n.masterPID(h); pid != pids[h.Name] {
 			t.Errorf("%s: master pid changed to %s", h.Name, pid)
 		}
 	}
+	n.wantPages(t, "v2", "after the refused run")
 	for name, s := range n.stats(t) {
 		if s.Status != "UP" || s.Weight != 100 {
 			t.Errorf("%s is %s weight %d after the refused run", name, s.Status, s.Weight)
 		}
 	}
+}
+
+// applyUnderLoad runs rollout with args while a bounded HTTP load goes
+// through HAProxy's frontend, and fails the test unless the run exited 0,
+// no request failed, and HAProxy's error counters (connection and response
+// errors, server aborts, 5xx) did not move.
+func (e *env) applyUnderLoad(t *testing.T, args ...string) result {
+	t.Helper()
+	before := map[string]int{}
+	for _, f := range []string{"econ", "eresp", "srv_abrt", "hrsp_5xx"} {
+		before[f] = e.counter(t, f)
+	}
+	l := startLoad(e.frontend(), 4)
+	r := e.rollout(args...)
+	l.Stop()
+	if r.code != 0 {
+		dump(t, r)
+		t.Fatalf("%s: exit %d", strings.Join(args, " "), r.code)
+	}
+	if l.failed.Load() != 0 || l.ok.Load() == 0 {
+		t.Fatalf("load through HAProxy: %d ok, %d failed: %v", l.ok.Load(), l.failed.Load(), l.errs)
+	}
+	for f, n := range before {
+		if after := e.counter(t, f); after != n {
+			t.Errorf("HAProxy %s grew from %d to %d", f, n, after)
+		}
+	}
+	return r
 }
 
 func keys(m map[string]string) []string {
