@@ -220,9 +220,21 @@ func TestCIRecipesGitLab(t *testing.T) {
 	fleet.RequireTool(t, "jq")
 	n := setupNginx(t, 2)
 	mustCopy(t, filepath.Join(moduleRoot(t), "examples/ci/rollout-summary.sh"), filepath.Join(n.dir, "ci/rollout-summary.sh"))
-	jobs := map[string]glJob{}
-	if err := yaml.Unmarshal([]byte(mustRead(t, filepath.Join(moduleRoot(t), "examples/ci/gitlab-ci.yml"))), &jobs); err != nil {
+	// top-level keys are jobs (mappings) or settings such as stages (a list)
+	var top map[string]yaml.Node
+	if err := yaml.Unmarshal([]byte(mustRead(t, filepath.Join(moduleRoot(t), "examples/ci/gitlab-ci.yml"))), &top); err != nil {
 		t.Fatalf("gitlab-ci.yml: %v", err)
+	}
+	jobs := map[string]glJob{}
+	for name, node := range top {
+		if node.Kind != yaml.MappingNode || name == "variables" || name == "default" {
+			continue
+		}
+		var j glJob
+		if err := node.Decode(&j); err != nil {
+			t.Fatalf("gitlab-ci.yml: job %s: %v", name, err)
+		}
+		jobs[name] = j
 	}
 	if jobs["apply"].When != "manual" {
 		t.Fatalf("the apply job is not manual (when: %q)", jobs["apply"].When)
@@ -279,5 +291,8 @@ func TestCIRecipesGitLab(t *testing.T) {
 	}
 	if code, out := c.glJob(jobs, "apply", "ROLLOUT_CHANGES=false"); code != 0 || !strings.Contains(out, "nothing to change") {
 		t.Errorf("apply with nothing to change: exit %d\n%s", code, out)
+	}
+	if sum := mustRead(t, filepath.Join(n.dir, "rollout-summary.md")); strings.Contains(sum, "| web1 |") {
+		t.Errorf("the summary of a job that applied nothing shows an earlier run:\n%s", sum)
 	}
 }
