@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # packages the e2e tests need, installed with apt-get when missing (as root)
 APT_PACKAGES := openssh-server haproxy git tmux socat patch
 
-.PHONY: all build test unit e2e lint fuzz deps demo demo-stop bench clean
+.PHONY: all build test unit e2e lint fuzz deps bench-deps demo demo-stop bench bench-scale bench-fleet clean
 
 all: build
 
@@ -67,8 +67,42 @@ demo: deps
 demo-stop:
 	bash examples/demo/demo.sh stop
 
-bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/
+# bench-deps: deps plus Ansible and Mitogen for the side-by-side benchmark.
+bench-deps: deps
+	@missing=""; \
+	command -v ansible-playbook >/dev/null || missing="$$missing ansible"; \
+	[ -f /usr/lib/python3/dist-packages/ansible_mitogen/plugins/strategy/mitogen_linear.py ] || missing="$$missing ansible-mitogen"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing:$$missing — install them (sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+# bench: the same rolling upgrade by rollout, Ansible and Ansible + Mitogen
+# on N real sshd hosts behind one HAProxy under load (RUNS alternating runs
+# each), rollout's no-op re-run and online plan, then the fleet-size
+# benchmarks. Results: stdout and bench/out/. See docs/benchmarks.md.
+# On a shared machine: flock /tmp/rollout-e2e.lock make bench
+N ?= 20
+RUNS ?= 3
+TOOLS ?= ansible,mitogen,rollout
+bench: bench-deps build
+	$(GO) build -o bin/rollout-bench ./bench/cmd/rollout-bench
+	@mkdir -p bench/out
+	bin/rollout-bench -n $(N) -runs $(RUNS) -tools $(TOOLS) -rollout bin/rollout -out bench/out/side-by-side-N$(N).md
+	$(MAKE) --no-print-directory bench-scale
+
+# bench-scale: what grows with fleet size, at 10,000 hosts (no fleet needed).
+bench-scale:
+	$(GO) test -run '^$$' -bench 'Scale' -benchmem -timeout 20m ./bench/
+
+# bench-fleet: the 4-host --batch 1 apply with its phase breakdown.
+bench-fleet: deps
+	$(GO) test -run '^$$' -bench 'Apply4Hosts' -benchtime 1x -timeout 20m ./bench/
 
 clean:
 	rm -rf bin
