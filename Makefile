@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # packages the e2e tests need, installed with apt-get when missing (as root)
 APT_PACKAGES := openssh-server haproxy git tmux socat patch
 
-.PHONY: all build test unit e2e lint fuzz deps bench-deps demo demo-stop bench bench-scale bench-fleet clean
+.PHONY: all build test unit e2e lint fuzz deps bench-deps demo demo-stop bench bench-all bench-scale bench-fleet clean
 
 all: build
 
@@ -84,8 +84,8 @@ bench-deps: deps
 
 # bench: the same rolling upgrade by rollout, Ansible and Ansible + Mitogen
 # on N real sshd hosts behind one HAProxy under load (RUNS alternating runs
-# each), rollout's no-op re-run and online plan, then the fleet-size
-# benchmarks. Results: stdout and bench/out/. See docs/benchmarks.md.
+# each), then rollout's no-op re-run and online plan. Results: stdout and
+# bench/out/. See docs/benchmarks.md. bench-all adds bench-scale.
 # On a shared machine: flock /tmp/rollout-e2e.lock make bench
 N ?= 20
 RUNS ?= 3
@@ -94,9 +94,11 @@ bench: bench-deps build
 	$(GO) build -o bin/rollout-bench ./bench/cmd/rollout-bench
 	@mkdir -p bench/out
 	bin/rollout-bench -n $(N) -runs $(RUNS) -tools $(TOOLS) -rollout bin/rollout -out bench/out/side-by-side-N$(N).md
-	$(MAKE) --no-print-directory bench-scale
 
-# bench-scale: what grows with fleet size, at 10,000 hosts (no fleet needed).
+bench-all: bench bench-scale
+
+# bench-scale: what grows with fleet size, at 10,000 hosts (no fleet needed;
+# ROLLOUT_BENCH_ENGINE_HOSTS=N runs the engine benchmark on fewer).
 bench-scale:
 	$(GO) test -run '^$$' -bench 'Scale' -benchmem -timeout 20m ./bench/
 

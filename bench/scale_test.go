@@ -148,11 +148,7 @@ func scaleDir(b *testing.B, n int) string {
 		"# app config for ${host.name}\nversion = 2\nlisten = 0.0.0.0:${host.vars.app_port}\nroot = ${host.vars.root}\n%{ for g in host.groups ~}\ngroup = ${g}\n%{ endfor ~}\n"), 0o644))
 	must(os.WriteFile(filepath.Join(repo, "conf", "limits.conf"), bytes.Repeat([]byte("# a static file, copied as is\n"), 40), 0o644))
 	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "v2"}, {"tag", "v2"}} {
-		cmd := exec.Command("git", append([]string{"-C", repo}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@x.invalid", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@x.invalid", "GIT_CONFIG_GLOBAL=/dev/null")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("git %v: %v\n%s", args, err, out)
-		}
+		gitIn(b, repo, args...)
 	}
 	must(os.WriteFile(filepath.Join(dir, "rollout.hcl"), []byte(fmt.Sprintf(`plan "scale" {
   inventory = "inventory.ini"
@@ -241,6 +237,16 @@ func BenchmarkScalePlanOffline10k(b *testing.B) {
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
 	b.ReportMetric(float64(rss)/1024, "maxrss-MiB")
 	b.ReportMetric(float64(lines), "output-lines")
+}
+
+// gitIn runs git in repo with a fixed identity and no user configuration.
+func gitIn(b *testing.B, repo string, args ...string) {
+	b.Helper()
+	cmd := exec.Command("git", append([]string{"-C", repo}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@x.invalid", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@x.invalid", "GIT_CONFIG_GLOBAL=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("git %v: %v\n%s", args, err, out)
+	}
 }
 
 func tail(s string) string {
