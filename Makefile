@@ -90,10 +90,11 @@ bench-deps: deps
 N ?= 20
 RUNS ?= 3
 TOOLS ?= ansible,mitogen,rollout
+ROLLOUT_FLAGS ?=
 bench: bench-deps build
 	$(GO) build -o bin/rollout-bench ./bench/cmd/rollout-bench
 	@mkdir -p bench/out
-	bin/rollout-bench -n $(N) -runs $(RUNS) -tools $(TOOLS) -rollout bin/rollout -out bench/out/side-by-side-N$(N).md
+	bin/rollout-bench -n $(N) -runs $(RUNS) -tools $(TOOLS) -rollout bin/rollout -rollout-flags "$(ROLLOUT_FLAGS)" -out bench/out/side-by-side-N$(N).md
 
 bench-all: bench bench-scale
 

@@ -49,6 +49,7 @@ type config struct {
 	root           string // this checkout
 	out            string // results file (markdown); "" = stdout only
 	keep           bool
+	rolloutFlags   []string // added to every rollout command
 }
 
 func main() {
@@ -56,7 +57,7 @@ func main() {
 		os.Exit(runMeasure(os.Args[2:]))
 	}
 	var c config
-	var tools string
+	var tools, rolloutFlags string
 	flag.IntVar(&c.n, "n", 20, "hosts in the fleet (1..200)")
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool, alternating between tools")
 	flag.IntVar(&c.batch, "batch", 5, "batch size: rollout --batch and Ansible serial")
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&c.rollout, "rollout", "bin/rollout", "the rollout binary to measure (make bench builds it)")
 	flag.StringVar(&c.root, "root", ".", "the rollout checkout (for examples/demo)")
 	flag.StringVar(&c.out, "out", "", "also write the results (markdown) to this file")
+	flag.StringVar(&rolloutFlags, "rollout-flags", "", "extra flags for every rollout command, space-separated (e.g. \"--forks 8\")")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (fleet logs, playbook, event streams)")
 	flag.Parse()
 	for _, t := range strings.Split(tools, ",") {
@@ -71,6 +73,7 @@ func main() {
 			c.tools = append(c.tools, t)
 		}
 	}
+	c.rolloutFlags = strings.Fields(rolloutFlags)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, c); err != nil {
@@ -432,7 +435,7 @@ func (b *bed) upgrade(ctx context.Context, tool string, round int) (runResult, e
 	case "rollout":
 		// --adopt: the Ansible runs in between rewrote app.conf behind
 		// rollout's back, which rollout reports as drift otherwise.
-		dir, argv = b.work, []string{b.c.rollout, "apply", "--revision", tag, "--batch", strconv.Itoa(b.c.batch), "--adopt", "--yes", "--ui", "json", "--known-hosts", b.f.KnownHosts}
+		dir, argv = b.work, append([]string{b.c.rollout, "apply", "--revision", tag, "--batch", strconv.Itoa(b.c.batch), "--adopt", "--yes", "--ui", "json", "--known-hosts", b.f.KnownHosts}, b.c.rolloutFlags...)
 	case "ansible", "mitogen":
 		dir = b.ansible
 		env = []string{"ANSIBLE_CONFIG=" + filepath.Join(b.ansible, "ansible.cfg")}
@@ -518,6 +521,7 @@ func (b *bed) rolloutReadOnly(ctx context.Context, what string, i int) (runResul
 	} else {
 		argv = []string{b.c.rollout, "plan", "--revision", "bench-next", "--detailed-exitcode", "--ui", "plain", "--known-hosts", b.f.KnownHosts}
 	}
+	argv = append(argv, b.c.rolloutFlags...)
 	fmt.Printf("rollout %-4s #%d ... ", what, i)
 	u, log, err := b.measured(ctx, fmt.Sprintf("%s-%d", what, i), b.work, nil, argv...)
 	if err != nil {
@@ -543,7 +547,10 @@ func (b *bed) rolloutReadOnly(ctx context.Context, what string, i int) (runResul
 }
 
 func (b *bed) measureAll(ctx context.Context) (results, error) {
-	res := results{n: b.c.n, machine: machine()}
+	res := results{n: b.c.n, machine: machine(), commit: commit(b.c.root), version: "(none)"}
+	if out, err := exec.Command(b.c.rollout, "version").Output(); err == nil {
+		res.version = strings.TrimSpace(string(out))
+	}
 	for round := 1; round <= b.c.runs; round++ {
 		for _, tool := range b.c.tools {
 			r, err := b.upgrade(ctx, tool, round)

@@ -14,6 +14,8 @@ import (
 type results struct {
 	n        int
 	machine  string // described before the first run
+	commit   string // the checkout's commit, read before the first run
+	version  string // `rollout version` of the measured binary
 	byTool   map[string][]runResult
 	failures []string
 }
@@ -76,7 +78,10 @@ var (
 func (r *results) markdown(c config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## rollout-bench: %d hosts, batches of %d, %d run(s) per tool\n\n", c.n, c.batch, c.runs)
-	fmt.Fprintf(&b, "%s, rollout %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), commit(c.root))
+	fmt.Fprintf(&b, "%s; checkout at %s; measured binary: %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), r.commit, r.version)
+	if len(c.rolloutFlags) > 0 {
+		fmt.Fprintf(&b, "Extra rollout flags: `%s`.\n\n", strings.Join(c.rolloutFlags, " "))
+	}
 	fmt.Fprintf(&b, "%s\n\n", r.machine)
 	fmt.Fprintln(&b, "| tool | median wall (s) | wall of each run (s) | median CPU (s) | CPU of each run (s) | peak RSS, process tree (MiB) | largest process (MiB) | client requests (failed) |")
 	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|")
