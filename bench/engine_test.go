@@ -184,19 +184,36 @@ func coreutils(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 				return fail("%v", err)
 			}
 			fmt.Fprintf(hc.Stdout, "%s  -\n", hex.EncodeToString(h.Sum(nil)))
-		case "chmod":
-			if len(ops) < 2 || ops[0] != "go-rwx" {
-				return fail("only chmod go-rwx is implemented, got %q", ops)
+		case "chmod": // chmod OCTAL|go-rwx FILE...
+			if len(ops) < 2 {
+				return fail("want a mode and files, got %q", ops)
 			}
 			for _, p := range ops[1:] {
 				fi, err := os.Stat(p)
 				if err != nil {
 					return fail("%v", err)
 				}
-				if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				mode := fi.Mode().Perm() & 0o700
+				if ops[0] != "go-rwx" {
+					m, err := strconv.ParseUint(ops[0], 8, 32)
+					if err != nil {
+						return fail("only octal modes and go-rwx are implemented, got %q", ops[0])
+					}
+					mode = os.FileMode(m).Perm()
+				}
+				if err := os.Chmod(p, mode); err != nil {
 					return fail("%v", err)
 				}
 			}
+		case "wc": // wc -c, of stdin
+			if flags != "c" || len(ops) != 0 {
+				return fail("only wc -c <FILE is implemented, got %q", args)
+			}
+			n, err := io.Copy(io.Discard, hc.Stdin)
+			if err != nil {
+				return fail("%v", err)
+			}
+			fmt.Fprintln(hc.Stdout, n)
 		case "stat": // stat -c %Y FILE: the modification time in Unix seconds
 			if len(ops) != 3 || ops[0] != "-c" || ops[1] != "%Y" {
 				return fail("only stat -c %%Y FILE is implemented, got %q", ops)
