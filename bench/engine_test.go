@@ -320,7 +320,11 @@ func BenchmarkScaleEngine10k(b *testing.B) {
 			LocalDir: filepath.Join(dir, ".rollout"), AutoApprove: true, Forks: 20,
 		}, nil)
 		if err != nil || res.ExitCode != 0 {
-			b.Fatalf("engine run of %s: %v (exit %d, outcomes %v)\n%s", rev, err, res.ExitCode, c.done, strings.Join(c.failed, "\n"))
+			msg := fmt.Sprint(err)
+			if lines := strings.Count(msg, "\n") + 1; lines > 5 {
+				msg = strings.Join(strings.SplitN(msg, "\n", 6)[:5], "\n") + fmt.Sprintf("\n... (%d lines in all)", lines)
+			}
+			b.Fatalf("engine run of %s: %s (exit %d, outcomes %v)\n%s", rev, msg, res.ExitCode, c.done, strings.Join(c.failed, "\n"))
 		}
 		return c
 	}

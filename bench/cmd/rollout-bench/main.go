@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -490,7 +491,11 @@ func (b *bed) verify(ctx context.Context, k int) []string {
 	for _, h := range b.f.Hosts {
 		got, err := os.ReadFile(h.ConfigPath())
 		if err != nil || string(got) != expected(h, k) {
-			problems = append(problems, fmt.Sprintf("%s: %s does not hold revision %d (%v): %q", h.Name, h.ConfigPath(), k, err, got))
+			first, _, _ := strings.Cut(strings.TrimPrefix(string(got), "# "), "\n")
+			if v := regexp.MustCompile(`(?m)^version = .*$`).FindString(string(got)); v != "" {
+				first = v
+			}
+			problems = append(problems, fmt.Sprintf("%s: %s does not hold revision %d (%v; it has %q)", h.Name, h.ConfigPath(), k, err, first))
 			continue
 		}
 		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", h.AppPort))
@@ -503,6 +508,9 @@ func (b *bed) verify(ctx context.Context, k int) []string {
 		if want := fmt.Sprintf("version=%d ", k); !strings.HasPrefix(string(body), want) {
 			problems = append(problems, fmt.Sprintf("%s: app serves %q, want %q...", h.Name, strings.TrimSpace(string(body)), want))
 		}
+	}
+	if len(problems) > 3 {
+		problems = append(problems[:3], fmt.Sprintf("and %d more hosts", len(problems)-3))
 	}
 	if err := b.f.WaitServersUp(ctx, 10*time.Second); err != nil {
 		problems = append(problems, "haproxy: "+err.Error())
