@@ -40,6 +40,10 @@ type Waits struct {
 	Hosts  int // hosts that had a host_phase
 }
 
+// Unavoidable is what the run could not have been faster than: the
+// critical path of the waits plus the pauses.
+func (w Waits) Unavoidable() time.Duration { return w.Critical + w.Pauses }
+
 // ParseWaits reads a JSON event stream (one event per line) and returns
 // its waits. An error names the line that is not an event, or says the
 // stream had no host phases at all.

@@ -126,16 +126,16 @@ func (r *results) markdown(c config) string {
 		}
 		var crit, ratio []float64
 		for _, x := range ro {
-			if x.waits != nil && x.waits.Critical > 0 {
-				crit = append(crit, x.waits.Critical.Seconds())
-				ratio = append(ratio, x.usage.WallS/x.waits.Critical.Seconds())
+			if x.waits != nil && x.waits.Unavoidable() > 0 {
+				crit = append(crit, x.waits.Unavoidable().Seconds())
+				ratio = append(ratio, x.usage.WallS/x.waits.Unavoidable().Seconds())
 			}
 		}
 		if len(crit) > 0 {
 			fmt.Fprintln(&b)
 			fmt.Fprintln(&b, "| rollout apply | median | each run |")
 			fmt.Fprintln(&b, "|---|---|---|")
-			fmt.Fprintf(&b, "| unavoidable waits, critical path (s) | %.2f | %s |\n", median(crit), list(crit, "%.2f"))
+			fmt.Fprintf(&b, "| unavoidable waits: critical path + pauses (s) | %.2f | %s |\n", median(crit), list(crit, "%.2f"))
 			fmt.Fprintf(&b, "| overhead ratio: wall ÷ unavoidable waits | %.2f | %s |\n", median(ratio), list(ratio, "%.2f"))
 		}
 	}
