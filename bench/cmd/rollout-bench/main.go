@@ -150,7 +150,7 @@ func run(ctx context.Context, c config) error {
 		fmt.Printf("written to %s\n", c.out)
 	}
 	if err == nil && len(res.failures) > 0 {
-		err = fmt.Errorf("%d run(s) failed; the table is not a valid measurement:\n  %s", len(res.failures), strings.Join(res.failures, "\n  "))
+		err = fmt.Errorf("%d problem(s) in the runs; the table is not a valid measurement:\n  %s", len(res.failures), strings.Join(res.failures, "\n  "))
 	}
 	return err
 }
@@ -571,15 +571,22 @@ func (b *bed) measureAll(ctx context.Context) (results, error) {
 	if !slices.Contains(b.c.tools, "rollout") {
 		return res, nil
 	}
-	if last := b.c.tools[len(b.c.tools)-1]; last != "rollout" {
+	ro := res.byTool["rollout"]
+	lastOK := len(ro) > 0 && !ro[len(ro)-1].failed()
+	if last := b.c.tools[len(b.c.tools)-1]; last != "rollout" || !lastOK {
 		// The read-only runs need every host on rollout's last revision.
 		r, err := b.upgrade(ctx, "rollout", b.c.runs+1)
 		if err != nil {
 			return res, err
 		}
-		if r.failed() {
+		if lastOK = !r.failed(); !lastOK {
 			res.add(r)
 		}
+	}
+	if !lastOK {
+		res.skipped = "the no-op re-run and online plan were not measured: no rollout apply brought every host to its revision"
+		fmt.Println(res.skipped)
+		return res, nil
 	}
 	// The next revision, for `rollout plan` to find pending changes.
 	cur := b.revision

@@ -18,6 +18,7 @@ type results struct {
 	version  string // `rollout version` of the measured binary
 	byTool   map[string][]runResult
 	failures []string
+	skipped  string // why a part was not measured
 }
 
 func (r *results) add(x runResult) {
@@ -138,6 +139,9 @@ func (r *results) markdown(c config) string {
 			fmt.Fprintf(&b, "| unavoidable waits: critical path + pauses (s) | %.2f | %s |\n", median(crit), list(crit, "%.2f"))
 			fmt.Fprintf(&b, "| overhead ratio: wall ÷ unavoidable waits | %.2f | %s |\n", median(ratio), list(ratio, "%.2f"))
 		}
+	}
+	if r.skipped != "" {
+		fmt.Fprintf(&b, "\nNote: %s.\n", r.skipped)
 	}
 	if len(r.failures) > 0 {
 		fmt.Fprintf(&b, "\n**%d problem(s) — these numbers are not a valid measurement:**\n\n", len(r.failures))
