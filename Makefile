@@ -18,7 +18,8 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rollout ./cmd/rollout
 
-# deps: system packages for the real fleet (sshd, haproxy), idempotent.
+# deps: system packages for the real fleet (sshd, haproxy), idempotent;
+# EXTRA_APT names more Debian packages (bench-deps uses it).
 deps:
 	@missing=""; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
@@ -27,6 +28,7 @@ deps:
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v patch >/dev/null || missing="$$missing patch"; \
+	for p in $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -81,20 +83,9 @@ demo: deps
 demo-stop:
 	bash examples/demo/demo.sh stop
 
-# bench-deps: deps plus Ansible and Mitogen for the side-by-side benchmark.
-bench-deps: deps
-	@missing=""; \
-	command -v ansible-playbook >/dev/null || missing="$$missing ansible"; \
-	[ -f /usr/lib/python3/dist-packages/ansible_mitogen/plugins/strategy/mitogen_linear.py ] || missing="$$missing ansible-mitogen"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "missing:$$missing — install them (sudo apt-get install$$missing)"; exit 1; \
-	  fi; \
-	fi
+# bench-deps: deps plus Debian's Ansible and Mitogen for the side-by-side bench.
+bench-deps:
+	@$(MAKE) --no-print-directory deps EXTRA_APT="ansible ansible-mitogen"
 
 # bench: the same rolling upgrade by rollout, Ansible and Ansible + Mitogen
 # on N real sshd hosts behind one HAProxy under load (RUNS alternating runs
