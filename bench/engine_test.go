@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -249,12 +250,15 @@ func (passGate) Wait(context.Context, func(rollout.Progress)) error { return nil
 
 // counter counts the run's events and remembers how hosts ended.
 type counter struct {
+	mu     sync.Mutex // the engine emits from many goroutines
 	events int
 	done   map[event.Outcome]int
 	failed []string // the first failures' messages
 }
 
 func (c *counter) Emit(e event.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.events++
 	if e.Event == event.HostDone {
 		c.done[event.Outcome(e.Status)]++
