@@ -114,13 +114,15 @@ func (r *results) markdown(c config) string {
 			slices.Max(r.col(tool, treeMiB)), slices.Max(r.col(tool, maxRSS)), reqs)
 	}
 	if ro := r.byTool["rollout"]; len(ro) > 0 {
-		fmt.Fprintln(&b)
-		fmt.Fprintln(&b, "| ratio of medians | wall | CPU | peak RSS (tree) |")
-		fmt.Fprintln(&b, "|---|---|---|---|")
 		rw, rc, rm := median(r.col("rollout", wall)), median(r.col("rollout", cpu)), slices.Max(r.col("rollout", treeMiB))
-		for _, tool := range []string{"ansible", "mitogen"} {
+		for i, tool := range []string{"ansible", "mitogen"} {
 			if len(r.byTool[tool]) == 0 {
 				continue
+			}
+			if i == 0 || len(r.byTool["ansible"]) == 0 {
+				fmt.Fprintln(&b)
+				fmt.Fprintln(&b, "| ratio of medians | wall | CPU | peak RSS (tree) |")
+				fmt.Fprintln(&b, "|---|---|---|---|")
 			}
 			fmt.Fprintf(&b, "| %s ÷ rollout | %.1f× | %.1f× | %.1f× |\n", toolNames[tool],
 				median(r.col(tool, wall))/rw, median(r.col(tool, cpu))/rc, slices.Max(r.col(tool, treeMiB))/rm)
