@@ -120,6 +120,13 @@ func BenchmarkScaleBatches10k(b *testing.B) {
 	}
 }
 
+// TestMain removes the plan dirs the benchmarks of this process shared.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	scaleDirs.Range(func(_, d any) bool { os.RemoveAll(d.(string)); return true })
+	os.Exit(code)
+}
+
 // scaleDir writes a plan dir for n hosts: inventory, a git repository with
 // a template and a plain file, and rollout.hcl with a drain, two files, a
 // restart, an http health check and batches. It is made once per process.
@@ -135,7 +142,6 @@ func scaleDir(b *testing.B, n int) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {}) // the dir is shared by the benchmarks of this process; /tmp
 	must := func(err error) {
 		if err != nil {
 			b.Fatal(err)
