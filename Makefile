@@ -19,7 +19,7 @@ MAN_DIR ?= man
 DIST_DIR     ?= dist
 DIST_TARGETS ?= linux/amd64 linux/arm64 darwin/arm64
 
-.PHONY: all build test unit e2e lint fuzz deps demo demo-stop bench clean man install dist
+.PHONY: all build test unit e2e lint fuzz deps bench-deps demo demo-stop bench bench-all bench-scale bench-fleet clean man install dist
 
 all: build
 
@@ -54,7 +54,8 @@ dist:
 	done
 	cd $(DIST_DIR) && sha256sum rollout-* >SHA256SUMS && cat SHA256SUMS
 
-# deps: system packages for the real fleet (sshd, haproxy, nginx), idempotent.
+# deps: system packages for the real fleet (sshd, haproxy, nginx), idempotent;
+# EXTRA_APT names more Debian packages (bench-deps uses it).
 deps:
 	@missing=""; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
@@ -65,6 +66,7 @@ deps:
 	command -v patch >/dev/null || missing="$$missing patch"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
+	for p in $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -119,8 +121,34 @@ demo: deps
 demo-stop:
 	bash examples/demo/demo.sh stop
 
-bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/
+# bench-deps: deps plus Debian's Ansible and Mitogen for the side-by-side bench.
+bench-deps:
+	@$(MAKE) --no-print-directory deps EXTRA_APT="ansible ansible-mitogen"
+
+# bench: the same rolling upgrade by rollout, Ansible and Ansible + Mitogen
+# on N real sshd hosts behind one HAProxy under load (RUNS alternating runs
+# each), then rollout's no-op re-run and online plan. Results: stdout and
+# bench/out/. See docs/benchmarks.md. bench-all adds bench-scale.
+# On a shared machine: flock /tmp/rollout-e2e.lock make bench
+N ?= 20
+RUNS ?= 3
+TOOLS ?= ansible,mitogen,rollout
+ROLLOUT_FLAGS ?=
+bench: bench-deps build
+	$(GO) build -o bin/rollout-bench ./bench/cmd/rollout-bench
+	@mkdir -p bench/out
+	bin/rollout-bench -n $(N) -runs $(RUNS) -tools $(TOOLS) -rollout bin/rollout -rollout-flags "$(ROLLOUT_FLAGS)" -out bench/out/side-by-side-N$(N).md
+
+bench-all: bench bench-scale
+
+# bench-scale: what grows with fleet size, at 10,000 hosts (no fleet needed;
+# ROLLOUT_BENCH_ENGINE_HOSTS=N runs the engine benchmark on fewer).
+bench-scale:
+	$(GO) test -run '^$$' -bench 'Scale' -benchmem -timeout 20m ./bench/
+
+# bench-fleet: the 4-host --batch 1 apply with its phase breakdown.
+bench-fleet: deps
+	$(GO) test -run '^$$' -bench 'Apply4Hosts' -benchtime 1x -timeout 20m ./bench/
 
 clean:
 	rm -rf bin man dist
