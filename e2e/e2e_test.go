@@ -223,7 +223,7 @@ func (l *load) fail(s string) {
 	l.failed.Add(1)
 	l.mu.Lock()
 	if len(l.errs) < 10 {
-		l.errs = append(l.errs, s)
+		l.errs = append(l.errs, time.Now().Format("15:04:05.000")+" "+s)
 	}
 	l.mu.Unlock()
 }
