@@ -17,25 +17,32 @@ var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // shape, recursively). A group may appear in several places; its
 // definitions are merged. filename is used in error messages only.
 func ParseYAML(filename string, data []byte) (*Inventory, error) {
+	b := newBuilder(filename)
+	if err := b.parseYAML(filename, data); err != nil {
+		return nil, err
+	}
+	return b.finish()
+}
+
+// parseYAML adds one YAML (or JSON) inventory file to the inventory being
+// built.
+func (b *builder) parseYAML(filename string, data []byte) error {
+	b.filename = filename
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if m := yamlErrLine.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &parseError{file: filename, line: line, msg: m[2]}
-		}
-		return nil, &parseError{file: filename, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return yamlError(filename, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil, &parseError{file: filename, msg: "expected a mapping of groups (all: ...), got an empty document"}
+		return &parseError{file: filename, msg: "expected a mapping of groups (all: ...), got an empty document"}
 	}
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return nil, &parseError{file: filename, line: root.Line, msg: fmt.Sprintf("expected a mapping of groups (all: ...), got %s", kindName(root))}
+		return &parseError{file: filename, line: root.Line, msg: fmt.Sprintf("expected a mapping of groups (all: ...), got %s", kindName(root))}
 	}
-	p := &yamlParser{b: newBuilder(filename)}
+	p := &yamlParser{b: b}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "plugin" {
-			return nil, p.errorf(root.Content[i], "this is an inventory plugin configuration (plugin: %s), not a YAML inventory; only static INI and YAML inventories are read", root.Content[i+1].Value)
+			return p.errorf(root.Content[i], "this is an inventory plugin configuration (plugin: %s), not a YAML inventory; only static INI and YAML inventories are read", root.Content[i+1].Value)
 		}
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -45,10 +52,19 @@ func ParseYAML(filename string, data []byte) (*Inventory, error) {
 			continue
 		}
 		if err := p.group(k.Value, v); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return p.b.finish()
+	return nil
+}
+
+// yamlError is a YAML syntax error at file:line.
+func yamlError(filename string, err error) error {
+	if m := yamlErrLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &parseError{file: filename, line: line, msg: m[2]}
+	}
+	return &parseError{file: filename, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
 type yamlParser struct {
