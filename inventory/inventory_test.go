@@ -722,7 +722,6 @@ func TestYAMLErrors(t *testing.T) {
 		{"hosts as list", "all:\n  hosts:\n    - web1\n", 3, "expected a mapping"},
 		{"host vars not a mapping", "all:\n  hosts:\n    web1: 5\n", 3, "expected a mapping of variables"},
 		{"plugin config", "plugin: aws_ec2\nregions: [x]\n", 1, "inventory plugin configuration"},
-		{"child not a group", "all:\n  children:\n    web: [a]\n", 3, "expected a mapping or null"},
 		{"bad range", "all:\n  hosts:\n    web[3:1]:\n", 3, "begin <= end"},
 	}
 	for _, tt := range tests {
@@ -777,5 +776,54 @@ func TestLoadDetectsFormat(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// ansible-core warns about a child group whose definition is not a
+// mapping, skips the definition and keeps the (empty) group.
+func TestYAMLScalarChildGroupWarns(t *testing.T) {
+	inv := mustYAML(t, "all:\n  children:\n    web: [a]\n    db:\n      hosts:\n        d1:\n")
+	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"d1"}) {
+		t.Errorf("hosts = %v", got)
+	}
+	if !contains(inv.GroupNames(), "web") {
+		t.Errorf("groups = %v, want web kept", inv.GroupNames())
+	}
+	w := inv.Warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], "inv.yml:3: ") || !strings.Contains(w[0], `group "web"`) {
+		t.Errorf("warnings = %q", w)
+	}
+}
+
+// YAML merge keys (kubespray's samples use them) merge mappings in every
+// section: vars, hosts and children, as PyYAML does.
+func TestYAMLMergeKeys(t *testing.T) {
+	inv := mustYAML(t, `
+base: &base
+  ansible_user: deploy
+  ansible_port: 2200
+hostset: &hostset
+  h1:
+  h2:
+    ansible_port: 2202
+all:
+  children:
+    web:
+      hosts:
+        <<: *hostset
+        h3:
+      vars:
+        <<: *base
+        ansible_user: web
+`)
+	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"h1", "h2", "h3"}) {
+		t.Fatalf("hosts = %v (a merge key must not become a host)", got)
+	}
+	if inv.Host("<<") != nil {
+		t.Fatal("host << exists")
+	}
+	h1, h2 := inv.Host("h1"), inv.Host("h2")
+	if h1.User != "web" || h1.Port != 2200 || h2.Port != 2202 {
+		t.Errorf("h1 = %+v, h2 = %+v", h1, h2)
 	}
 }

@@ -118,9 +118,11 @@ func (p *yamlParser) group(name string, n *yaml.Node) error {
 				}
 			case "children":
 				if !isGroupDef(e.val) {
-					return p.errorf(e.key, "child group %q of %q: expected a mapping or null, got %s", e.key.Value, name, kindName(e.val))
-				}
-				if err := p.group(e.key.Value, e.val); err != nil {
+					// as ansible-core: the group exists (empty) and the
+					// bad definition is skipped with a warning
+					p.b.warnf(e.key.Line, "skipping the definition of group %q (child of %q): expected a mapping or null, got %s", e.key.Value, name, kindName(e.val))
+					p.b.group(e.key.Value)
+				} else if err := p.group(e.key.Value, e.val); err != nil {
 					return err
 				}
 				if err := p.b.addChild(name, e.key.Value); err != nil {
@@ -150,23 +152,40 @@ func (p *yamlParser) sectionEntries(group, section string, v *yaml.Node) ([]yaml
 	case v.Kind != yaml.MappingNode:
 		return nil, p.errorf(v, "%s of group %q: expected a mapping, got %s", section, group, kindName(v))
 	}
-	var out []yamlEntry
+	// YAML merge keys (<<: *anchor, or a list of anchors) as PyYAML reads
+	// them: merged entries first (of several anchors, the earlier one
+	// wins), then the mapping's own, which win over merged ones.
+	var merged, own []yamlEntry
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		k := v.Content[i]
-		if section == "vars" && k.Value == "<<" {
-			merged := resolve(v.Content[i+1])
-			if merged.Kind == yaml.MappingNode {
-				more, err := p.sectionEntries(group, section, merged)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, more...)
-				continue
+		k, val := v.Content[i], resolve(v.Content[i+1])
+		if k.Value != "<<" || k.Tag == "!!str" && k.Style != 0 {
+			own = append(own, yamlEntry{key: k, val: val})
+			continue
+		}
+		var sources []*yaml.Node
+		switch val.Kind {
+		case yaml.MappingNode:
+			sources = []*yaml.Node{val}
+		case yaml.SequenceNode:
+			for j := len(val.Content) - 1; j >= 0; j-- {
+				sources = append(sources, resolve(val.Content[j]))
 			}
 		}
-		out = append(out, yamlEntry{key: k, val: resolve(v.Content[i+1])})
+		if len(sources) == 0 {
+			return nil, p.errorf(k, "merge key <<: expected an alias of a mapping (<<: *anchor) or a list of them, got %s", kindName(val))
+		}
+		for _, src := range sources {
+			if src.Kind != yaml.MappingNode {
+				return nil, p.errorf(k, "merge key <<: expected an alias of a mapping, got %s", kindName(src))
+			}
+			more, err := p.sectionEntries(group, section, src)
+			if err != nil {
+				return nil, err
+			}
+			merged = append(merged, more...)
+		}
 	}
-	return out, nil
+	return append(merged, own...), nil
 }
 
 func (p *yamlParser) hosts(group string, key, val *yaml.Node) error {
