@@ -259,7 +259,7 @@ func jinjaLeftWarning(f FileSpec, name string, src []byte) hcl.Diagnostics {
 	}
 	rng := hcl.Range{Filename: name, Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: 1}}
 	return hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "Jinja2 syntax left unrendered",
-		Detail: fmt.Sprintf("file %q %s, but line %d holds Jinja2 ({{ ... }} or {%% ... %%}), which would reach the host as it is; write template = \"jinja2\" if it is an Ansible template.", f.Name, how, line),
+		Detail:  fmt.Sprintf("file %q %s, but line %d holds Jinja2 ({{ ... }} or {%% ... %%}), which would reach the host as it is; write template = \"jinja2\" if it is an Ansible template.", f.Name, how, line),
 		Subject: &rng}}
 }
 
