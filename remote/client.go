@@ -288,7 +288,16 @@ func (c *Client) wrap(cmd string) string {
 	if !c.cfg.Become {
 		return cmd
 	}
-	return "sudo -n sh -c " + shell.Quote(cmd)
+	return BecomePrefix(c.cfg.BecomeUser) + shell.Quote(cmd)
+}
+
+// BecomePrefix is the sudo command line that runs a quoted sh program as
+// user ("" = root), never prompting for a password.
+func BecomePrefix(user string) string {
+	if user == "" || user == "root" {
+		return "sudo -n sh -c "
+	}
+	return "sudo -n -u " + shell.Quote(user) + " sh -c "
 }
 
 // Run runs cmd on the host in a new session, streaming stdin (may be nil)

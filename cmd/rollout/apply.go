@@ -99,6 +99,9 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}

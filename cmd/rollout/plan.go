@@ -77,6 +77,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	var diffs map[string]string // host/dest → diff
 	batchOf := map[string]int{}
 	for i, b := range pr.Batches {
