@@ -31,9 +31,10 @@ type Inventory struct {
 	// were first defined: the order Ansible matches pattern terms in.
 	groupOrder []string
 	hostOrder  []*Host
-	// localhost is Ansible's implicit localhost, used when a pattern names
-	// localhost (or 127.0.0.1, ::1) and the inventory does not define it.
-	localhost *Host
+	// implicit holds Ansible's implicit localhost under each of its names
+	// (localhost, 127.0.0.1, ::1) the inventory does not define: selected
+	// when a pattern names it and matches nothing else.
+	implicit map[string]*Host
 	warnings  []string
 }
 
@@ -52,10 +53,7 @@ func (inv *Inventory) Host(name string) *Host {
 	if h := inv.byName[name]; h != nil {
 		return h
 	}
-	if isLocalhostName(name) {
-		return inv.localhost
-	}
-	return nil
+	return inv.implicit[name]
 }
 
 // GroupNames returns the names of the groups the inventory defines, sorted,
@@ -342,18 +340,20 @@ func (b *builder) finish() (*Inventory, error) {
 		inv.members[gname] = members
 	}
 	inv.hosts = inv.members[groupAll]
-	if _, defined := b.hosts["localhost"]; !defined {
-		h, err := b.implicitLocalhost()
-		if err != nil {
-			return nil, fmt.Errorf("%s: implicit localhost: %w", b.filename, err)
+	inv.implicit = map[string]*Host{}
+	for _, name := range localhostNames {
+		if _, defined := b.hosts[name]; defined {
+			continue
 		}
-		inv.localhost = h
+		h, err := b.implicitLocalhost(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: implicit %s: %w", b.filename, name, err)
+		}
+		h.inv = inv
+		inv.implicit[name] = h
 	}
 	for _, h := range inv.hostOrder {
 		h.inv = inv
-	}
-	if inv.localhost != nil {
-		inv.localhost.inv = inv
 	}
 	inv.warnings = b.warnings
 	return inv, nil
@@ -534,18 +534,17 @@ func (b *builder) mergeVars(groups []*group, hostName string, hostVars map[strin
 // implicitLocalhost is ansible-core's implicit localhost: in no group (and
 // so not selected by "all"), run on this machine, with the variables of
 // "all".
-func (b *builder) implicitLocalhost() (*Host, error) {
-	h := &Host{Name: "localhost", Groups: []string{}, Implicit: true}
-	h.Vars = b.mergeVars(nil, "localhost", map[string]any{"ansible_connection": ConnectionLocal})
+func (b *builder) implicitLocalhost(name string) (*Host, error) {
+	h := &Host{Name: name, Groups: []string{}, Implicit: true}
+	h.Vars = b.mergeVars(nil, name, map[string]any{"ansible_connection": ConnectionLocal})
 	if err := h.applyConnectionVars(b.defaults); err != nil {
 		return nil, err
 	}
 	return h, nil
 }
 
-func isLocalhostName(name string) bool {
-	return name == "localhost" || name == "127.0.0.1" || name == "::1"
-}
+// localhostNames are ansible-core's C.LOCALHOST.
+var localhostNames = []string{"localhost", "127.0.0.1", "::1"}
 
 // The connections rollout makes: SSH (its own client), or commands run on
 // this machine for ansible_connection=local. Every other

@@ -779,19 +779,21 @@ func TestLoadDetectsFormat(t *testing.T) {
 	}
 }
 
-// ansible-core warns about a child group whose definition is not a
-// mapping, skips the definition and keeps the (empty) group.
-func TestYAMLScalarChildGroupWarns(t *testing.T) {
-	inv := mustYAML(t, "all:\n  children:\n    web: [a]\n    db:\n      hosts:\n        d1:\n")
+// ansible-core warns about a top-level group whose definition is not a
+// mapping and skips it; a child group that is not a mapping makes it stop
+// reading the file, which rollout refuses.
+func TestYAMLScalarGroups(t *testing.T) {
+	inv := mustYAML(t, "broken: just-a-string\nall:\n  children:\n    db:\n      hosts:\n        d1:\n")
 	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"d1"}) {
 		t.Errorf("hosts = %v", got)
 	}
-	if !contains(inv.GroupNames(), "web") {
-		t.Errorf("groups = %v, want web kept", inv.GroupNames())
-	}
 	w := inv.Warnings()
-	if len(w) != 1 || !strings.HasPrefix(w[0], "inv.yml:3: ") || !strings.Contains(w[0], `group "web"`) {
+	if len(w) != 1 || !strings.HasPrefix(w[0], "inv.yml:1: ") || !strings.Contains(w[0], `"broken"`) {
 		t.Errorf("warnings = %q", w)
+	}
+	_, err := ParseYAML("inv.yml", []byte("all:\n  children:\n    web: [a]\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "inv.yml:3: ") || !strings.Contains(err.Error(), "expected a mapping or null") {
+		t.Errorf("scalar child: err = %v", err)
 	}
 }
 

@@ -191,13 +191,16 @@ func (b *builder) readVarDirs(dir string) (varLayer, error) {
 			l.hosts[name] = vars
 		}
 	}
-	if _, ok := b.hosts["localhost"]; !ok {
-		vars, err := b.readVarsFor(filepath.Join(dir, "host_vars"), "localhost")
+	for _, name := range localhostNames {
+		if _, ok := b.hosts[name]; ok {
+			continue
+		}
+		vars, err := b.readVarsFor(filepath.Join(dir, "host_vars"), name)
 		if err != nil {
 			return l, err
 		}
 		if vars != nil {
-			l.hosts["localhost"] = vars
+			l.hosts[name] = vars
 		}
 	}
 	return l, nil

@@ -307,8 +307,8 @@ func (inv *Inventory) matchTerm(t term) ([]*Host, error) {
 			}
 		}
 	}
-	if len(hosts) == 0 && isLocalhostName(expr) && inv.localhost != nil {
-		hosts = []*Host{inv.localhost}
+	if h := inv.implicit[expr]; len(hosts) == 0 && h != nil {
+		hosts = []*Host{h}
 	}
 	if sub != nil {
 		if hosts, err = applySubscript(t.text, hosts, sub); err != nil {

@@ -118,11 +118,12 @@ func (p *yamlParser) group(name string, n *yaml.Node) error {
 				}
 			case "children":
 				if !isGroupDef(e.val) {
-					// as ansible-core: the group exists (empty) and the
-					// bad definition is skipped with a warning
-					p.b.warnf(e.key.Line, "skipping the definition of group %q (child of %q): expected a mapping or null, got %s", e.key.Value, name, kindName(e.val))
-					p.b.group(e.key.Value)
-				} else if err := p.group(e.key.Value, e.val); err != nil {
+					// ansible-core gives up on the rest of the file here
+					// ("is not a known host nor group") and keeps what it
+					// read before: refused rather than half-read
+					return p.errorf(e.key, "child group %q of %q: expected a mapping or null, got %s (ansible-core stops reading the file here and uses only the hosts before this line)", e.key.Value, name, kindName(e.val))
+				}
+				if err := p.group(e.key.Value, e.val); err != nil {
 					return err
 				}
 				if err := p.b.addChild(name, e.key.Value); err != nil {
