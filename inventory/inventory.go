@@ -35,7 +35,7 @@ type Inventory struct {
 	// (localhost, 127.0.0.1, ::1) the inventory does not define: selected
 	// when a pattern names it and matches nothing else.
 	implicit map[string]*Host
-	warnings  []string
+	warnings []string
 }
 
 // Hosts returns every host in the order Ansible lists the "all" group:
