@@ -829,3 +829,17 @@ all:
 		t.Errorf("h1 = %+v, h2 = %+v", h1, h2)
 	}
 }
+
+// Aliases used inside their own anchors are refused, not followed forever.
+func TestYAMLRecursiveAliases(t *testing.T) {
+	for _, src := range []string{
+		"all:\n  vars: &h\n    a: 1\n    <<: *h\n",
+		"all: &a\n  children:\n    g: *a\n",
+		"all:\n  hosts: &h\n    x:\n      <<: *h\n",
+	} {
+		_, err := ParseYAML("c.yml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), "alias") {
+			t.Errorf("%q: err = %v", src, err)
+		}
+	}
+}

@@ -68,7 +68,30 @@ func yamlError(filename string, err error) error {
 }
 
 type yamlParser struct {
-	b *builder
+	b     *builder
+	depth  int // nesting of groups, values and merges: aliases may loop
+	visits int // nodes walked: aliases may multiply them
+}
+
+// maxYAMLDepth bounds nesting; only an alias that refers to itself (or a
+// file nobody writes by hand) goes deeper.
+const maxYAMLDepth = 200
+
+// maxYAMLVisits bounds the values walked, so that aliases of aliases
+// ("billion laughs") cannot make a small file take forever.
+const maxYAMLVisits = 1 << 20
+
+// enter counts one level of nesting; it fails on a recursive alias.
+func (p *yamlParser) enter(n *yaml.Node) error {
+	p.depth++
+	p.visits++
+	if p.visits > maxYAMLVisits {
+		return p.errorf(n, "more than %d values once aliases are expanded", maxYAMLVisits)
+	}
+	if p.depth > maxYAMLDepth {
+		return p.errorf(n, "nested more than %d levels deep: is an alias (*name) used inside its own anchor (&name)?", maxYAMLDepth)
+	}
+	return nil
 }
 
 func (p *yamlParser) errorf(n *yaml.Node, format string, args ...any) error {
@@ -86,6 +109,10 @@ func isNull(n *yaml.Node) bool {
 // group reads one group definition: null or a mapping with hosts, vars
 // and children.
 func (p *yamlParser) group(name string, n *yaml.Node) error {
+	defer func() { p.depth-- }()
+	if err := p.enter(n); err != nil {
+		return err
+	}
 	p.b.group(name)
 	if isNull(n) {
 		return nil
@@ -147,6 +174,10 @@ type yamlEntry struct {
 // section. A plain string is accepted as a mapping with one null entry, as
 // Ansible does.
 func (p *yamlParser) sectionEntries(group, section string, v *yaml.Node) ([]yamlEntry, error) {
+	defer func() { p.depth-- }()
+	if err := p.enter(v); err != nil {
+		return nil, err
+	}
 	switch {
 	case v.Kind == yaml.ScalarNode && section != "vars":
 		return []yamlEntry{{key: v, val: &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: v.Line}}}, nil
@@ -232,6 +263,10 @@ var yaml11Bools = map[string]bool{
 // or map[string]any.
 func (p *yamlParser) value(n *yaml.Node) (any, error) {
 	n = resolve(n)
+	defer func() { p.depth-- }()
+	if err := p.enter(n); err != nil {
+		return nil, err
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 && n.Tag == "!!str" {

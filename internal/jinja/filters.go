@@ -119,6 +119,18 @@ func normalize(v any) any {
 		return out
 	case *exec.Value:
 		return plain(t)
+	case exec.ValuesList:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = plain(x)
+		}
+		return out
+	case *exec.Dict:
+		out := make(map[string]any, len(t.Pairs))
+		for _, p := range t.Pairs {
+			out[stringify(plain(p.Key))] = plain(p.Value)
+		}
+		return out
 	}
 	return exec.AsValue(v).ToGoSimpleType(false)
 }
@@ -297,19 +309,31 @@ func pyYAML(b *strings.Builder, v any, indent, col int, inSeq bool) {
 			if i > 0 || !inSeq {
 				pad(col)
 			}
-			b.WriteString("- ")
-			switch x.(type) {
-			case map[string]any, []any:
-				pyYAML(b, x, indent, col+2, true)
-			default:
-				b.WriteString(yamlScalar(x))
-				b.WriteByte('\n')
+			b.WriteByte('-')
+			if isCollection(x) {
+				// PyYAML fills the dash out to the indent
+				b.WriteString(strings.Repeat(" ", indent-1))
+				pyYAML(b, x, indent, col+indent, true)
+				continue
 			}
+			b.WriteByte(' ')
+			b.WriteString(yamlScalar(x))
+			b.WriteByte('\n')
 		}
 	default:
 		b.WriteString(yamlScalar(t))
 		b.WriteByte('\n')
 	}
+}
+
+func isCollection(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		return len(t) > 0
+	case []any:
+		return len(t) > 0
+	}
+	return false
 }
 
 // writeYAMLValue writes the value of a mapping key written at col.
@@ -385,7 +409,7 @@ func yamlString(s string) string {
 // else than a string, which yaml.v3 (YAML 1.2) reads as strings.
 func yaml11Special(s string) bool {
 	switch strings.ToLower(s) {
-	case "yes", "no", "on", "off", "y", "n", "true", "false", "null", "~":
+	case "yes", "no", "on", "off", "true", "false", "null", "~":
 		return true
 	}
 	if _, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil {

@@ -83,7 +83,7 @@ func Render(name string, src []byte, vars map[string]any) ([]byte, error) {
 	cfg.StrictUndefined = true
 	cfg.TrimBlocks = true
 	cfg.KeepTrailingNewline = true
-	tpl, err := exec.NewTemplate(name, cfg, oneFile{name: name, src: src}, environment())
+	tpl, err := parse(name, cfg, src)
 	if err != nil {
 		return nil, templateError(name, err)
 	}
@@ -92,6 +92,16 @@ func Render(name string, src []byte, vars map[string]any) ([]byte, error) {
 		return nil, templateError(name, err)
 	}
 	return out.Bytes(), nil
+}
+
+// parse parses the template, turning a panic of the parser into an error.
+func parse(name string, cfg *config.Config, src []byte) (tpl *exec.Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the template engine failed: %v", r)
+		}
+	}()
+	return exec.NewTemplate(name, cfg, oneFile{name: name, src: src}, environment())
 }
 
 // safeExecute turns a panic inside the template engine into an error, so
