@@ -29,9 +29,9 @@ remote_user = root
 private_key_file = %s
 host_key_checking = False
 `, e.f.ClientKey),
-		"inventory/01-web": "[web]\nweb1 ansible_host=127.0.0.1\nweb2 ansible_host=127.0.0.1\nweb3 ansible_host=127.0.0.1\n",
+		"inventory/01-web":        "[web]\nweb1 ansible_host=127.0.0.1\nweb2 ansible_host=127.0.0.1\nweb3 ansible_host=127.0.0.1\n",
 		"inventory/02-canary.yml": "all:\n  children:\n    canary:\n      hosts:\n        web2:\n",
-		"group_vars/all.yml": "app_name: demo\napp_version: 2\ngreeting: hello\n",
+		"group_vars/all.yml":      "app_name: demo\napp_version: 2\ngreeting: hello\n",
 		"group_vars/web/main.yml": "tier: '  Frontend '\napp_debug: 'yes'\nsettings:\n  a: 1\n  b: [x, y]\n",
 		"roles/app/templates/app.conf.j2": `# {{ app_name | upper }} for {{ inventory_hostname }} in {{ group_names | join(',') }}; peers: {% for h in groups['web'] %}{{ hostvars[h]['inventory_hostname'] }}:{{ hostvars[h]['app_port'] }}{% if not loop.last %},{% endif %}{% endfor %}
 

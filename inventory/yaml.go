@@ -68,7 +68,7 @@ func yamlError(filename string, err error) error {
 }
 
 type yamlParser struct {
-	b     *builder
+	b      *builder
 	depth  int // nesting of groups, values and merges: aliases may loop
 	visits int // nodes walked: aliases may multiply them
 }
