@@ -128,6 +128,7 @@ func hostsRun(ios *IOStreams, o *hostsOptions) error {
 		}
 		enc := json.NewEncoder(ios.Out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
@@ -142,11 +143,13 @@ func hostsRun(ios *IOStreams, o *hostsOptions) error {
 	_ = tw.Flush()
 	if o.Vars {
 		for _, h := range sel.Hosts {
-			b, err := json.MarshalIndent(inventory.Redact(h.Vars, o.ShowSecrets), "", "    ")
-			if err != nil {
+			fmt.Fprintf(ios.Out, "\n%s:\n", h.Name)
+			enc := json.NewEncoder(ios.Out)
+			enc.SetIndent("", "    ")
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(inventory.Redact(h.Vars, o.ShowSecrets)); err != nil {
 				return fmt.Errorf("host %s: vars: %w", h.Name, err)
 			}
-			fmt.Fprintf(ios.Out, "\n%s:\n%s\n", h.Name, b)
 		}
 	}
 	fmt.Fprintf(ios.Out, "%d of %d host(s) selected by hosts = %q", len(sel.Hosts), len(sel.Pool), sel.Plan.Hosts)
