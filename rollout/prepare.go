@@ -51,6 +51,7 @@ type Prepared struct {
 	Batches   [][]string
 	Sources   map[string][]byte // for diagnostics snippets
 	Warnings  []string          // from Select, plus templates that look like Jinja2 but are not rendered as such
+	Forks     int               // ansible.cfg's forks (0 = not set)
 }
 
 // Target returns the target named name, or nil.
@@ -72,6 +73,7 @@ type Selection struct {
 	Hosts     []*inventory.Host // after --limit
 	Sources   map[string][]byte
 	Warnings  []string // ansible.cfg settings not honoured, inventory entries skipped
+	Forks     int      // ansible.cfg's forks (0 = not set)
 }
 
 // Select loads the plan and inventory and selects hosts. It touches
@@ -90,12 +92,13 @@ func Select(req Request) (*Selection, error) {
 		return nil, &DiagError{Diags: diags, Sources: sel.Sources}
 	}
 	sel.Plan = p
-	inv, warnings, err := loadInventory(p)
+	inv, cfg, err := loadInventory(p)
 	if err != nil {
 		return nil, refuse("fix the inventory, then: rollout validate "+req.PlanFile, "inventory: %v", err)
 	}
 	sel.Inventory = inv
-	sel.Warnings = warnings
+	sel.Warnings = append(cfg.Warnings, inv.Warnings()...)
+	sel.Forks = cfg.Forks
 	pool, err := inv.Select(p.Hosts)
 	if err != nil {
 		return nil, refuse("rollout hosts "+req.PlanFile+" --limit all, to see what the inventory holds", "plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
@@ -123,9 +126,8 @@ func Select(req Request) (*Selection, error) {
 
 // loadInventory reads the plan's inventory (or, when the plan names none,
 // ansible.cfg's) with group_vars/host_vars beside it and beside the plan,
-// and ansible.cfg's connection defaults. The warnings are ansible.cfg's
-// settings rollout does not honour and what the inventory reader skipped.
-func loadInventory(p *plan.Plan) (*inventory.Inventory, []string, error) {
+// and ansible.cfg's connection defaults.
+func loadInventory(p *plan.Plan) (*inventory.Inventory, *inventory.AnsibleConfig, error) {
 	cfg, err := inventory.FindConfig(p.Dir)
 	if err != nil {
 		return nil, nil, err
@@ -141,7 +143,7 @@ func loadInventory(p *plan.Plan) (*inventory.Inventory, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return inv, append(cfg.Warnings, inv.Warnings()...), nil
+	return inv, cfg, nil
 }
 
 // Prepare loads the plan, inventory and repository, selects hosts, resolves
@@ -156,7 +158,7 @@ func Prepare(req Request) (*Prepared, error) {
 		return nil, err
 	}
 	p := sel.Plan
-	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources, Warnings: sel.Warnings}
+	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources, Warnings: sel.Warnings, Forks: sel.Forks}
 	hosts := sel.Hosts
 
 	repo, err := plan.OpenRepo(p.Repo)

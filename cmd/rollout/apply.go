@@ -166,7 +166,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	env := w.Env(sinks)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), LocalDir: dir,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect}
+		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.forks(pr.Forks), Expect: expect}
 
 	var res *rollout.Result
 	var runErr error
