@@ -288,16 +288,7 @@ func (c *Client) wrap(cmd string) string {
 	if !c.cfg.Become {
 		return cmd
 	}
-	return BecomePrefix(c.cfg.BecomeUser) + shell.Quote(cmd)
-}
-
-// BecomePrefix is the sudo command line that runs a quoted sh program as
-// user ("" = root), never prompting for a password.
-func BecomePrefix(user string) string {
-	if user == "" || user == "root" {
-		return "sudo -n sh -c "
-	}
-	return "sudo -n -u " + shell.Quote(user) + " sh -c "
+	return shell.Sudo(c.cfg.BecomeUser) + shell.Quote(cmd)
 }
 
 // Run runs cmd on the host in a new session, streaming stdin (may be nil)

@@ -488,22 +488,32 @@ func pyPattern(p string, ignoreCase, multiline bool) (*regexp.Regexp, error) {
 	return regexp.Compile(p)
 }
 
-func filterRegexReplace(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
+// regexArgs reads a regex filter's pattern (first argument) with its
+// ignorecase and multiline keywords.
+func regexArgs(name string, params *exec.VarArgs) (*regexp.Regexp, *exec.Value) {
 	if len(params.Args) < 1 {
-		return invalid("regex_replace", fmt.Errorf("expected a pattern"))
-	}
-	repl := ""
-	if len(params.Args) > 1 {
-		repl = params.Args[1].String()
+		return nil, invalid(name, fmt.Errorf("expected a pattern"))
 	}
 	ic := params.KwArgs["ignorecase"] != nil && params.KwArgs["ignorecase"].IsTrue()
 	ml := params.KwArgs["multiline"] != nil && params.KwArgs["multiline"].IsTrue()
 	re, err := pyPattern(params.Args[0].String(), ic, ml)
 	if err != nil {
-		return invalid("regex_replace", err)
+		return nil, invalid(name, err)
+	}
+	return re, nil
+}
+
+func filterRegexReplace(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	re, bad := regexArgs("regex_replace", params)
+	if bad != nil {
+		return bad
+	}
+	repl := ""
+	if len(params.Args) > 1 {
+		repl = params.Args[1].String()
 	}
 	return exec.AsValue(re.ReplaceAllString(stringify(plain(in)), pyReplacement(repl)))
 }
@@ -512,20 +522,16 @@ func filterRegexSearch(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) 
 	if in.IsError() {
 		return in
 	}
-	if len(params.Args) < 1 {
-		return invalid("regex_search", fmt.Errorf("expected a pattern"))
+	re, bad := regexArgs("regex_search", params)
+	if bad != nil {
+		return bad
 	}
-	ic := params.KwArgs["ignorecase"] != nil && params.KwArgs["ignorecase"].IsTrue()
-	ml := params.KwArgs["multiline"] != nil && params.KwArgs["multiline"].IsTrue()
-	re, err := pyPattern(params.Args[0].String(), ic, ml)
-	if err != nil {
-		return invalid("regex_search", err)
-	}
-	m := re.FindString(stringify(plain(in)))
-	if m == "" && !re.MatchString(stringify(plain(in))) {
+	s := stringify(plain(in))
+	loc := re.FindStringIndex(s)
+	if loc == nil {
 		return exec.AsValue(nil)
 	}
-	return exec.AsValue(m)
+	return exec.AsValue(s[loc[0]:loc[1]])
 }
 
 func filterB64Encode(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {

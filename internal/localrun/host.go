@@ -8,8 +8,6 @@ import (
 	"net"
 	"os"
 	"os/user"
-	"strconv"
-	"strings"
 
 	"github.com/rollout-sh/rollout/internal/shell"
 )
@@ -35,10 +33,7 @@ func (h Host) wrap(cmd string) string {
 	if u, err := user.Current(); err == nil && u.Username == target {
 		return cmd
 	}
-	if target == "root" {
-		return "sudo -n sh -c " + shell.Quote(cmd)
-	}
-	return "sudo -n -u " + shell.Quote(target) + " sh -c " + shell.Quote(cmd)
+	return shell.Sudo(target) + shell.Quote(cmd)
 }
 
 // Run runs cmd with sh -c (see Runner.Run), through sudo when Become.
@@ -53,41 +48,17 @@ func (h Host) Output(ctx context.Context, cmd string) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-// WriteFile writes data to path atomically: a temporary file in the same
-// directory gets the mode (and owner), is synced, then renamed over path.
+// WriteFile writes data to path atomically (see shell.WriteFileScript),
+// as Become says.
 func (h Host) WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode, owner string) error {
 	if path == "" {
 		return fmt.Errorf("local: write file: empty path")
 	}
-	p := shell.Quote(path)
-	var b strings.Builder
-	b.WriteString("set -e; ")
-	fmt.Fprintf(&b, "d=$(dirname %s); ", p)
-	b.WriteString(`t=$(mktemp "$d/.rollout.XXXXXX"); trap 'rm -f "$t"' EXIT; cat >"$t"; `)
-	fmt.Fprintf(&b, `n=$(wc -c <"$t"); if [ $n -ne %d ]; then echo "short write: got $n of %d bytes" >&2; exit 1; fi; `, len(data), len(data))
-	fmt.Fprintf(&b, `chmod %s "$t"; `, octal(mode))
-	if owner != "" {
-		fmt.Fprintf(&b, `chown %s "$t"; `, shell.Quote(owner))
-	}
-	fmt.Fprintf(&b, `sync "$t" 2>/dev/null || sync; mv -f "$t" %s; trap - EXIT`, p)
-	if err := h.Run(ctx, b.String(), bytes.NewReader(data), nil, nil); err != nil {
+	script := shell.WriteFileScript(path, int64(len(data)), mode, owner)
+	if err := h.Run(ctx, script, bytes.NewReader(data), nil, nil); err != nil {
 		return fmt.Errorf("local: write %s: %w", path, err)
 	}
 	return nil
-}
-
-func octal(m os.FileMode) string {
-	v := uint32(m.Perm())
-	if m&os.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&os.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&os.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return "0" + strconv.FormatUint(uint64(v), 8)
 }
 
 // Dial connects from this machine.
