@@ -25,7 +25,6 @@ var ansibleFilters = map[string]exec.FilterFunction{
 	"d":             filterDefault,
 	"to_json":       filterToJSON,
 	"to_nice_json":  filterToNiceJSON,
-	"to_yaml":       filterToYAML,
 	"to_nice_yaml":  filterToNiceYAML,
 	"regex_replace": filterRegexReplace,
 	"regex_search":  filterRegexSearch,
@@ -263,16 +262,7 @@ func filterToJSON(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Valu
 }
 
 func filterToNiceJSON(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	indent := 4
-	if v, ok := params.KwArgs["indent"]; ok {
-		indent = v.Integer()
-	}
-	var b strings.Builder
-	pyJSON(&b, plain(in), indent, 0, true)
-	return exec.AsValue(b.String())
+	return indented(in, params, func(b *strings.Builder, v any, indent int) { pyJSON(b, v, indent, 0, true) })
 }
 
 // pyYAML writes v as PyYAML's safe_dump(default_flow_style=False,
@@ -418,11 +408,12 @@ func yaml11Special(s string) bool {
 	return false
 }
 
-func filterToYAML(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
-	return filterToNiceYAML(nil, in, exec.NewVarArgs())
+func filterToNiceYAML(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	return indented(in, params, func(b *strings.Builder, v any, indent int) { pyYAML(b, v, indent, 0, false) })
 }
 
-func filterToNiceYAML(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+// indented runs a to_nice_* writer with the filter's indent (default 4).
+func indented(in *exec.Value, params *exec.VarArgs, write func(*strings.Builder, any, int)) *exec.Value {
 	if in.IsError() {
 		return in
 	}
@@ -431,7 +422,7 @@ func filterToNiceYAML(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 		indent = v.Integer()
 	}
 	var b strings.Builder
-	pyYAML(&b, plain(in), indent, 0, false)
+	write(&b, plain(in), indent)
 	return exec.AsValue(b.String())
 }
 

@@ -133,6 +133,7 @@ var (
 	noiseRE    = regexp.MustCompile(`^(?:unable to execute template: |failed to parse template '[^']*': )`)
 	undefRE    = regexp.MustCompile(`Unable to evaluate name "([^"]+)"`)
 	attrMissRE = regexp.MustCompile(`Unable to evaluate ([^:]+): attribute '([^']+)' not found`)
+	noFilterRE = regexp.MustCompile(`filter '([^']+)' not found`)
 )
 
 // templateError turns a gonja error into an *Error with the line and a
@@ -152,6 +153,8 @@ func templateError(name string, err error) *Error {
 	case attrMissRE.MatchString(msg):
 		m := attrMissRE.FindStringSubmatch(msg)
 		e.Msg = fmt.Sprintf("'%s' has no attribute '%s' (undefined)", m[1], m[2])
+	case noFilterRE.MatchString(msg):
+		e.Msg = fmt.Sprintf("no filter named '%s' (see docs/ansible.md for the filters rollout has)", noFilterRE.FindStringSubmatch(msg)[1])
 	default:
 		e.Msg = noiseRE.ReplaceAllString(msg, "")
 	}

@@ -74,6 +74,7 @@ func TestRenderUndefinedIsAnError(t *testing.T) {
 		{"{{ missing | mandatory }}", "t.j2"},
 		{"{{ unclosed ", "t.j2:1"},
 		{"{% include 'other.j2' %}", "include, import and extends are not supported"},
+		{"a\n{{ port | to_yaml }}", "t.j2:2: no filter named 'to_yaml'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
