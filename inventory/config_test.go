@@ -93,3 +93,36 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// Digest changes with anything the inventory resolves to, wherever it was
+// written (here a group_vars file), and only then.
+func TestDigest(t *testing.T) {
+	dir := writeTree(t, map[string]string{"hosts": "[web]\nw1\nw2\n", "group_vars/web.yml": "port: 1\n"})
+	load := func() string {
+		inv, err := Load(filepath.Join(dir, "hosts"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv.Digest()
+	}
+	a, b := load(), load()
+	if a != b {
+		t.Fatal("digest of the same inventory differs")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "group_vars/web.yml"), []byte("port: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if load() == a {
+		t.Error("a group_vars change left the digest unchanged")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("[web]\nw2\nw1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := load()
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("[web]\nw1\nw2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if load() == c {
+		t.Error("a change of host order left the digest unchanged")
+	}
+}

@@ -1,6 +1,9 @@
 package inventory
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -405,4 +408,35 @@ func toAnyList(s []string) []any {
 		out[i] = x
 	}
 	return out
+}
+
+// Digest is a hash of everything the inventory resolved to: every host in
+// order with its connection settings, groups and merged variables (so
+// group_vars, host_vars and ansible.cfg defaults count, whichever file
+// they came from). Saved plans compare it to notice an inventory change.
+func (inv *Inventory) Digest() string {
+	type hostDigest struct {
+		Name, Address, User, KeyFile, Connection, BecomeUser, BecomeMethod string
+		Port                                                               int
+		Become                                                             bool
+		Groups                                                             []string
+		Vars                                                               map[string]any
+	}
+	var hs []hostDigest
+	for _, h := range inv.hostOrder {
+		hs = append(hs, hostDigest{h.Name, h.Address, h.User, h.KeyFile, h.Connection, h.BecomeUser, h.BecomeMethod, h.Port, h.Become, h.Groups, h.Vars})
+	}
+	members := map[string][]string{}
+	for _, g := range inv.groupOrder {
+		members[g] = inv.GroupHosts(g)
+	}
+	b, err := json.Marshal(struct {
+		Hosts  []hostDigest
+		Groups map[string][]string
+	}{hs, members})
+	if err != nil { // only plain data: cannot happen
+		b = []byte(fmt.Sprint(hs, members))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
