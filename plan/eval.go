@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -257,10 +258,34 @@ func jinjaLeftWarning(f FileSpec, name string, src []byte) hcl.Diagnostics {
 	if f.Template {
 		how = "is an HCL template (template = true)"
 	}
-	rng := hcl.Range{Filename: name, Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: 1}}
+	rng := lineRange(name, src, line, 1)
 	return hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "Jinja2 syntax left unrendered",
 		Detail:  fmt.Sprintf("file %q %s, but line %d holds Jinja2 ({{ ... }} or {%% ... %%}), which would reach the host as it is; write template = \"jinja2\" if it is an Ansible template.", f.Name, how, line),
-		Subject: &rng}}
+		Subject: rng}}
+}
+
+// lineRange is the range of line (1-based) of src from column col to the
+// line's end, with byte offsets, so that diagnostics show that line.
+func lineRange(name string, src []byte, line, col int) *hcl.Range {
+	start := 0
+	for l := 1; l < line && start < len(src); l++ {
+		i := bytes.IndexByte(src[start:], '\n')
+		if i < 0 {
+			start = len(src)
+			break
+		}
+		start += i + 1
+	}
+	end := start
+	if i := bytes.IndexByte(src[start:], '\n'); i >= 0 {
+		end = start + i
+	} else {
+		end = len(src)
+	}
+	from := min(start+col-1, end)
+	return &hcl.Range{Filename: name,
+		Start: hcl.Pos{Line: line, Column: col, Byte: from},
+		End:   hcl.Pos{Line: line, Column: col + end - from, Byte: end}}
 }
 
 // renderHCL renders an HCL template (${...}, %{ if }, %{ for }).
@@ -599,8 +624,7 @@ func renderJinja(name string, src []byte, h *inventory.Host, revision string) ([
 	if errors.As(err, &je) {
 		msg = je.Msg
 		if je.Line > 0 {
-			col := max(je.Col, 1)
-			dg.Subject = &hcl.Range{Filename: name, Start: hcl.Pos{Line: je.Line, Column: col}, End: hcl.Pos{Line: je.Line, Column: col}}
+			dg.Subject = lineRange(name, src, je.Line, max(je.Col, 1))
 		}
 	}
 	dg.Detail = fmt.Sprintf("While rendering for host %q: %s (template %s", h.Name, msg, name)

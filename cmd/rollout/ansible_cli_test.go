@@ -58,7 +58,7 @@ func TestJinjaTemplatesInValidate(t *testing.T) {
 	bad := strings.Replace(jinja, "conf/app.conf.j2", "conf/bad.j2", 1)
 	p = f.plan(t, "bad.hcl", planSettings{revision: rev, extra: bad})
 	r = rolloutCLI(t, "validate", p)
-	expect(t, r, 2, "conf/bad.j2@", "'no_such_var' is undefined", "line 2", `host "web1"`)
+	expect(t, r, 2, "conf/bad.j2@", "'no_such_var' is undefined", "line 2", `host "web1"`, "2: port = {{ no_such_var }}")
 
 	hcl := strings.Replace(strings.Replace(jinja, "conf/app.conf.j2", "conf/hcl.tmpl", 1), `"jinja2"`, "true", 1)
 	p = f.plan(t, "hcl.hcl", planSettings{revision: rev, extra: hcl})
