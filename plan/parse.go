@@ -186,7 +186,6 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	a := content.Attributes
 
 	for _, req := range [][2]string{
-		{"inventory", `inventory = "inventory.ini"`},
 		{"hosts", `hosts = "web"`},
 		{"revision", `revision = "v1.4.2" (a tag or a full commit SHA)`},
 		{"restart", `restart = "systemctl restart appd"`},
