@@ -19,9 +19,11 @@ type RTimeKind int
 const (
 	// RTimeNone: the source has no response time.
 	RTimeNone RTimeKind = iota
-	// RTimeAvg1024: HAProxy's rtime, a running average over the server's
-	// last 1024 responses, in milliseconds (not a cumulative counter).
-	RTimeAvg1024
+	// RTimeAvgHAProxy: HAProxy's rtime, a running average over about the
+	// server's last 512 responses (TIME_STATS_SAMPLES; the manual says
+	// 1024), in whole milliseconds, not a cumulative counter. While the
+	// server has served fewer than 512 requests, it is their plain mean.
+	RTimeAvgHAProxy
 	// RTimeSum: a cumulative sum of response times in milliseconds, so the
 	// mean over a window is Δsum / Δresponses.
 	RTimeSum
@@ -117,13 +119,13 @@ func delta(start Counters, hadStart bool, end Counters) (d Counters, reset bool)
 }
 
 // haproxySamples is the length of HAProxy's response time window
-// (TIME_STATS_SAMPLES).
-const haproxySamples = 1024
+// (TIME_STATS_SAMPLES in HAProxy's defaults.h).
+const haproxySamples = 512
 
 // WindowMeanRTime estimates the mean response time of the k responses a
 // server answered between two readings of HAProxy's running average (a0
-// before, ak after). HAProxy keeps sum ← sum − sum/1024 + v, so after k new
-// samples of mean m the average is m + (a0 − m)·r^k with r = 1 − 1/1024;
+// before, ak after). HAProxy keeps sum ← sum − sum/512 + v, so after k new
+// samples of mean m the average is m + (a0 − m)·r^k with r = 1 − 1/512;
 // solved for m. With few samples the estimate amplifies the 1 ms rounding
 // of rtime by 1/(1 − r^k): docs/analysis.md says how much.
 func WindowMeanRTime(a0, ak float64, k int64) (float64, bool) {
@@ -203,10 +205,16 @@ func windowRTime(start Counters, hadStart bool, end Counters, d Counters, reset 
 		}
 		m := math.Max(sum/float64(d.Responses), 0)
 		return rtime{m, m, m, true}
-	case RTimeAvg1024:
+	case RTimeAvgHAProxy:
 		if !hadStart || reset {
 			// since a reset HAProxy averages over the samples it has
 			return rtime{end.RTime, math.Max(end.RTime-0.5, 0), end.RTime + 0.5, true}
+		}
+		if end.Requests <= haproxySamples {
+			// fewer samples than the window: a plain mean of all of them
+			k, n0, n1 := float64(d.Responses), float64(start.Requests), float64(end.Requests)
+			mean := func(a0, a1 float64) float64 { return math.Max((a1*n1-a0*n0)/k, 0) }
+			return rtime{mean(start.RTime, end.RTime), mean(start.RTime+0.5, end.RTime-0.5), mean(math.Max(start.RTime-0.5, 0), end.RTime+0.5), true}
 		}
 		m, _ := WindowMeanRTime(start.RTime, end.RTime, d.Responses)
 		lo, _ := WindowMeanRTime(start.RTime+0.5, end.RTime-0.5, d.Responses)

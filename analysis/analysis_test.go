@@ -180,11 +180,11 @@ func TestCompare(t *testing.T) {
 func TestWindowMeanRTime(t *testing.T) {
 	// simulate HAProxy's running average: old mean 20ms, then k at 40ms
 	avg := func(a0, v float64, k int) float64 {
-		sum := a0 * 1024
+		sum := a0 * 512
 		for i := 0; i < k; i++ {
-			sum = sum - sum/1024 + v
+			sum = sum - sum/512 + v
 		}
-		return sum / 1024
+		return sum / 512
 	}
 	for _, k := range []int{50, 200, 1000, 5000} {
 		ak := avg(20, 40, k)
@@ -200,13 +200,13 @@ func TestWindowMeanRTime(t *testing.T) {
 
 func TestCompareResponseTime(t *testing.T) {
 	rt := func(req int64, avg float64) Counters {
-		return Counters{Requests: req, Responses: req, RTime: avg, RTimeKind: RTimeAvg1024}
+		return Counters{Requests: req, Responses: req, RTime: avg, RTimeKind: RTimeAvgHAProxy}
 	}
 	th := Thresholds{MaxResponseTimeIncrease: f(0.25), MinRequests: 100}
-	// the canary's average moved from 20 to ~24.9 over 300 responses: its
+	// the canary's average moved from 20 to ~28.9 over 300 responses: its
 	// window mean is ~40ms (+100%); the baseline stays at 20
 	start := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(1000, 20), "web2": rt(1000, 20)}})
-	end := snap(10*time.Second, map[string]map[string]Counters{"lb1": {"web1": rt(1300, 25), "web2": rt(1300, 20)}})
+	end := snap(10*time.Second, map[string]map[string]Counters{"lb1": {"web1": rt(1300, 29), "web2": rt(1300, 20)}})
 	r := Compare(start, end, []string{"web1"}, nil, th)
 	if r.Verdict != Fail || !strings.Contains(r.Reason, "above the unchanged cohort's 20.0ms") {
 		t.Fatalf("verdict %s: %s (canary %.1fms)", r.Verdict, r.Reason, r.Canary.RTimeMS)
@@ -221,10 +221,17 @@ func TestCompareResponseTime(t *testing.T) {
 	}
 	// a sub-millisecond baseline reads 0: the floor of 1ms keeps 1ms from
 	// being an infinite increase
-	start3 := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(0, 0), "web2": rt(0, 0)}})
-	end3 := snap(time.Second, map[string]map[string]Counters{"lb1": {"web1": rt(500, 1), "web2": rt(500, 0)}})
+	start3 := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(5000, 0), "web2": rt(5000, 0)}})
+	end3 := snap(time.Second, map[string]map[string]Counters{"lb1": {"web1": rt(5500, 1), "web2": rt(5500, 0)}})
 	if r := Compare(start3, end3, []string{"web1"}, nil, th); r.Verdict == Fail {
 		t.Errorf("1ms against 0ms failed: %s", r.Reason)
+	}
+	// a young server (fewer requests than HAProxy's window) averages all
+	// of its samples: 100 at 10ms, then 100 at 30ms read as 20
+	start4 := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(100, 10), "web2": rt(100, 10)}})
+	end4 := snap(time.Second, map[string]map[string]Counters{"lb1": {"web1": rt(200, 20), "web2": rt(200, 10)}})
+	if r := Compare(start4, end4, []string{"web1"}, nil, th); r.Verdict != Fail || r.Canary.RTimeMS != 30 {
+		t.Errorf("young server: %s %.1fms: %s", r.Verdict, r.Canary.RTimeMS, r.Reason)
 	}
 }
 
@@ -235,7 +242,7 @@ func TestHAProxyCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Counters{Requests: 1000, Responses: 990, Errors: 40, Retries: 2, RTime: 12, RTimeKind: RTimeAvg1024}
+	want := Counters{Requests: 1000, Responses: 990, Errors: 40, Retries: 2, RTime: 12, RTimeKind: RTimeAvgHAProxy}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

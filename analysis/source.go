@@ -45,7 +45,7 @@ func HAProxyCounters(fields map[string]string) (Counters, error) {
 	}
 	if _, ok := fields["rtime"]; ok {
 		c.RTime = float64(get("rtime"))
-		c.RTimeKind = RTimeAvg1024
+		c.RTimeKind = RTimeAvgHAProxy
 	}
 	if len(errs) > 0 {
 		return Counters{}, fmt.Errorf("server %s: %s", fields["svname"], strings.Join(errs, "; "))
