@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
 
@@ -62,4 +64,37 @@ func TestPlainAnalysisLine(t *testing.T) {
 			t.Errorf("line %q lacks %q", got, want)
 		}
 	}
+}
+
+// The analysis event's keys, as docs/json-events.md documents them.
+func TestJSONAnalysisSchema(t *testing.T) {
+	evs := analysisRun()
+	lines := jsonLines(t, evs)
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &top); err != nil {
+		t.Fatal(err)
+	}
+	var a, canary, limits map[string]json.RawMessage
+	_ = json.Unmarshal(top["analysis"], &a)
+	_ = json.Unmarshal(a["canary"], &canary)
+	_ = json.Unmarshal(a["limits"], &limits)
+	got := strings.Join([]string{keysOf(top), keysOf(a), keysOf(canary), keysOf(limits)}, "\n")
+	want := strings.Join([]string{
+		"analysis batch event host message run status time",
+		"baseline canary elapsed_s kind limits step verdict window_s",
+		"error_rate errors requests rtime_ms servers",
+		"deadline_s interval_s max_error_rate max_response_time_increase min_requests",
+	}, "\n")
+	if got != want {
+		t.Errorf("analysis event keys:\n%s\nwant (docs/json-events.md):\n%s", got, want)
+	}
+}
+
+func keysOf(m map[string]json.RawMessage) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, " ")
 }
