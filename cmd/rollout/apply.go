@@ -132,6 +132,9 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		return fmt.Errorf("opening the journal: %w", err)
 	}
 	defer jr.Close()
+	for _, w := range jr.Warnings() {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 
 	ctl := rollout.NewControl()
 	ios.setInterrupt(ctl.Interrupt)
