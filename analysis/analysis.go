@@ -7,7 +7,9 @@ package analysis
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -238,7 +240,7 @@ func Compare(start, end Snapshot, canary, exclude []string, th Thresholds) Resul
 	excluded := set(exclude)
 	var total, totalBase acc
 	baseSeen := map[string]bool{}
-	lbs := sortedKeys(end.LBs)
+	lbs := slices.Sorted(maps.Keys(end.LBs))
 	for lb, why := range end.Unread {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s not read: %s", lb, why))
 	}
@@ -254,7 +256,7 @@ func Compare(start, end Snapshot, canary, exclude []string, th Thresholds) Resul
 			continue
 		}
 		var can, base acc
-		for _, name := range sortedKeys(servers) {
+		for _, name := range slices.Sorted(maps.Keys(servers)) {
 			if excluded[name] && !isCanary[name] {
 				continue
 			}
@@ -283,7 +285,7 @@ func Compare(start, end Snapshot, canary, exclude []string, th Thresholds) Resul
 	}
 	sort.Strings(res.Notes)
 	res.Canary = total.cohort(canary)
-	res.Baseline = totalBase.cohort(sortedKeys(baseSeen))
+	res.Baseline = totalBase.cohort(slices.Sorted(maps.Keys(baseSeen)))
 	for i := range res.PerLB {
 		res.PerLB[i].Baseline.Servers = res.Baseline.Servers
 	}
@@ -359,13 +361,4 @@ func set(s []string) map[string]bool {
 		m[v] = true
 	}
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

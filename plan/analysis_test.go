@@ -1,11 +1,8 @@
 package plan
 
 import (
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/hcl/v2"
 )
 
 const haproxyDrain = `drain "haproxy" {
@@ -76,27 +73,7 @@ func TestParseAnalysisDiagnostics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := minimal(`repo = "/r"` + "\n" + tt.extra)
-			p, diags := Parse("rollout.hcl", []byte(src))
-			if p != nil {
-				t.Errorf("got a plan despite errors")
-			}
-			wantPos := "rollout.hcl:" + posOf(t, src, tt.at)
-			for _, d := range diags {
-				if d.Summary == tt.summary {
-					if got := diagPos(d); got != wantPos {
-						t.Errorf("%s at %s, want %s", d.Summary, got, wantPos)
-					}
-					if !strings.Contains(d.Detail, tt.detail) {
-						t.Errorf("detail %q does not contain %q", d.Detail, tt.detail)
-					}
-					if d.Severity != hcl.DiagError {
-						t.Errorf("severity %v", d.Severity)
-					}
-					return
-				}
-			}
-			t.Errorf("no %q diagnostic in:\n%v", tt.summary, diagsText(diags))
+			wantDiag(t, minimal(`repo = "/r"`+"\n"+tt.extra), tt.at, tt.summary, tt.detail)
 		})
 	}
 }

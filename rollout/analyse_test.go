@@ -38,9 +38,10 @@ func (f *fakeCounters) Read(context.Context) analysis.Snapshot {
 	return analysis.Snapshot{LBs: map[string]map[string]analysis.Counters{analysis.CommandLB: out}}
 }
 
-func analysisFleet(t *testing.T, fc *fakeCounters, extra string) *fleet {
-	f := newFleet(t, 3, `batch = [1]
-  on_failure = "rollback"
+// analysisPlan is the plan-wide part of the engine tests' plans.
+func analysisPlan(onFailure, extra string) string {
+	return `batch = [1]
+  on_failure = "` + onFailure + `"
   analysis "command" {
     command        = "true"
     max_error_rate = "1%"
@@ -48,8 +49,11 @@ func analysisFleet(t *testing.T, fc *fakeCounters, extra string) *fleet {
     interval       = "5ms"
     deadline       = "60ms"
   }
-  `+extra)
-	return f
+  ` + extra
+}
+
+func analysisFleet(t *testing.T, extra string) *fleet {
+	return newFleet(t, 3, analysisPlan("rollback", extra))
 }
 
 func (f *fleet) applyAnalysed(fc *fakeCounters) (*Result, error) {
@@ -85,7 +89,7 @@ func (r *recorder) analysisEvents(host string) []event.Event {
 // host_done; the run halts before the next batch. Healthy canaries pass.
 func TestEngineAnalysisFailsBadCanary(t *testing.T) {
 	fc := &fakeCounters{perRead: 100, errs: map[string]int64{"web2": 10}, now: map[string]analysis.Counters{}}
-	f := analysisFleet(t, fc, "")
+	f := analysisFleet(t, "")
 	res, err := f.applyAnalysed(fc)
 	if !errors.Is(err, ErrRunFailed) {
 		t.Fatalf("apply: %v", err)
@@ -135,16 +139,7 @@ func TestEngineAnalysisFailsBadCanary(t *testing.T) {
 // drained.
 func TestEngineAnalysisNotEnoughTraffic(t *testing.T) {
 	fc := &fakeCounters{perRead: 1, errs: map[string]int64{}, now: map[string]analysis.Counters{}}
-	f := analysisFleet(t, fc, "")
-	f.writePlan("v1", `batch = [1]
-  on_failure = "halt"
-  analysis "command" {
-    command        = "true"
-    max_error_rate = "1%"
-    min_requests   = 50
-    interval       = "5ms"
-    deadline       = "60ms"
-  }`)
+	f := newFleet(t, 3, analysisPlan("halt", ""))
 	res, err := f.applyAnalysed(fc)
 	if !errors.Is(err, ErrRunFailed) {
 		t.Fatalf("apply: %v", err)
@@ -170,7 +165,7 @@ func TestEngineAnalysisNotEnoughTraffic(t *testing.T) {
 // hosts are recorded, and the scheduler does not bake a second time.
 func TestEngineAnalysisBakes(t *testing.T) {
 	fc := &fakeCounters{perRead: 100, errs: map[string]int64{}, now: map[string]analysis.Counters{}}
-	f := analysisFleet(t, fc, `pause = "30ms"`)
+	f := analysisFleet(t, `pause = "30ms"`)
 	res, err := f.applyAnalysed(fc)
 	if err != nil {
 		t.Fatalf("apply: %v", err)

@@ -26,13 +26,9 @@ func (w *Wiring) NewAnalyser(ctx context.Context, a *plan.Analysis, t *rollout.T
 		if d.Kind != "haproxy" {
 			return nil, fmt.Errorf("analysis \"haproxy\" needs a drain \"haproxy\" block")
 		}
-		dial := drain.LocalDialer()
-		if d.Via != "" {
-			c, err := w.via(ctx, d.Via)
-			if err != nil {
-				return nil, err
-			}
-			dial = c.Dial
+		dial, err := w.dialer(ctx, d.Via)
+		if err != nil {
+			return nil, err
 		}
 		src := &statSource{backend: d.Backend}
 		for _, ep := range d.Endpoints {

@@ -123,18 +123,27 @@ func (w *Wiring) via(ctx context.Context, name string) (*remote.Client, error) {
 	return w.Connect(ctx, vh)
 }
 
+// dialer reaches LB sockets: locally, or through the SSH connection of the
+// inventory host via.
+func (w *Wiring) dialer(ctx context.Context, via string) (drain.Dialer, error) {
+	if via == "" {
+		return drain.LocalDialer(), nil
+	}
+	c, err := w.via(ctx, via)
+	if err != nil {
+		return nil, err
+	}
+	return c.Dial, nil
+}
+
 // NewDrainer builds the drain driver of the target's plan.
 func (w *Wiring) NewDrainer(ctx context.Context, t *rollout.Target) (rollout.Drainer, error) {
 	d := t.Spec.Drain
 	switch d.Kind {
 	case "haproxy":
-		dial := drain.LocalDialer()
-		if d.Via != "" {
-			c, err := w.via(ctx, d.Via)
-			if err != nil {
-				return nil, err
-			}
-			dial = c.Dial
+		dial, err := w.dialer(ctx, d.Via)
+		if err != nil {
+			return nil, err
 		}
 		h, err := drain.NewHAProxy(t.Host.Name, d.Endpoints, dial, d.Backend, d.Server)
 		if err != nil {
