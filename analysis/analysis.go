@@ -187,6 +187,21 @@ func (a *acc) cohort(servers []string) Cohort {
 	return c
 }
 
+// currentRTime is an unchanged server's response time: HAProxy's own
+// running average at the end of the window. The server ran the same
+// release before the window as in it, so its last 512 responses estimate
+// the same thing as the window's, without the amplified rounding of
+// windowRTime. A command's cumulative sum still gives the window's mean.
+func currentRTime(start Counters, hadStart bool, end, d Counters, reset bool) rtime {
+	if end.RTimeKind != RTimeAvgHAProxy {
+		return windowRTime(start, hadStart, end, d, reset)
+	}
+	if d.Responses <= 0 {
+		return rtime{}
+	}
+	return rtime{end.RTime, math.Max(end.RTime-0.5, 0), end.RTime + 0.5, true}
+}
+
 // rtime is one server's mean response time over the window, with the
 // range rounding allows.
 type rtime struct {
@@ -266,11 +281,10 @@ func Compare(start, end Snapshot, canary, exclude []string, th Thresholds) Resul
 			if reset {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s: counters of %s went back (reload or clear counters): counting from the reset", lb, name))
 			}
-			rt := windowRTime(s, had, e, d, reset)
 			if isCanary[name] {
-				can.add(d, rt)
+				can.add(d, windowRTime(s, had, e, d, reset))
 			} else {
-				base.add(d, rt)
+				base.add(d, currentRTime(s, had, e, d, reset))
 				baseSeen[name] = true
 			}
 		}
