@@ -226,6 +226,13 @@ func TestCompareResponseTime(t *testing.T) {
 	if r := Compare(start3, end3, []string{"web1"}, nil, th); r.Verdict == Fail {
 		t.Errorf("1ms against 0ms failed: %s", r.Reason)
 	}
+	// an unchanged server's figure is its current average: a rounding
+	// flicker from 21 to 20 is not read as a window mean of 15ms
+	start5 := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(5000, 20), "web2": rt(5000, 21)}})
+	end5 := snap(time.Second, map[string]map[string]Counters{"lb1": {"web1": rt(5100, 20), "web2": rt(5100, 20)}})
+	if r := Compare(start5, end5, []string{"web1"}, nil, th); r.Baseline.RTimeMS != 20 || r.Baseline.RTimeHighMS != 20.5 {
+		t.Errorf("baseline %.1fms (high %.1f), want 20 (20.5)", r.Baseline.RTimeMS, r.Baseline.RTimeHighMS)
+	}
 	// a young server (fewer requests than HAProxy's window) averages all
 	// of its samples: 100 at 10ms, then 100 at 30ms read as 20
 	start4 := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(100, 10), "web2": rt(100, 10)}})
