@@ -271,7 +271,7 @@ func TestParseCommandOutput(t *testing.T) {
 	if got["web1"] != (Counters{Requests: 100, Responses: 100, Errors: 2, RTime: 2500, RTimeKind: RTimeSum}) || got["web2"].Requests != 200 {
 		t.Errorf("got %+v", got)
 	}
-	for _, bad := range []string{"", "web1 10", "web1 x 1", "web1 10 20", "web1 1 0\nweb1 2 0", "web1 1 0 -3"} {
+	for _, bad := range []string{"", "web1 10", "web1 x 1", "web1 10 20", "web1 1 0\nweb1 2 0", "web1 1 0 -3", "web1 1 0 NaN", "web1 1 0 inf"} {
 		if _, err := ParseCommandOutput(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -3,6 +3,7 @@ package analysis
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -87,7 +88,7 @@ func ParseCommandOutput(out string) (map[string]Counters, error) {
 		}
 		c.Responses = c.Requests
 		if len(f) == 4 {
-			if c.RTime, err = strconv.ParseFloat(f[3], 64); err != nil || c.RTime < 0 {
+			if c.RTime, err = strconv.ParseFloat(f[3], 64); err != nil || c.RTime < 0 || math.IsNaN(c.RTime) || math.IsInf(c.RTime, 0) {
 				return nil, fmt.Errorf("line %d: response time sum %q is not a number of milliseconds", line, f[3])
 			}
 			c.RTimeKind = RTimeSum
