@@ -368,7 +368,7 @@ func (r *run) execute(ctx context.Context) error {
 		h.drainer = d
 		return nil
 	}); err != nil {
-		return refuse("fix the drain block (backend/server names, endpoints), then: rollout validate "+pr.Req.PlanFile, "load balancer: %v", err)
+		return r.lbRefusal(err)
 	}
 	if err := r.checkBackendSize(ctx, todo); err != nil {
 		return err
@@ -930,6 +930,20 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 func lockRefusal(err error, planFile string) error {
 	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)
+}
+
+// lbRefusal refuses a run whose load balancer preflight failed, with the
+// fix for what actually went wrong: a socket that cannot be reached or is
+// full is not a typo in the drain block.
+func (r *run) lbRefusal(err error) error {
+	plan := r.pr.Req.PlanFile
+	next := "fix the drain block (backend/server names, endpoints), then: rollout validate " + plan
+	if r.env.Hint != nil {
+		if h := r.env.Hint(err); h != "" {
+			next = h + "; then rerun: rollout " + r.opts.Kind + " " + plan
+		}
+	}
+	return refuse(next, "load balancer: %v", err)
 }
 
 func (r *run) connectRefusal(err error) error {

@@ -26,13 +26,11 @@ func (w *Wiring) NewAnalyser(ctx context.Context, a *plan.Analysis, t *rollout.T
 		if d.Kind != "haproxy" {
 			return nil, fmt.Errorf("analysis \"haproxy\" needs a drain \"haproxy\" block")
 		}
-		dial, err := w.dialer(ctx, d.Via)
-		if err != nil {
-			return nil, err
-		}
+		// the run's one client per endpoint, shared with the drain
+		// drivers: analysis adds no connections to the stats socket
 		src := &statSource{backend: d.Backend}
 		for _, ep := range d.Endpoints {
-			api, err := drain.NewRuntimeAPI(ep, dial)
+			api, err := w.RuntimeAPI(ctx, d.Via, ep)
 			if err != nil {
 				return nil, err
 			}
