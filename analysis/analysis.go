@@ -333,6 +333,9 @@ func judge(r Result, th Thresholds) (Verdict, string) {
 			}
 		}
 	}
+	if why := inconclusive(r.Canary, r.Baseline, th); why != "" {
+		return Hold, why
+	}
 	return Pass, fmt.Sprintf("%d requests, error rate %s, within the limits", r.Canary.Requests, Percent(r.Canary.ErrorRate))
 }
 
@@ -360,6 +363,22 @@ func breach(can, base Cohort, th Thresholds) string {
 		}
 	}
 	return ""
+}
+
+// inconclusive says why the response time cannot pass yet: the rounding
+// leaves the canary's highest possible value above the limit while its
+// lowest is not (breach would have failed it). More responses narrow the
+// range, so the step holds rather than passing on a guess.
+func inconclusive(can, base Cohort, th Thresholds) string {
+	if th.MaxResponseTimeIncrease == nil || !can.HasRTime || !base.HasRTime {
+		return ""
+	}
+	limit := math.Max(base.RTimeLowMS, minRTime) * (1 + *th.MaxResponseTimeIncrease)
+	if can.RTimeHighMS <= limit {
+		return ""
+	}
+	return fmt.Sprintf("response time not settled yet: %.1fms could be %.1f..%.1fms (HAProxy rounds to whole ms) against a limit of %.1fms; waiting for more requests",
+		can.RTimeMS, can.RTimeLowMS, can.RTimeHighMS, limit)
 }
 
 // Percent formats a fraction as a percentage with up to two decimals.

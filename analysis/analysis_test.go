@@ -226,6 +226,13 @@ func TestCompareResponseTime(t *testing.T) {
 	if r := Compare(start3, end3, []string{"web1"}, nil, th); r.Verdict == Fail {
 		t.Errorf("1ms against 0ms failed: %s", r.Reason)
 	}
+	// too few responses to tell: the canary's range straddles the limit, so
+	// the verdict holds instead of passing on a guess
+	start6 := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(5000, 20), "web2": rt(5000, 20)}})
+	end6 := snap(time.Second, map[string]map[string]Counters{"lb1": {"web1": rt(5110, 21), "web2": rt(5110, 20)}})
+	if r := Compare(start6, end6, []string{"web1"}, nil, th); r.Verdict != Hold || !strings.Contains(r.Reason, "response time not settled yet") {
+		t.Errorf("straddling range: %s %s (canary %.1f..%.1f)", r.Verdict, r.Reason, r.Canary.RTimeLowMS, r.Canary.RTimeHighMS)
+	}
 	// an unchanged server's figure is its current average: a rounding
 	// flicker from 21 to 20 is not read as a window mean of 15ms
 	start5 := snap(0, map[string]map[string]Counters{"lb1": {"web1": rt(5000, 20), "web2": rt(5000, 21)}})
