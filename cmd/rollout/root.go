@@ -135,6 +135,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		newRepairCmd(ios, g),
 		newUnlockCmd(ios, g),
 	)
+	extendRoot(root, ios, g)
 	return root
 }
 
