@@ -258,28 +258,35 @@ func TestParseDiagnostics(t *testing.T) {
 			if !strings.Contains(src, `plan "`) && tt.name != "no plan block" {
 				src = minimal(`repo = "/r"` + "\n" + tt.src)
 			}
-			p, diags := Parse("rollout.hcl", []byte(src))
-			if p != nil {
-				t.Errorf("got a plan despite errors")
-			}
-			wantPos := "rollout.hcl:" + posOf(t, src, tt.at)
-			for _, d := range diags {
-				if d.Summary == tt.summary {
-					if got := diagPos(d); got != wantPos {
-						t.Errorf("%s at %s, want %s", d.Summary, got, wantPos)
-					}
-					if !strings.Contains(d.Detail, tt.detail) {
-						t.Errorf("detail %q does not contain %q", d.Detail, tt.detail)
-					}
-					if d.Severity != hcl.DiagError {
-						t.Errorf("severity %v, want error", d.Severity)
-					}
-					return
-				}
-			}
-			t.Errorf("no %q diagnostic in:\n%v", tt.summary, diagsText(diags))
+			wantDiag(t, src, tt.at, tt.summary, tt.detail)
 		})
 	}
+}
+
+// wantDiag parses src, which must be refused with an error diagnostic
+// summary starting at the text at, whose detail contains detail.
+func wantDiag(t *testing.T, src, at, summary, detail string) {
+	t.Helper()
+	p, diags := Parse("rollout.hcl", []byte(src))
+	if p != nil {
+		t.Errorf("got a plan despite errors")
+	}
+	wantPos := "rollout.hcl:" + posOf(t, src, at)
+	for _, d := range diags {
+		if d.Summary == summary {
+			if got := diagPos(d); got != wantPos {
+				t.Errorf("%s at %s, want %s", d.Summary, got, wantPos)
+			}
+			if !strings.Contains(d.Detail, detail) {
+				t.Errorf("detail %q does not contain %q", d.Detail, detail)
+			}
+			if d.Severity != hcl.DiagError {
+				t.Errorf("severity %v, want error", d.Severity)
+			}
+			return
+		}
+	}
+	t.Errorf("no %q diagnostic in:\n%v", summary, diagsText(diags))
 }
 
 func diagsText(diags hcl.Diagnostics) string {

@@ -49,6 +49,8 @@ type Plan struct {
 
 	HasDrain bool // a drain block was written
 
+	Analysis *Analysis // nil without an analysis block
+
 	// unexported: kept expressions for ForHost (implementation's choice)
 	impl *planImpl
 }

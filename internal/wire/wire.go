@@ -137,10 +137,11 @@ func (w *Wiring) Env(sink event.Sink) rollout.Env {
 			}
 			return c, nil
 		},
-		NewDrainer: w.NewDrainer,
-		NewGate:    w.NewGate,
-		Sink:       sink,
-		Hint:       Hint,
+		NewDrainer:  w.NewDrainer,
+		NewGate:     w.NewGate,
+		NewAnalyser: w.NewAnalyser,
+		Sink:        sink,
+		Hint:        Hint,
 	}
 }
 
