@@ -99,6 +99,9 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}
@@ -166,7 +169,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	env := w.Env(sinks)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), LocalDir: dir,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect}
+		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.forks(pr.Forks), Expect: expect}
 
 	var res *rollout.Result
 	var runErr error
