@@ -54,9 +54,9 @@ func TestViaFullSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	held := fill()
+	first := fill()
 	release := time.AfterFunc(700*time.Millisecond, func() {
-		for _, c := range held {
+		for _, c := range first {
 			c.Close()
 		}
 	})
@@ -72,7 +72,7 @@ func TestViaFullSocket(t *testing.T) {
 
 	// kept full: a fresh client (the kept connection would just work)
 	api.Close()
-	held = fill()
+	held := fill()
 	defer func() {
 		for _, c := range held {
 			c.Close()
