@@ -76,7 +76,11 @@ type Options struct {
 	Kind        string // "apply" or "rollback"
 	RunID       string
 	Owner       string // user@controller
-	LocalDir    string // the local state dir (.rollout beside the plan)
+	// Backend holds the plan lock and the journal (the local state dir,
+	// or etcd). Nil with LocalDir set: the local lock in LocalDir and no
+	// journal file (the Sink sees every event).
+	Backend  Backend
+	LocalDir string // the local state dir (.rollout beside the plan)
 	Adopt       bool   // overwrite hosts whose live files drifted
 	AutoApprove bool   // --yes: approvals are given
 	LockTTL     time.Duration
@@ -119,7 +123,8 @@ type run struct {
 	reported map[string]bool // host_done emitted
 	inFlight map[string]event.Phase
 	touched  bool
-	started  bool // run_start emitted
+	started  bool  // run_start emitted
+	lost     error // why the run must stop safely (lock lost, journal unwritable)
 }
 
 // start emits run_start once, with the batches the run will really use.
@@ -155,6 +160,9 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 	}
 	if opts.Kind == "" {
 		opts.Kind = "apply"
+	}
+	if opts.Backend == nil && opts.LocalDir != "" {
+		opts.Backend = &journal.Local{Dir: opts.LocalDir}
 	}
 	hardCtx, hard := context.WithCancel(ctx)
 	defer hard()
@@ -203,9 +211,39 @@ func (r *run) emit(e event.Event) {
 		e.Time = r.env.Now()
 	}
 	e.Run = r.opts.RunID
+	if r.opts.Backend != nil {
+		// the record is durable before the step it describes goes on
+		if err := r.opts.Backend.Record(context.Background(), e); err != nil {
+			r.stopSafely(fmt.Errorf("%w: %w", ErrJournalUnwritable, err))
+		}
+	}
 	if r.env.Sink != nil {
 		r.env.Sink.Emit(e)
 	}
+}
+
+// stopSafely stops the run as the first Ctrl-C does (the hosts in flight
+// finish their step and are put back, no new host or batch starts), and
+// remembers why: the run then ends with exit 1 saying so. Only the first
+// cause is kept.
+func (r *run) stopSafely(cause error) {
+	r.mu.Lock()
+	first := r.lost == nil
+	if first {
+		r.lost = cause
+	}
+	r.mu.Unlock()
+	if !first {
+		return
+	}
+	r.ctl.Abort()
+	r.log("error", "stopping safely: %v", cause)
+}
+
+func (r *run) lostCause() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
 }
 
 func (r *run) log(level, format string, args ...any) {
@@ -223,12 +261,27 @@ func (r *run) lockInfo() journal.LockInfo {
 func (r *run) execute(ctx context.Context) error {
 	pr := r.pr
 	planName := pr.Plan.Name
-	// local lock
-	if r.opts.LocalDir != "" {
-		if err := journal.AcquireLocalLock(r.opts.LocalDir, planName, r.lockInfo(), r.env.Now()); err != nil {
+	// the controller's lock, in the state backend
+	if r.opts.Backend != nil {
+		held, err := r.opts.Backend.Lock(ctx, planName, r.lockInfo())
+		if err != nil {
 			return lockRefusal(err, pr.Req.PlanFile)
 		}
-		defer func() { _ = journal.ReleaseLocalLock(r.opts.LocalDir, planName, r.opts.RunID) }()
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			if err, ok := <-held.Lost(); ok && err != nil {
+				r.stopSafely(err)
+			}
+		}()
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := held.Release(rctx); err != nil {
+				r.log("warn", "releasing the plan lock: %v", err)
+			}
+			<-watchDone
+		}()
 	}
 
 	// connect to every target (and via hosts, through the drainer factory)
@@ -404,13 +457,14 @@ func (r *run) keepLocksRenewed(ctx context.Context, hosts []*hostInfo) func() {
 			if err := r.env.Sleep(ctx, every); err != nil {
 				return
 			}
-			if r.opts.LocalDir != "" {
-				if err := journal.RenewLocalLock(r.opts.LocalDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now()); err != nil {
-					r.log("warn", "renewing local lock: %v", err)
-				}
-			}
 			for _, h := range hosts {
-				if err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now()); err != nil && ctx.Err() == nil {
+				err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now())
+				switch {
+				case err == nil || ctx.Err() != nil:
+				case errors.Is(err, journal.ErrNotHeld):
+					// another run may be driving this host now: go no further
+					r.stopSafely(fmt.Errorf("%w: %s: %w", journal.ErrLockLost, h.t.Host.Name, err))
+				default:
 					r.log("warn", "%s: renewing lock: %v", h.t.Host.Name, err)
 				}
 			}
@@ -779,6 +833,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		err = ErrInterrupted
 	}
+	if lost := r.lostCause(); lost != nil && ExitCode(err) != ExitRefused {
+		err = &StoppedError{Cause: lost}
+	}
 	res.ExitCode = ExitCode(err)
 	res.Next = r.nextCommand(res, err)
 	status := "ok"
@@ -827,6 +884,8 @@ func (r *run) nextCommand(res *Result, err error) string {
 			strings.Join(drained, ", "), pf, pf, strings.Join(drained, ","))
 	case len(failed) > 0:
 		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: rollout %s %s", strings.Join(failed, ", "), r.opts.Kind, pf)
+	case errors.Is(err, ErrLost):
+		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, r.opts.Kind, pf)
 	case errors.Is(err, ErrInterrupted):
 		return fmt.Sprintf("stopped; to continue: rollout %s %s (hosts already done are skipped)", r.opts.Kind, pf)
 	case err == nil:
