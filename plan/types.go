@@ -43,6 +43,8 @@ type Plan struct {
 
 	HasDrain bool // a drain block was written
 
+	Backend *Backend // the backend block; nil: none written (local)
+
 	// unexported: kept expressions for ForHost (implementation's choice)
 	impl *planImpl
 }

@@ -89,6 +89,10 @@ type Options struct {
 	// Expect, from a saved plan: what each host must still look like
 	// (deployed revision, live files), or the run is refused as stale.
 	Expect map[string]SavedHost
+	// ExpectJournal, with Expect: called once the hosts match the saved
+	// plan, it refuses the run (a *Refusal) when the plan's journal shows
+	// a run since the plan was saved.
+	ExpectJournal func(ctx context.Context) error
 }
 
 // Result is how a run ended.
@@ -331,6 +335,11 @@ func (r *run) execute(ctx context.Context) error {
 		if st := staleHosts(r.opts.Expect, r.hosts, r.order); len(st) > 0 {
 			return refuse(fmt.Sprintf("look again and save a new plan: rollout plan %s --out FILE", pr.Req.PlanFile),
 				"stale plan: %s", strings.Join(st, "; "))
+		}
+		if r.opts.ExpectJournal != nil {
+			if err := r.opts.ExpectJournal(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	// the batches are made of the hosts that need a change, so a resumed

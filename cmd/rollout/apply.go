@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-sh/rollout/internal/wire"
-	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -126,12 +125,15 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	defer w.Close()
 
-	dir := localDir(o.GlobalOptions, o.PlanFile)
-	jr, err := journal.Open(journalPath(o.GlobalOptions, o.PlanFile))
+	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, pr.Plan)
 	if err != nil {
-		return fmt.Errorf("opening the journal: %w", err)
+		return err
 	}
-	defer jr.Close()
+	defer func() {
+		if err := store.Close(); err != nil {
+			fmt.Fprintf(ios.Err, "warning: %v\n", err)
+		}
+	}()
 
 	ctl := rollout.NewControl()
 	ios.setInterrupt(ctl.Interrupt)
@@ -157,13 +159,16 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	default:
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", o.UI), Next: "rollout " + o.Kind + " --ui plain"}
 	}
-	sinks := multiSink{jr, view}
+	sinks := multiSink{view}
 	if mode == "plain" && ios.CanPrompt() && !o.Yes {
 		sinks = append(sinks, &approvalPrompter{ios: ios, ctl: ctl})
 	}
 	env := w.Env(sinks)
-	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), LocalDir: dir,
+	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
 		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect}
+	if saved != nil {
+		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
+	}
 
 	var res *rollout.Result
 	var runErr error
@@ -179,9 +184,6 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		<-done
 	} else {
 		res, runErr = rollout.Run(ctx, pr, env, opts, ctl)
-	}
-	if jerr := jr.Err(); jerr != nil {
-		fmt.Fprintf(ios.Err, "warning: writing the journal: %v\n", jerr)
 	}
 	if runErr != nil {
 		if mode != "json" {
