@@ -73,14 +73,14 @@ type Env struct {
 
 // Options are the run's settings that are not in the plan.
 type Options struct {
-	Kind        string // "apply" or "rollback"
-	RunID       string
-	Owner       string // user@controller
+	Kind  string // "apply" or "rollback"
+	RunID string
+	Owner string // user@controller
 	// Backend holds the plan lock and the journal (the local state dir,
 	// or etcd). Nil with LocalDir set: the local lock in LocalDir and no
 	// journal file (the Sink sees every event).
-	Backend  Backend
-	LocalDir string // the local state dir (.rollout beside the plan)
+	Backend     Backend
+	LocalDir    string // the local state dir (.rollout beside the plan)
 	Adopt       bool   // overwrite hosts whose live files drifted
 	AutoApprove bool   // --yes: approvals are given
 	LockTTL     time.Duration
