@@ -315,15 +315,35 @@ func (e *Etcd) putLocked(ctx context.Context, ev event.Event) error {
 	if err != nil {
 		return err
 	}
-	ok, err = e.appendTxn(octx, e.plan, ev.Run, n, b, e.lease)
-	if err != nil {
-		return err
+	for {
+		ok, err = e.appendTxn(octx, e.plan, ev.Run, n, b, e.lease)
+		if err == nil && !ok && e.landed(octx, ev.Run, n, b) {
+			ok = true // an earlier try was applied, its answer lost
+		}
+		if err == nil {
+			break
+		}
+		// a member went away under the request: try another until the
+		// timeout; the index check makes a repeat harmless
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-octx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
 	}
 	if !ok {
 		return errors.New("not written: the plan lock is no longer this run's, or another process wrote to this run")
 	}
 	e.seq[ev.Run] = n + 1
 	return nil
+}
+
+// landed reports whether record n+1 of run is already rec.
+func (e *Etcd) landed(ctx context.Context, run string, n int64, rec []byte) bool {
+	resp, err := e.cli.Get(ctx, e.recordKey(e.plan, run, n+1))
+	return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == string(rec)
 }
 
 // appendTxn writes record number n+1 of run, provided the index is at n

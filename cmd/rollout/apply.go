@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-sh/rollout/internal/wire"
+	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -28,6 +29,7 @@ type applyOptions struct {
 	Scope    ScopeOptions
 	To       string // rollback --to
 	Adopt    bool
+	LockTTL  time.Duration
 }
 
 func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
@@ -41,6 +43,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
 			return applyRun(cmd.Context(), ios, o)
 		},
 	}
+	cmd.Flags().DurationVar(&o.LockTTL, "lock-ttl", journal.DefaultLockTTL, "how long the plan's locks outlive a run that died (they are renewed while it lives; on etcd, the lease TTL)")
 	if kind == "rollback" {
 		cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
 		cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
@@ -165,7 +168,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	env := w.Env(sinks)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect}
+		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect, LockTTL: o.LockTTL}
 	if saved != nil {
 		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
 	}
