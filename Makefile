@@ -17,7 +17,7 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rollout ./cmd/rollout
 
-# deps: system packages for the real fleet (sshd, haproxy), idempotent.
+# deps: system packages for the real fleet (sshd, haproxy, etcd), idempotent.
 deps:
 	@missing=""; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
@@ -26,6 +26,8 @@ deps:
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v patch >/dev/null || missing="$$missing patch"; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	command -v etcdctl >/dev/null || missing="$$missing etcd-client"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -202,7 +202,7 @@ func TestEtcdKilledControllerRepairedFromAnotherMachine(t *testing.T) {
 	cl := fleet.StartEtcdT(t, 1)
 	a := setup(t, 2, 1)
 	a.extra = etcdBlock(cl.Endpoints())
-	a.writePlan(a.tags["v2"], "halt", "30s")
+	a.writePlan(a.tags["v2"], "halt", "15s")
 	b := a.secondController(t, etcdBlock(cl.Endpoints()))
 	b.writePlan(a.tags["v2"], "halt", "1s")
 

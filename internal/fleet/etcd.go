@@ -147,15 +147,17 @@ func (e *Etcd) Restart(ctx context.Context, i int) error {
 	return e.waitHealthy(ctx, i)
 }
 
-// Stop stops every member by PID.
+// Stop stops every member by PID. It kills them (SIGKILL): a member left
+// without a quorum can take long to stop on SIGTERM, and a test cluster's
+// data is thrown away.
 func (e *Etcd) Stop() error {
-	var procs []Process
-	for _, m := range e.Members {
-		if m.Proc.PID > 0 {
-			procs = append(procs, m.Proc)
+	var errs []error
+	for i := range e.Members {
+		if e.Members[i].Proc.PID > 0 {
+			errs = append(errs, e.Kill(i))
 		}
 	}
-	return stopPIDs(procs, 5*time.Second)
+	return errors.Join(errs...)
 }
 
 // StartEtcdT starts an n-member etcd cluster for a test and stops it in
