@@ -334,7 +334,12 @@ func (e *Etcd) putLocked(ctx context.Context, ev event.Event) error {
 		}
 	}
 	if !ok {
-		return errors.New("not written: the plan lock is no longer this run's, or another process wrote to this run")
+		if e.lease != 0 {
+			if resp, err := e.cli.Get(octx, e.lockKey(e.plan)); err == nil && (len(resp.Kvs) == 0 || clientv3.LeaseID(resp.Kvs[0].Lease) != e.lease) {
+				return fmt.Errorf("not written: %w: %s is gone or another run's, so this run may not write the shared journal", journal.ErrLockLost, e.lockKey(e.plan))
+			}
+		}
+		return errors.New("not written: another process wrote to this run")
 	}
 	e.seq[ev.Run] = n + 1
 	return nil

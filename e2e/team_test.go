@@ -334,3 +334,42 @@ func TestEtcdUnreachableRefuses(t *testing.T) {
 		t.Fatal("the refused run wrote a local journal (a silent fallback)")
 	}
 }
+
+// `rollout unlock` from another machine revokes the run's lease: the run
+// notices its lost lock and stops safely (exit 1, saying why) instead of
+// only warning.
+func TestEtcdUnlockStopsTheLiveRunSafely(t *testing.T) {
+	cl := fleet.StartEtcdT(t, 1)
+	a := setup(t, 3, 1)
+	a.extra = etcdBlock(cl.Endpoints())
+	a.writePlan(a.tags["v2"], "halt", "4s")
+	b := a.secondController(t, etcdBlock(cl.Endpoints()))
+	b.writePlan(a.tags["v2"], "halt", "4s")
+
+	bg := a.startRollout("apply", "--yes", "--batch", "1", "--ui", "json", "--lock-ttl", "6s")
+	ev, ok := bg.waitEvent(60*time.Second, isPhase(event.PhaseHealth))
+	if !ok {
+		dump(t, bg.wait(time.Minute))
+		t.Fatal("no health window")
+	}
+	if r := b.rollout("unlock", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "etcd "+cl.Endpoints()[0]) {
+		dump(t, r)
+		t.Fatalf("unlock from the other machine: exit %d, want 0 naming the etcd lock", r.code)
+	}
+	r := bg.wait(2 * time.Minute)
+	if r.code != 1 || !strings.Contains(r.stderr, "lock was lost") {
+		dump(t, r)
+		t.Fatalf("the run whose lock was revoked: exit %d, want 1 saying the lock was lost", r.code)
+	}
+	done := hostDone(parseEvents(t, r.stdout))
+	if done[ev.Host].Status != string(event.OutcomeOK) {
+		t.Errorf("%s (in flight) ended %s, want ok", ev.Host, done[ev.Host].Status)
+	}
+	for _, h := range a.f.Hosts {
+		if h.Name != ev.Host && done[h.Name].Status != string(event.OutcomeNotStarted) {
+			t.Errorf("%s ended %s after the lock was lost, want not_started", h.Name, done[h.Name].Status)
+		}
+	}
+	a.checkNoneDrained(t, nil)
+	checkJournalsAgree(t, cl.Endpoints(), a, b)
+}
