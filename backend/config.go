@@ -88,7 +88,7 @@ func Resolve(b *plan.Backend, getenv func(string) string) (Config, error) {
 	case "local":
 	case "etcd":
 		if len(c.Endpoints) == 0 {
-			return c, fmt.Errorf(`backend "etcd" has no endpoints: set endpoints in the plan's backend block or %s=https://etcd1:2379,...`, EnvEndpoints)
+			return c, fmt.Errorf(`backend "etcd" has no endpoints: set endpoints in the plan's backend block or %s (comma-separated client URLs such as https://etcd1:2379)`, EnvEndpoints)
 		}
 	default:
 		return c, fmt.Errorf("backend %q (from %s or the plan): want \"local\" or \"etcd\"", c.Kind, EnvKind)
