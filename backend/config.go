@@ -110,6 +110,9 @@ type Store interface {
 	Follow(ctx context.Context, plan, run string, fn func(event.Event)) error
 	ReadLock(ctx context.Context, plan string) (*journal.LockInfo, error)
 	BreakLock(ctx context.Context, plan string) error
+	// Warnings says what opening the local journal (or cache) changed
+	// about its permissions.
+	Warnings() []string
 	Close() error
 }
 

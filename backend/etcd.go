@@ -369,6 +369,9 @@ func (e *Etcd) appendTxn(ctx context.Context, plan, run string, n int64, rec []b
 	return resp.Succeeded, nil
 }
 
+// Warnings are the local cache's.
+func (e *Etcd) Warnings() []string { return e.cache.Warnings() }
+
 // Pending is how many records are only in the local cache.
 func (e *Etcd) Pending() int {
 	e.mu.Lock()

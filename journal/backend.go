@@ -109,22 +109,42 @@ func (l *Local) BreakLock(_ context.Context, plan string) error {
 	return BreakLocalLock(l.Dir, plan)
 }
 
+// Warnings opens the journal file now (rather than at the first record)
+// and returns what Open changed about its permissions; a journal that
+// cannot be opened is reported by the first Record.
+func (l *Local) Warnings() []string {
+	if l.Journal == "" {
+		return nil
+	}
+	j, err := l.open()
+	if err != nil {
+		return nil
+	}
+	return j.Warnings()
+}
+
+func (l *Local) open() (*Journal, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.j == nil {
+		j, err := Open(l.Journal)
+		if err != nil {
+			return nil, err
+		}
+		l.j = j
+	}
+	return l.j, nil
+}
+
 // Record appends e to the journal file (fsync'd) before it returns.
 func (l *Local) Record(_ context.Context, e event.Event) error {
 	if l.Journal == "" {
 		return nil
 	}
-	l.mu.Lock()
-	if l.j == nil {
-		j, err := Open(l.Journal)
-		if err != nil {
-			l.mu.Unlock()
-			return err
-		}
-		l.j = j
+	j, err := l.open()
+	if err != nil {
+		return err
 	}
-	j := l.j
-	l.mu.Unlock()
 	return j.Append(e)
 }
 

@@ -91,7 +91,7 @@ func (s *hostStore) path() string { return s.lock }
 
 // vars starts every lock script.
 func (s *hostStore) vars() string {
-	return "set -e; umask 022\nd=" + shell.Quote(s.planDir) + "; L=" + shell.Quote(s.lock) +
+	return "set -e; umask 077\nd=" + shell.Quote(s.planDir) + "; L=" + shell.Quote(s.lock) +
 		`; B="$L/` + busyDir + `"; I="$L/` + LockInfoFile + `"` + "\n"
 }
 

@@ -42,6 +42,8 @@ type Journal struct {
 	f      *os.File
 	err    error // first Emit error
 	closed bool
+
+	warnings []string
 }
 
 var _ event.Sink = (*Journal)(nil)
@@ -51,20 +53,61 @@ var _ event.Sink = (*Journal)(nil)
 // repaired first so that the next record starts on a line of its own: an
 // incomplete last line is cut off; a complete record that only lacks its
 // newline gets one.
+//
+// The journal holds remote output and diagnostics, so its directory is
+// 0700 and the file 0600; looser modes left by an older version are
+// tightened, and Warnings says so.
 func Open(path string) (*Journal, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	var warnings []string
+	for _, p := range []struct {
+		name string
+		mode os.FileMode
+	}{{dir, 0o700}, {path, 0o600}} {
+		w, err := Tighten(p.name, p.mode)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open journal %s: %w", path, err)
+		}
+		if w != "" {
+			warnings = append(warnings, w)
+		}
 	}
 	if err := withFlock(f, func() error { return repairTail(f) }); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	return &Journal{path: path, f: f}, nil
+	return &Journal{path: path, f: f, warnings: warnings}, nil
 }
+
+// Tighten removes the group and other permission bits of name when it has
+// any beyond want's, and returns a warning saying what it changed ("" when
+// nothing was).
+func Tighten(name string, want os.FileMode) (string, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return "", err
+	}
+	have := st.Mode().Perm()
+	if have&^want&0o077 == 0 {
+		return "", nil
+	}
+	if err := os.Chmod(name, have&^0o077|want&0o077); err != nil {
+		return "", fmt.Errorf("restrict %s to its owner: %w", name, err)
+	}
+	return fmt.Sprintf("%s was readable by other users (mode %04o); it holds run records and remote output, so it is now %04o",
+		name, have, have&^0o077|want&0o077), nil
+}
+
+// Warnings lists what Open changed about the journal's permissions.
+func (j *Journal) Warnings() []string { return j.warnings }
 
 // Path returns the journal's file name.
 func (j *Journal) Path() string { return j.path }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,8 +54,8 @@ func TestAppendRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o644 {
-		t.Errorf("journal mode %v, want 0644", fi.Mode().Perm())
+	if fi.Mode().Perm() != 0o600 { // it holds remote output
+		t.Errorf("journal mode %v, want 0600", fi.Mode().Perm())
 	}
 	got, err := Read(path)
 	if err != nil {
@@ -240,5 +241,55 @@ func TestConcurrentAppends(t *testing.T) {
 func TestPathFor(t *testing.T) {
 	if got, want := PathFor("/srv/deploy/rollout.hcl"), "/srv/deploy/.rollout/journal.jsonl"; got != want {
 		t.Errorf("PathFor = %q, want %q", got, want)
+	}
+}
+
+// The journal holds remote output: new journals are private to their
+// owner, and looser ones left by an older version are tightened with a
+// warning.
+func TestJournalPermissions(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+
+	dir := filepath.Join(t.TempDir(), ".rollout")
+	path := filepath.Join(dir, File)
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if w := j.Warnings(); len(w) != 0 {
+		t.Errorf("a new journal warned: %v", w)
+	}
+	assertMode(t, dir, 0o700)
+	assertMode(t, path, 0o600)
+
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	assertMode(t, dir, 0o700)
+	assertMode(t, path, 0o600)
+	if w := strings.Join(j.Warnings(), "\n"); !strings.Contains(w, dir+" was readable by other users (mode 0755)") ||
+		!strings.Contains(w, path+" was readable by other users (mode 0644)") {
+		t.Errorf("warnings do not name both tightened paths:\n%s", w)
+	}
+}
+
+func assertMode(t *testing.T, name string, want os.FileMode) {
+	t.Helper()
+	st, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Mode().Perm(); got != want {
+		t.Errorf("%s: mode %04o, want %04o", name, got, want)
 	}
 }

@@ -86,10 +86,13 @@ func (s *localStore) info() string { return filepath.Join(s.lock, LockInfoFile) 
 func (s *localStore) busy() string { return filepath.Join(s.lock, busyDir) }
 
 func (s *localStore) create(_ context.Context, info []byte) (bool, error) {
-	if err := os.MkdirAll(s.planDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.planDir, 0o700); err != nil {
 		return false, err
 	}
-	if err := os.Mkdir(s.lock, 0o755); err != nil {
+	if _, err := Tighten(s.planDir, 0o700); err != nil {
+		return false, err
+	}
+	if err := os.Mkdir(s.lock, 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return false, nil
 		}
@@ -104,7 +107,7 @@ func (s *localStore) create(_ context.Context, info []byte) (bool, error) {
 
 func (s *localStore) writeInfo(info []byte) error {
 	tmp := filepath.Join(s.lock, ".info.tmp."+token())
-	if err := os.WriteFile(tmp, info, 0o644); err != nil {
+	if err := os.WriteFile(tmp, info, 0o600); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -143,7 +146,7 @@ func (s *localStore) status(context.Context) (lockState, error) {
 }
 
 func (s *localStore) cas(_ context.Context, want string, info []byte) (res casResult, err error) {
-	if err := os.Mkdir(s.busy(), 0o755); err != nil {
+	if err := os.Mkdir(s.busy(), 0o700); err != nil {
 		switch {
 		case errors.Is(err, fs.ErrExist):
 			return casBusy, nil

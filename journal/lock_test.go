@@ -417,3 +417,29 @@ func TestKeepRenewed(t *testing.T) {
 		})
 	}
 }
+
+// Lock directories and their info files are private to their owner, on the
+// hosts and locally.
+func TestLockPermissions(t *testing.T) {
+	for _, api := range lockAPIs() {
+		t.Run(api.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			if err := api.acquire(dir, "web", owner("r1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range map[string]os.FileMode{
+				filepath.Join(dir, "web"):                        0o700,
+				filepath.Join(dir, "web", LockDir):               0o700,
+				filepath.Join(dir, "web", LockDir, LockInfoFile): 0o600,
+			} {
+				st, err := os.Stat(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := st.Mode().Perm(); got != want {
+					t.Errorf("%s: mode %04o, want %04o", name, got, want)
+				}
+			}
+		})
+	}
+}

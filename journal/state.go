@@ -115,14 +115,16 @@ func WriteState(ctx context.Context, r Runner, stateDir, plan string, st *HostSt
 }
 
 // replaceScript returns a script that atomically replaces the file at p
-// with content, read from stdin (mode 0644), creating p's directory.
+// with content, read from stdin (mode 0600: it names revisions, files and
+// runs), creating p's directory (0700; an existing one is tightened).
 func replaceScript(p string, content []byte) string {
 	dir := path.Dir(p)
 	tmp := path.Join(dir, "."+path.Base(p)+".tmp."+token())
-	return "set -e; umask 022\nd=" + shell.Quote(dir) + "; t=" + shell.Quote(tmp) + "; f=" + shell.Quote(p) + `
+	return "set -e; umask 077\nd=" + shell.Quote(dir) + "; t=" + shell.Quote(tmp) + "; f=" + shell.Quote(p) + `
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 1' HUP INT TERM
 mkdir -p -- "$d"
+chmod go-rwx -- "$d"
 ` + receive(`"$t"`, content) + `
 sync -- "$t" 2>/dev/null || sync
 mv -f -- "$t" "$f"

@@ -67,8 +67,12 @@ func TestStateRoundTrip(t *testing.T) {
 		}
 		t.Errorf("state dir holds %v, want only %s (no temp files)", names, StateFile)
 	}
-	if fi, _ := os.Stat(filepath.Join(stateDir, plan, StateFile)); fi.Mode().Perm() != 0o644 {
-		t.Errorf("current.json mode %v, want 0644", fi.Mode().Perm())
+	// host-side state is not readable by other users
+	if fi, _ := os.Stat(filepath.Join(stateDir, plan, StateFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("current.json mode %v, want 0600", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(filepath.Join(stateDir, plan)); fi.Mode().Perm() != 0o700 {
+		t.Errorf("state dir mode %v, want 0700", fi.Mode().Perm())
 	}
 	assertNoInjection(t, base)
 }

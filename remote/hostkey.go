@@ -1,8 +1,6 @@
 package remote
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	skknownhosts "github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -43,66 +42,31 @@ func knownHostsPath(cfg Config) (string, error) {
 }
 
 // loadKnownHosts reads file; a missing file is an empty database.
-func loadKnownHosts(file string) (ssh.HostKeyCallback, error) {
-	cb, err := knownhosts.New(file)
+func loadKnownHosts(file string) (*skknownhosts.HostKeyDB, error) {
+	db, err := skknownhosts.NewDB(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return knownhosts.New()
+		return skknownhosts.NewDB()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read known_hosts %s: %w", file, err)
 	}
-	return cb, nil
+	return db, nil
 }
 
-// probeKey is a key no known_hosts file contains; checking it reveals which
-// keys are recorded for a host.
-var probeKey = sync.OnceValue(func() ssh.PublicKey {
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
-
 // hostKeyAlgorithms returns the host key algorithms to ask the server for,
-// restricted to the key types known_hosts records for hostport, so that a
-// server with several host keys presents the one we can verify. nil means
-// no preference (nothing recorded, or the override is in use).
+// restricted to the key types known_hosts records for hostport (certificate
+// authorities included), so that a server with several host keys presents
+// the one we can verify. nil means no preference (nothing recorded, or the
+// override is in use).
 func (v *hostKeyVerifier) hostKeyAlgorithms() []string {
 	if v.override != nil {
 		return nil
 	}
-	cb, err := loadKnownHosts(v.file)
+	db, err := loadKnownHosts(v.file)
 	if err != nil {
 		return nil
 	}
-	var ke *knownhosts.KeyError
-	if !errors.As(cb(v.hostport, placeholderAddr, probeKey()), &ke) || len(ke.Want) == 0 {
-		return nil
-	}
-	var algos []string
-	seen := map[string]bool{}
-	add := func(a ...string) {
-		for _, s := range a {
-			if !seen[s] {
-				seen[s] = true
-				algos = append(algos, s)
-			}
-		}
-	}
-	for _, k := range ke.Want {
-		switch t := k.Key.Type(); t {
-		case ssh.KeyAlgoRSA:
-			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
-		default:
-			add(t)
-		}
-	}
-	return algos
+	return db.HostKeyAlgorithms(v.hostport)
 }
 
 var placeholderAddr = &net.TCPAddr{IP: net.IPv4zero}
@@ -116,12 +80,12 @@ func (v *hostKeyVerifier) callback(_ string, remote net.Addr, key ssh.PublicKey)
 		}
 		return nil
 	}
-	cb, err := loadKnownHosts(v.file)
+	db, err := loadKnownHosts(v.file)
 	if err != nil {
 		v.refused = err
 		return err
 	}
-	err = cb(v.hostport, remote, key)
+	err = db.HostKeyCallback()(v.hostport, remote, key)
 	var ke *knownhosts.KeyError
 	if errors.As(err, &ke) && len(ke.Want) == 0 && v.acceptNew {
 		err = v.record(key)
@@ -139,11 +103,11 @@ func (v *hostKeyVerifier) record(key ssh.PublicKey) error {
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
 	// Look again under the lock: a concurrent dial may have added it.
-	cb, err := loadKnownHosts(v.file)
+	db, err := loadKnownHosts(v.file)
 	if err != nil {
 		return err
 	}
-	err = cb(v.hostport, placeholderAddr, key)
+	err = db.HostKeyCallback()(v.hostport, placeholderAddr, key)
 	var ke *knownhosts.KeyError
 	if !errors.As(err, &ke) || len(ke.Want) != 0 {
 		return err // nil (now known) or a mismatch/revocation
@@ -155,11 +119,13 @@ func (v *hostKeyVerifier) record(key ssh.PublicKey) error {
 	if err != nil {
 		return fmt.Errorf("record host key in %s: %w", v.file, err)
 	}
-	line := knownhosts.Line([]string{knownhosts.Normalize(v.hostport)}, key) + "\n"
 	if st, err := f.Stat(); err == nil && st.Size() > 0 && !endsWithNewline(v.file, st.Size()) {
-		line = "\n" + line
+		if _, err := f.WriteString("\n"); err != nil {
+			f.Close()
+			return fmt.Errorf("record host key in %s: %w", v.file, err)
+		}
 	}
-	if _, err := f.WriteString(line); err != nil {
+	if err := skknownhosts.WriteKnownHost(f, v.hostport, placeholderAddr, key); err != nil {
 		f.Close()
 		return fmt.Errorf("record host key in %s: %w", v.file, err)
 	}

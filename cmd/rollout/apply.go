@@ -137,6 +137,9 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			fmt.Fprintf(ios.Err, "warning: %v\n", err)
 		}
 	}()
+	for _, w := range store.Warnings() {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 
 	ctl := rollout.NewControl()
 	ios.setInterrupt(ctl.Interrupt)

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	udiff "github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-sh/rollout/internal/shell"
-	"github.com/rollout-sh/rollout/internal/textdiff"
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
@@ -262,8 +262,14 @@ func liveDiffs(ctx context.Context, w *wire.Wiring, pr *rollout.Prepared, views 
 				}
 				live = string(b)
 			}
-			out[t.Host.Name+"\x00"+f.Dest] = textdiff.Unified(t.Host.Name+":"+f.Dest, f.Source+"@"+plan.ShortRev(pr.Revision), live, string(f.Content), 3)
+			out[t.Host.Name+"\x00"+f.Dest] = fileDiff(t.Host.Name+":"+f.Dest, f.Source+"@"+plan.ShortRev(pr.Revision), live, string(f.Content))
 		}
 	}
 	return out
+}
+
+// fileDiff is the unified diff `plan --diff` shows for one file (3 lines of
+// context, patch(1)-compatible), or "" when live already equals the target.
+func fileDiff(liveName, targetName, live, target string) string {
+	return udiff.Unified(liveName, targetName, live, target)
 }
