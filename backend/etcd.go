@@ -325,12 +325,8 @@ func (e *Etcd) putLocked(ctx context.Context, ev event.Event) error {
 		}
 		// a member went away under the request: try another until the
 		// timeout; the index check makes a repeat harmless
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-octx.Done():
-			t.Stop()
+		if journal.Pause(octx, 100*time.Millisecond) != nil {
 			return err
-		case <-t.C:
 		}
 	}
 	if !ok {
@@ -427,12 +423,8 @@ func (e *Etcd) Follow(ctx context.Context, plan, run string, fn func(event.Event
 		if run = journal.CurrentRun(evs); run != "" {
 			break
 		}
-		t := time.NewTimer(250 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := journal.Pause(ctx, 250*time.Millisecond); err != nil {
+			return err
 		}
 	}
 	prefix := e.runsPrefix(plan) + run + "/"

@@ -183,13 +183,21 @@ func (l *Local) Follow(ctx context.Context, _ string, run string, fn func(event.
 			}
 			seen = len(mine)
 		}
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := Pause(ctx, 200*time.Millisecond); err != nil {
+			return err
 		}
+	}
+}
+
+// Pause waits for d, or until ctx ends (its error).
+func Pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
