@@ -51,6 +51,19 @@ func (e *env) secondController(t *testing.T, extra string) *env {
 	return &b
 }
 
+// etcdPair is a one-member etcd, a fleet of hosts, and two controllers
+// whose plans (v2, halt, healthy_for) use it through their backend block.
+func etcdPair(t *testing.T, hosts int, healthyFor string) (*fleet.Etcd, *env, *env) {
+	t.Helper()
+	cl := fleet.StartEtcdT(t, 1)
+	a := setup(t, hosts, 1)
+	a.extra = etcdBlock(cl.Endpoints())
+	a.writePlan(a.tags["v2"], "halt", healthyFor)
+	b := a.secondController(t, a.extra)
+	b.writePlan(a.tags["v2"], "halt", healthyFor)
+	return cl, a, b
+}
+
 // checkJournalsAgree: every run in etcd is, record for record, the run in
 // the local cache of the controller that ran it, and every cached run is
 // in etcd.
@@ -199,12 +212,7 @@ func TestEtcdTwoControllersShareOneFleet(t *testing.T) {
 // and `repair` on the other machine knows from the shared journal which
 // host it left in flight, and puts it back.
 func TestEtcdKilledControllerRepairedFromAnotherMachine(t *testing.T) {
-	cl := fleet.StartEtcdT(t, 1)
-	a := setup(t, 2, 1)
-	a.extra = etcdBlock(cl.Endpoints())
-	a.writePlan(a.tags["v2"], "halt", "15s")
-	b := a.secondController(t, etcdBlock(cl.Endpoints()))
-	b.writePlan(a.tags["v2"], "halt", "1s")
+	cl, a, b := etcdPair(t, 2, "15s")
 
 	bgA := a.startRollout("apply", "--yes", "--batch", "1", "--ui", "json", "--lock-ttl", "4s")
 	ev, ok := bgA.waitEvent(60*time.Second, isPhase(event.PhaseHealth))
@@ -339,12 +347,7 @@ func TestEtcdUnreachableRefuses(t *testing.T) {
 // notices its lost lock and stops safely (exit 1, saying why) instead of
 // only warning.
 func TestEtcdUnlockStopsTheLiveRunSafely(t *testing.T) {
-	cl := fleet.StartEtcdT(t, 1)
-	a := setup(t, 3, 1)
-	a.extra = etcdBlock(cl.Endpoints())
-	a.writePlan(a.tags["v2"], "halt", "4s")
-	b := a.secondController(t, etcdBlock(cl.Endpoints()))
-	b.writePlan(a.tags["v2"], "halt", "4s")
+	cl, a, b := etcdPair(t, 3, "4s")
 
 	bg := a.startRollout("apply", "--yes", "--batch", "1", "--ui", "json", "--lock-ttl", "6s")
 	ev, ok := bg.waitEvent(60*time.Second, isPhase(event.PhaseHealth))
