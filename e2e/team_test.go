@@ -213,6 +213,7 @@ func TestEtcdTwoControllersShareOneFleet(t *testing.T) {
 // host it left in flight, and puts it back.
 func TestEtcdKilledControllerRepairedFromAnotherMachine(t *testing.T) {
 	cl, a, b := etcdPair(t, 2, "15s")
+	b.writePlan(a.tags["v2"], "halt", "1s") // repair's own health window
 
 	bgA := a.startRollout("apply", "--yes", "--batch", "1", "--ui", "json", "--lock-ttl", "4s")
 	ev, ok := bgA.waitEvent(60*time.Second, isPhase(event.PhaseHealth))
