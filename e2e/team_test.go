@@ -129,6 +129,18 @@ func etcdLock(t *testing.T, endpoints []string) *journal.LockInfo {
 	return li
 }
 
+// runDoneMessage is the message of the last run_done: with --ui json, the
+// place a run says why it stopped.
+func runDoneMessage(evs []event.Event) string {
+	msg := ""
+	for _, ev := range evs {
+		if ev.Event == event.RunDone {
+			msg = ev.Message
+		}
+	}
+	return msg
+}
+
 func runEvents(evs []event.Event, run string) []string {
 	var out []string
 	for _, ev := range evs {
@@ -286,11 +298,11 @@ func TestEtcdMemberLossAndQuorumLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = bg.wait(2 * time.Minute)
-	if r.code != 1 || !strings.Contains(r.stderr, "journal") || !strings.Contains(r.stderr, "etcd") {
-		dump(t, r)
-		t.Fatalf("quorum lost: exit %d, want 1 saying the journal cannot be written to etcd", r.code)
-	}
 	evs := parseEvents(t, r.stdout)
+	if why := runDoneMessage(evs); r.code != 1 || !strings.Contains(why, "journal cannot be written") || !strings.Contains(why, "etcd") {
+		dump(t, r)
+		t.Fatalf("quorum lost: exit %d, run_done %q; want exit 1 saying the journal cannot be written to etcd", r.code, why)
+	}
 	done := hostDone(evs)
 	drained := map[string]bool{}
 	for h, d := range done {
@@ -361,9 +373,9 @@ func TestEtcdUnlockStopsTheLiveRunSafely(t *testing.T) {
 		t.Fatalf("unlock from the other machine: exit %d, want 0 naming the etcd lock", r.code)
 	}
 	r := bg.wait(2 * time.Minute)
-	if r.code != 1 || !strings.Contains(r.stderr, "lock was lost") {
+	if why := runDoneMessage(parseEvents(t, r.stdout)); r.code != 1 || !strings.Contains(why, "lock was lost") {
 		dump(t, r)
-		t.Fatalf("the run whose lock was revoked: exit %d, want 1 saying the lock was lost", r.code)
+		t.Fatalf("the run whose lock was revoked: exit %d, run_done %q; want exit 1 saying the lock was lost", r.code, why)
 	}
 	done := hostDone(parseEvents(t, r.stdout))
 	if done[ev.Host].Status != string(event.OutcomeOK) {
