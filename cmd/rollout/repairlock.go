@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/journal"
@@ -21,10 +25,17 @@ func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection
 	now := time.Now()
 	info := journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(now)}
 	name := sel.Plan.Name
-	var releases []func()
+	var releases []func() // host locks: released at once
+	var releaseLocal func()
 	release := func() {
-		for i := len(releases) - 1; i >= 0; i-- {
-			releases[i]()
+		var wg sync.WaitGroup
+		for _, r := range releases {
+			wg.Add(1)
+			go func() { defer wg.Done(); r() }()
+		}
+		wg.Wait()
+		if releaseLocal != nil {
+			releaseLocal()
 		}
 	}
 	refusal := func(err error) error {
@@ -36,11 +47,16 @@ func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection
 	if err != nil {
 		return nil, refusal(err)
 	}
-	releases = append(releases, func() {
+	releaseLocal = func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		_ = held.Release(rctx)
-	})
+	}
+	// every host at once (up to --forks)
+	var mu sync.Mutex
+	var errs []error
+	g := new(errgroup.Group)
+	g.SetLimit(forks(o.GlobalOptions))
 	for _, hn := range hosts {
 		h := sel.Inventory.Host(hn)
 		spec, diags := sel.Plan.ForHost(h, sel.Plan.Revision)
@@ -48,18 +64,29 @@ func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection
 			release()
 			return nil, &rollout.DiagError{Diags: diags, Sources: sel.Sources}
 		}
-		conn, err := w.Connect(ctx, h)
-		if err != nil {
-			return nil, refusal(fmt.Errorf("%s: %w", hn, err))
-		}
-		if err := journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now); err != nil {
-			return nil, refusal(fmt.Errorf("%s: %w", hn, err))
-		}
-		releases = append(releases, func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			_ = journal.ReleaseHostLock(rctx, conn, spec.StateDir, name, info.RunID)
+		g.Go(func() error {
+			conn, err := w.Connect(ctx, h)
+			if err == nil {
+				err = journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", hn, err))
+				return nil
+			}
+			releases = append(releases, func() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				_ = journal.ReleaseHostLock(rctx, conn, spec.StateDir, name, info.RunID)
+			})
+			return nil
 		})
+	}
+	_ = g.Wait()
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return nil, refusal(errs[0])
 	}
 	return release, nil
 }
