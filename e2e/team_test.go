@@ -69,11 +69,7 @@ func etcdPair(t *testing.T, hosts int, healthyFor string) (*fleet.Etcd, *env, *e
 // in etcd.
 func checkJournalsAgree(t *testing.T, endpoints []string, controllers ...*env) {
 	t.Helper()
-	st, err := backend.OpenEtcd(context.Background(), backend.Config{Kind: "etcd", Endpoints: endpoints, Prefix: "/team/"}, "demo", journal.NewLocal(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTeamStore(t, endpoints)
 	shared, err := st.Events(context.Background(), "demo")
 	if err != nil {
 		t.Fatal(err)
@@ -115,13 +111,20 @@ func checkJournalsAgree(t *testing.T, endpoints []string, controllers ...*env) {
 	}
 }
 
-func etcdLock(t *testing.T, endpoints []string) *journal.LockInfo {
+// openTeamStore opens the tests' etcd backend (prefix /team/, plan demo);
+// it is closed when the test ends.
+func openTeamStore(t *testing.T, endpoints []string) *backend.Etcd {
 	t.Helper()
 	st, err := backend.OpenEtcd(context.Background(), backend.Config{Kind: "etcd", Endpoints: endpoints, Prefix: "/team/"}, "demo", journal.NewLocal(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func etcdLock(t *testing.T, st *backend.Etcd) *journal.LockInfo {
+	t.Helper()
 	li, err := st.ReadLock(context.Background(), "demo")
 	if err != nil {
 		t.Fatal(err)
@@ -237,12 +240,13 @@ func TestEtcdKilledControllerRepairedFromAnotherMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	bgA.wait(30 * time.Second)
-	if li := etcdLock(t, cl.Endpoints()); li == nil || li.RunID != ev.Run {
+	st := openTeamStore(t, cl.Endpoints())
+	if li := etcdLock(t, st); li == nil || li.RunID != ev.Run {
 		t.Fatalf("right after the kill the lock is %+v, want run %s's", li, ev.Run)
 	}
 	// the lease expires after the TTL (no one unlocks)
 	deadline := time.Now().Add(30 * time.Second)
-	for etcdLock(t, cl.Endpoints()) != nil {
+	for etcdLock(t, st) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the dead controller's lock did not expire")
 		}
