@@ -316,7 +316,12 @@ func (e *Etcd) putLocked(ctx context.Context, ev event.Event) error {
 		return err
 	}
 	for {
-		ok, err = e.appendTxn(octx, e.plan, ev.Run, n, b, e.lease)
+		// each try gets a slice of the budget, so a request stuck on a
+		// member that just died (or a leader election) is tried again on
+		// another member before the budget is spent
+		actx, acancel := context.WithTimeout(octx, max(e.timeout/3, time.Second))
+		ok, err = e.appendTxn(actx, e.plan, ev.Run, n, b, e.lease)
+		acancel()
 		if err == nil && !ok && e.landed(octx, ev.Run, n, b) {
 			ok = true // an earlier try was applied, its answer lost
 		}
