@@ -47,6 +47,7 @@ var planSchema = &hcl.BodySchema{
 		{Type: "file", LabelNames: []string{"name"}},
 		{Type: "health", LabelNames: []string{"kind"}},
 		{Type: "backend", LabelNames: []string{"kind"}},
+		{Type: "analysis", LabelNames: []string{"kind"}},
 	},
 }
 
@@ -187,7 +188,6 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	a := content.Attributes
 
 	for _, req := range [][2]string{
-		{"inventory", `inventory = "inventory.ini"`},
 		{"hosts", `hosts = "web"`},
 		{"revision", `revision = "v1.4.2" (a tag or a full commit SHA)`},
 		{"restart", `restart = "systemctl restart appd"`},
@@ -266,6 +266,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	impl.stateDir, impl.check, impl.restart, impl.diagnostics = a["state_dir"], a["check"], a["restart"], a["diagnostics"]
 
 	fileNames := map[string]hcl.Range{}
+	var analysisBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "drain":
@@ -283,6 +284,8 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 				continue
 			}
 			p.Backend = d.backend(p, b)
+		case "analysis":
+			analysisBlocks = append(analysisBlocks, b)
 		case "health":
 			if h := d.labelled(b, healthSchemas, healthRequired, "health"); h != nil {
 				impl.health = append(impl.health, h)
@@ -300,6 +303,14 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			d.require(b, bc.Attributes, fileRequired)
 			impl.files = append(impl.files, &block{label: name, attrs: bc.Attributes, def: b.DefRange})
 		}
+	}
+	for i, b := range analysisBlocks {
+		if i > 0 {
+			d.errorf(b.DefRange, "Duplicate analysis block",
+				"A plan has at most one analysis block; the first is at %s.", analysisBlocks[0].DefRange)
+			continue
+		}
+		p.Analysis = d.analysis(b, ctx, impl.drain)
 	}
 	if len(impl.files) == 0 {
 		d.errorf(blk.DefRange, "Missing file block",

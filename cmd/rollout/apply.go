@@ -101,6 +101,9 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}
@@ -171,7 +174,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	env := w.Env(sinks)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect, LockTTL: o.LockTTL}
+		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL}
 	if saved != nil {
 		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
 	}

@@ -111,7 +111,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
 	pf.BoolVar(&g.AcceptNewHostKeys, "accept-new-host-keys", false, "record unknown host keys (like StrictHostKeyChecking=accept-new); changed keys are still refused")
 	pf.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
-	pf.IntVar(&g.Forks, "forks", rollout.DefaultForks, "hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock")
+	pf.IntVar(&g.Forks, "forks", 0, fmt.Sprintf("hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock (default: forks from ansible.cfg, else %d)", rollout.DefaultForks))
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		switch g.UI {
 		case "auto", "tui", "plain", "json":
@@ -136,6 +136,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		newUnlockCmd(ios, g),
 		newBackendCmd(ios, g),
 	)
+	extendRoot(root, ios, g)
 	return root
 }
 
@@ -226,4 +227,12 @@ func localDir(g *GlobalOptions, planFile string) string {
 
 func journalPath(g *GlobalOptions, planFile string) string {
 	return filepath.Join(localDir(g, planFile), "journal.jsonl")
+}
+
+// forks is --forks, else ansible.cfg's forks, else rollout.DefaultForks.
+func (g *GlobalOptions) forks(fromConfig int) int {
+	if g.Forks <= 0 && fromConfig > 0 {
+		return fromConfig
+	}
+	return forks(g)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/rollout"
 )
 
@@ -48,6 +49,9 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 	if len(problems) > 0 {
 		return &rollout.Refusal{Problem: strings.Join(problems, "\n"), Next: "fix the plan, then: rollout validate " + o.PlanFile}
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	files := 0
 	for _, t := range pr.Targets {
 		files += len(t.Files)
@@ -66,8 +70,10 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 
 type hostsOptions struct {
 	*GlobalOptions
-	PlanFile string
-	Limit    string
+	PlanFile    string
+	Limit       string
+	Vars        bool
+	ShowSecrets bool
 }
 
 func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -82,15 +88,21 @@ func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
+	cmd.Flags().BoolVar(&o.Vars, "vars", false, "show each host's merged variables, as ansible-inventory --host does (secrets redacted)")
+	cmd.Flags().BoolVar(&o.ShowSecrets, "show-secrets", false, "with --vars: show the values of keys that look secret (*password*, *secret*, *token*, *_key)")
 	return cmd
 }
 
 type hostJSON struct {
-	Name    string   `json:"name"`
-	Address string   `json:"address"`
-	Port    int      `json:"port"`
-	User    string   `json:"user,omitempty"`
-	Groups  []string `json:"groups"`
+	Name       string         `json:"name"`
+	Address    string         `json:"address"`
+	Port       int            `json:"port"`
+	User       string         `json:"user,omitempty"`
+	KeyFile    string         `json:"key_file,omitempty"`
+	Connection string         `json:"connection,omitempty"`
+	BecomeUser string         `json:"become_user,omitempty"`
+	Groups     []string       `json:"groups"`
+	Vars       map[string]any `json:"vars,omitempty"`
 }
 
 func hostsRun(ios *IOStreams, o *hostsOptions) error {
@@ -98,13 +110,25 @@ func hostsRun(ios *IOStreams, o *hostsOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range sel.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	if o.UI == "json" {
 		out := []hostJSON{}
 		for _, h := range sel.Hosts {
-			out = append(out, hostJSON{Name: h.Name, Address: h.Address, Port: portOr22(h.Port), User: h.User, Groups: nonNil(h.Groups)})
+			hj := hostJSON{Name: h.Name, Address: h.Address, Port: portOr22(h.Port), User: h.User, KeyFile: h.KeyFile,
+				Connection: h.Connection, BecomeUser: h.BecomeUser, Groups: nonNil(h.Groups)}
+			if o.Vars {
+				hj.Vars = inventory.Redact(h.Vars, o.ShowSecrets)
+				if hj.Vars == nil {
+					hj.Vars = map[string]any{}
+				}
+			}
+			out = append(out, hj)
 		}
 		enc := json.NewEncoder(ios.Out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
@@ -117,6 +141,17 @@ func hostsRun(ios *IOStreams, o *hostsOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", h.Name, h.Address, portOr22(h.Port), user, strings.Join(h.Groups, ","))
 	}
 	_ = tw.Flush()
+	if o.Vars {
+		for _, h := range sel.Hosts {
+			fmt.Fprintf(ios.Out, "\n%s:\n", h.Name)
+			enc := json.NewEncoder(ios.Out)
+			enc.SetIndent("", "    ")
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(inventory.Redact(h.Vars, o.ShowSecrets)); err != nil {
+				return fmt.Errorf("host %s: vars: %w", h.Name, err)
+			}
+		}
+	}
 	fmt.Fprintf(ios.Out, "%d of %d host(s) selected by hosts = %q", len(sel.Hosts), len(sel.Pool), sel.Plan.Hosts)
 	if o.Limit != "" {
 		fmt.Fprintf(ios.Out, " and --limit %q", o.Limit)
