@@ -54,7 +54,7 @@ dist:
 	done
 	cd $(DIST_DIR) && sha256sum rollout-* >SHA256SUMS && cat SHA256SUMS
 
-# deps: system packages for the real fleet (sshd, haproxy, nginx) and ansible-core
+# deps: system packages for the real fleet (sshd, haproxy, nginx, etcd) and ansible-core
 # (the differential tests compare rollout with it), idempotent;
 # EXTRA_APT names more Debian packages (bench-deps uses it).
 deps:
@@ -65,6 +65,8 @@ deps:
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v patch >/dev/null || missing="$$missing patch"; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	command -v etcdctl >/dev/null || missing="$$missing etcd-client"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
 	for p in $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

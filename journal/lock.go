@@ -394,15 +394,7 @@ func parseInfo(raw []byte) *LockInfo {
 // backoff waits a little before attempt, longer each time, with jitter so
 // that racing takers fall out of step.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(attempt)*20*time.Millisecond + rand.N(20*time.Millisecond)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return Pause(ctx, time.Duration(attempt)*20*time.Millisecond+rand.N(20*time.Millisecond))
 }
 
 // KeepRenewed calls renew every interval until ctx ends. Each renew error

@@ -46,6 +46,7 @@ var planSchema = &hcl.BodySchema{
 		{Type: "drain", LabelNames: []string{"kind"}},
 		{Type: "file", LabelNames: []string{"name"}},
 		{Type: "health", LabelNames: []string{"kind"}},
+		{Type: "backend", LabelNames: []string{"kind"}},
 		{Type: "analysis", LabelNames: []string{"kind"}},
 	},
 }
@@ -276,6 +277,13 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			}
 			impl.drain = d.labelled(b, drainSchemas, drainRequired, "drain")
 			p.HasDrain = true
+		case "backend":
+			if p.Backend != nil {
+				d.errorf(b.DefRange, "Duplicate backend block",
+					"A plan has at most one backend block; the first is at %s.", p.Backend.DefRange)
+				continue
+			}
+			p.Backend = d.backend(p, b)
 		case "analysis":
 			analysisBlocks = append(analysisBlocks, b)
 		case "health":

@@ -49,6 +49,7 @@ type Plan struct {
 
 	HasDrain bool // a drain block was written
 
+	Backend  *Backend  // the backend block; nil: none written (local)
 	Analysis *Analysis // nil without an analysis block
 
 	// unexported: kept expressions for ForHost (implementation's choice)

@@ -28,6 +28,24 @@ var ErrRunFailed = errors.New("the run failed")
 // ErrInterrupted is returned when the run was stopped by Ctrl-C / SIGTERM.
 var ErrInterrupted = errors.New("interrupted")
 
+// ErrLost is wrapped by a StoppedError: the run could not go on safely
+// (its lock was lost, or its journal could not be written) and stopped as
+// a first Ctrl-C does.
+var ErrLost = errors.New("the run cannot go on safely")
+
+// ErrJournalUnwritable is the cause of a stop when a journal record could
+// not be written before its step.
+var ErrJournalUnwritable = errors.New("the journal cannot be written")
+
+// StoppedError is a run that stopped safely on its own: hosts in flight
+// finished their step and were put back, no new host started. Exit 1.
+type StoppedError struct{ Cause error }
+
+func (e *StoppedError) Error() string { return e.Cause.Error() }
+
+// Unwrap returns ErrLost, ErrRunFailed and the cause.
+func (e *StoppedError) Unwrap() []error { return []error{ErrLost, ErrRunFailed, e.Cause} }
+
 // Refusal is a refusal before any host was touched (exit 2). Problem says
 // what is wrong, Next the command to run next.
 type Refusal struct {

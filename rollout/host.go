@@ -67,6 +67,13 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 			shown = stepPhase[step]
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: r.pr.Revision})
 		}
+		if step == StepDrain && r.lostCause() != nil {
+			// the run is stopping on its own (lock lost, journal
+			// unwritable; the record above may not be shared): this host
+			// is not taken out of its load balancer at all
+			p.done(event.OutcomeStopped, "not drained: the run stopped safely before this host changed")
+			return event.OutcomeStopped
+		}
 		err := p.do(ctx, step)
 		if err != nil && ctx.Err() == nil && transport.Lost(err) {
 			// the host cannot be seen: nothing about it is known, and no

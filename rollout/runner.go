@@ -83,9 +83,13 @@ const DefaultForks = 50
 
 // Options are the run's settings that are not in the plan.
 type Options struct {
-	Kind        string // "apply" or "rollback"
-	RunID       string
-	Owner       string // user@controller
+	Kind  string // "apply" or "rollback"
+	RunID string
+	Owner string // user@controller
+	// Backend holds the plan lock and the journal (the local state dir,
+	// or etcd). Nil with LocalDir set: the local lock in LocalDir and no
+	// journal file (the Sink sees every event).
+	Backend     Backend
 	LocalDir    string // the local state dir (.rollout beside the plan)
 	Adopt       bool   // overwrite hosts whose live files drifted
 	AutoApprove bool   // --yes: approvals are given
@@ -95,6 +99,10 @@ type Options struct {
 	// Expect, from a saved plan: what each host must still look like
 	// (deployed revision, live files), or the run is refused as stale.
 	Expect map[string]SavedHost
+	// ExpectJournal, with Expect: called once the hosts match the saved
+	// plan, it refuses the run (a *Refusal) when the plan's journal shows
+	// a run since the plan was saved.
+	ExpectJournal func(ctx context.Context) error
 }
 
 // Result is how a run ended.
@@ -131,7 +139,8 @@ type run struct {
 	analyser Analyser      // nil without an analysis block
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
 	touched  bool
-	started  bool // run_start emitted
+	started  bool  // run_start emitted
+	lost     error // why the run must stop safely (lock lost, journal unwritable)
 }
 
 // start emits run_start once, with the batches the run will really use.
@@ -167,6 +176,9 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 	}
 	if opts.Kind == "" {
 		opts.Kind = "apply"
+	}
+	if opts.Backend == nil && opts.LocalDir != "" {
+		opts.Backend = &journal.Local{Dir: opts.LocalDir}
 	}
 	hardCtx, hard := context.WithCancel(ctx)
 	defer hard()
@@ -215,9 +227,39 @@ func (r *run) emit(e event.Event) {
 		e.Time = r.env.Now()
 	}
 	e.Run = r.opts.RunID
+	if r.opts.Backend != nil {
+		// the record is durable before the step it describes goes on
+		if err := r.opts.Backend.Record(context.Background(), e); err != nil {
+			r.stopSafely(fmt.Errorf("%w: %w", ErrJournalUnwritable, err))
+		}
+	}
 	if r.env.Sink != nil {
 		r.env.Sink.Emit(e)
 	}
+}
+
+// stopSafely stops the run as the first Ctrl-C does (the hosts in flight
+// finish their step and are put back, no new host or batch starts), and
+// remembers why: the run then ends with exit 1 saying so. Only the first
+// cause is kept.
+func (r *run) stopSafely(cause error) {
+	r.mu.Lock()
+	first := r.lost == nil
+	if first {
+		r.lost = cause
+	}
+	r.mu.Unlock()
+	if !first {
+		return
+	}
+	r.ctl.Abort()
+	r.log("error", "stopping safely: %v", cause)
+}
+
+func (r *run) lostCause() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
 }
 
 func (r *run) log(level, format string, args ...any) {
@@ -235,12 +277,27 @@ func (r *run) lockInfo() journal.LockInfo {
 func (r *run) execute(ctx context.Context) error {
 	pr := r.pr
 	planName := pr.Plan.Name
-	// local lock
-	if r.opts.LocalDir != "" {
-		if err := journal.AcquireLocalLock(r.opts.LocalDir, planName, r.lockInfo(), r.env.Now()); err != nil {
+	// the controller's lock, in the state backend
+	if r.opts.Backend != nil {
+		held, err := r.opts.Backend.Lock(ctx, planName, r.lockInfo())
+		if err != nil {
 			return lockRefusal(err, pr.Req.PlanFile)
 		}
-		defer func() { _ = journal.ReleaseLocalLock(r.opts.LocalDir, planName, r.opts.RunID) }()
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			if err, ok := <-held.Lost(); ok && err != nil {
+				r.stopSafely(err)
+			}
+		}()
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := held.Release(rctx); err != nil {
+				r.log("warn", "releasing the plan lock: %v", err)
+			}
+			<-watchDone
+		}()
 	}
 
 	// connect to every target (and via hosts, through the drainer factory)
@@ -301,6 +358,11 @@ func (r *run) execute(ctx context.Context) error {
 		if st := staleHosts(r.opts.Expect, r.hosts, r.order); len(st) > 0 {
 			return refuse(fmt.Sprintf("look again and save a new plan: rollout plan %s --out FILE", pr.Req.PlanFile),
 				"stale plan: %s", strings.Join(st, "; "))
+		}
+		if r.opts.ExpectJournal != nil {
+			if err := r.opts.ExpectJournal(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	// the batches are made of the hosts that need a change, so a resumed
@@ -439,13 +501,14 @@ func (r *run) keepLocksRenewed(ctx context.Context, hosts []*hostInfo) func() {
 			if err := r.env.Sleep(ctx, every); err != nil {
 				return
 			}
-			if r.opts.LocalDir != "" {
-				if err := journal.RenewLocalLock(r.opts.LocalDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now()); err != nil {
-					r.log("warn", "renewing local lock: %v", err)
-				}
-			}
 			_ = r.forEachOf(ctx, hosts, func(ctx context.Context, h *hostInfo) error {
-				if err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now()); err != nil && ctx.Err() == nil {
+				err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now())
+				switch {
+				case err == nil || ctx.Err() != nil:
+				case errors.Is(err, journal.ErrNotHeld):
+					// another run may be driving this host now: go no further
+					r.stopSafely(fmt.Errorf("%w: %s: %w", journal.ErrLockLost, h.t.Host.Name, err))
+				default:
 					r.log("warn", "%s: renewing lock: %v", h.t.Host.Name, err)
 				}
 				return nil
@@ -861,6 +924,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		err = ErrInterrupted
 	}
+	if lost := r.lostCause(); lost != nil && ExitCode(err) != ExitRefused {
+		err = &StoppedError{Cause: lost}
+	}
 	res.ExitCode = ExitCode(err)
 	res.Next = r.nextCommand(res, err)
 	status := "ok"
@@ -909,6 +975,8 @@ func (r *run) nextCommand(res *Result, err error) string {
 			strings.Join(drained, ", "), pf, pf, strings.Join(drained, ","))
 	case len(failed) > 0:
 		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: rollout %s %s", strings.Join(failed, ", "), r.opts.Kind, pf)
+	case errors.Is(err, ErrLost):
+		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, r.opts.Kind, pf)
 	case errors.Is(err, ErrInterrupted):
 		return fmt.Sprintf("stopped; to continue: rollout %s %s (hosts already done are skipped)", r.opts.Kind, pf)
 	case err == nil:
@@ -917,16 +985,7 @@ func (r *run) nextCommand(res *Result, err error) string {
 	return ""
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleepCtx(ctx context.Context, d time.Duration) error { return journal.Pause(ctx, d) }
 
 func lockRefusal(err error, planFile string) error {
 	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)

@@ -33,6 +33,10 @@ type SavedPlan struct {
 	Batch           string      `json:"batch,omitempty"`
 	Batches         [][]string  `json:"batches"`
 	Hosts           []SavedHost `json:"hosts"`
+	// LastRun is the last run in the plan's (shared) journal when the
+	// plan was saved; a run started since that touched a host makes the
+	// saved plan stale.
+	LastRun string `json:"last_run,omitempty"`
 }
 
 // SavedHost is one host as the plan saw it.

@@ -29,6 +29,7 @@ type applyOptions struct {
 	Scope    ScopeOptions
 	To       string // rollback --to
 	Adopt    bool
+	LockTTL  time.Duration
 }
 
 func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
@@ -42,6 +43,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
 			return applyRun(cmd.Context(), ios, o)
 		},
 	}
+	cmd.Flags().DurationVar(&o.LockTTL, "lock-ttl", journal.DefaultLockTTL, "how long the plan's locks outlive a run that died (they are renewed while it lives; on etcd, the lease TTL)")
 	if kind == "rollback" {
 		cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
 		cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
@@ -129,13 +131,16 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	defer w.Close()
 
-	dir := localDir(o.GlobalOptions, o.PlanFile)
-	jr, err := journal.Open(journalPath(o.GlobalOptions, o.PlanFile))
+	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, pr.Plan)
 	if err != nil {
-		return fmt.Errorf("opening the journal: %w", err)
+		return err
 	}
-	defer jr.Close()
-	for _, w := range jr.Warnings() {
+	defer func() {
+		if err := store.Close(); err != nil {
+			fmt.Fprintf(ios.Err, "warning: %v\n", err)
+		}
+	}()
+	for _, w := range store.Warnings() {
 		fmt.Fprintln(ios.Err, "warning: "+w)
 	}
 
@@ -163,13 +168,16 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	default:
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", o.UI), Next: "rollout " + o.Kind + " --ui plain"}
 	}
-	sinks := multiSink{jr, view}
+	sinks := multiSink{view}
 	if mode == "plain" && ios.CanPrompt() && !o.Yes {
 		sinks = append(sinks, &approvalPrompter{ios: ios, ctl: ctl})
 	}
 	env := w.Env(sinks)
-	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), LocalDir: dir,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.forks(pr.Forks), Expect: expect}
+	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
+		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL}
+	if saved != nil {
+		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
+	}
 
 	var res *rollout.Result
 	var runErr error
@@ -185,9 +193,6 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		<-done
 	} else {
 		res, runErr = rollout.Run(ctx, pr, env, opts, ctl)
-	}
-	if jerr := jr.Err(); jerr != nil {
-		fmt.Fprintf(ios.Err, "warning: writing the journal: %v\n", jerr)
 	}
 	if runErr != nil {
 		if mode != "json" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-sh/rollout/backend"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
@@ -21,6 +22,7 @@ type historyOptions struct {
 	PlanFile string
 	Replay   string
 	Speed    float64
+	Follow   string
 }
 
 func newHistoryCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -36,18 +38,27 @@ func newHistoryCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.Replay, "replay", "", "play run RUN (an id from the list, or 'last') through the views")
 	cmd.Flags().Float64Var(&o.Speed, "speed", 1, "replay speed factor (0 = as fast as possible)")
+	cmd.Flags().StringVar(&o.Follow, "follow", "", "stream a run as it happens, from any machine sharing the backend: the run in progress (or the next to start), or --follow=RUN")
+	cmd.Flags().Lookup("follow").NoOptDefVal = "current"
 	return cmd
 }
 
 func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
-	path := journalPath(o.GlobalOptions, o.PlanFile)
-	events, err := journal.Read(path)
+	store, planName, err := storeForPlanFile(ctx, o.GlobalOptions, o.PlanFile)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if o.Follow != "" {
+		return follow(ctx, ios, o, store, planName)
+	}
+	events, err := store.Events(ctx, planName)
 	if err != nil {
 		return err
 	}
 	runs := journal.Runs(events)
 	if len(runs) == 0 {
-		fmt.Fprintf(ios.Out, "no runs recorded in %s\n", path)
+		fmt.Fprintf(ios.Out, "no runs recorded in %s\n", store.Describe())
 		return nil
 	}
 	if o.Replay != "" {
@@ -89,6 +100,14 @@ func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journ
 	if chosen == nil {
 		return &rollout.Refusal{Problem: fmt.Sprintf("no run %q in the journal", o.Replay), Next: "rollout history " + o.PlanFile}
 	}
+	return throughView(ctx, ios, o, func(ctx context.Context, s event.Sink) error {
+		return ui.Replay(ctx, chosen.Events, s, o.Speed)
+	})
+}
+
+// throughView feeds the events play produces into the view --ui chooses:
+// the same plain, json and TUI views a live run uses.
+func throughView(ctx context.Context, ios *IOStreams, o *historyOptions, play func(context.Context, event.Sink) error) error {
 	mode := o.UI
 	if mode == "auto" {
 		mode = "plain"
@@ -98,14 +117,26 @@ func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journ
 	}
 	switch mode {
 	case "json":
-		return ui.Replay(ctx, chosen.Events, ui.NewJSON(ios.Out), o.Speed)
+		return play(ctx, ui.NewJSON(ios.Out))
 	case "tui":
 		t := ui.NewTUI(rollout.NewControl(), ui.TUIOptions{Input: ios.In, Output: ios.Out})
-		go func() { _ = ui.Replay(ctx, chosen.Events, t, o.Speed) }()
+		go func() { _ = play(ctx, t) }()
 		return t.Run()
 	default:
-		return ui.Replay(ctx, chosen.Events, ui.NewPlain(ios.Out, ui.PlainOptions{Color: ios.Color()}), o.Speed)
+		return play(ctx, ui.NewPlain(ios.Out, ui.PlainOptions{Color: ios.Color()}))
 	}
+}
+
+// follow streams a run as its records reach the journal (shared through
+// etcd: a run started on another machine), until its run_done.
+func follow(ctx context.Context, ios *IOStreams, o *historyOptions, store backend.Store, planName string) error {
+	run := o.Follow
+	if run == "current" {
+		run = ""
+	}
+	return throughView(ctx, ios, o, func(ctx context.Context, s event.Sink) error {
+		return store.Follow(ctx, planName, run, s.Emit)
+	})
 }
 
 var _ event.Sink = (*ui.Plain)(nil)

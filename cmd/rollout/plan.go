@@ -108,6 +108,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			if err != nil {
 				return &rollout.Refusal{Problem: "cannot save the plan: " + err.Error(), Next: "fix the host, then: rollout plan " + o.PlanFile + " --out " + o.Out}
 			}
+			if saved.LastRun, err = lastRunID(ctx, o.GlobalOptions, o.PlanFile, pr.Plan); err != nil {
+				return err
+			}
 			if err := saved.Write(o.Out); err != nil {
 				return fmt.Errorf("writing %s: %w", o.Out, err)
 			}

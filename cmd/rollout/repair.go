@@ -40,7 +40,12 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 	if err != nil {
 		return err
 	}
-	events, err := journal.Read(journalPath(o.GlobalOptions, o.PlanFile))
+	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, sel.Plan)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	events, err := store.Events(ctx, sel.Plan.Name)
 	if err != nil {
 		return err
 	}
@@ -80,7 +85,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		return err
 	}
 	defer w.Close()
-	release, err := lockForRepair(ctx, o, sel, w, names)
+	release, err := lockForRepair(ctx, o, sel, w, store, names)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,9 @@ import (
 // journal may still be running. A lock left by a dead run refuses too,
 // until it expires or `rollout unlock` removes it. The returned function
 // releases what was taken.
-func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection, w *wire.Wiring, hosts []string) (func(), error) {
+func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection, w *wire.Wiring, store rollout.Backend, hosts []string) (func(), error) {
 	now := time.Now()
 	info := journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(now)}
-	dir := localDir(o.GlobalOptions, o.PlanFile)
 	name := sel.Plan.Name
 	var releases []func() // host locks: released at once
 	var releaseLocal func()
@@ -44,10 +43,15 @@ func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection
 		return &rollout.Refusal{Problem: fmt.Sprintf("repair: %v", err),
 			Next: fmt.Sprintf("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock %s; then: rollout repair %s", o.PlanFile, o.PlanFile)}
 	}
-	if err := journal.AcquireLocalLock(dir, name, info, now); err != nil {
+	held, err := store.Lock(ctx, name, info)
+	if err != nil {
 		return nil, refusal(err)
 	}
-	releaseLocal = func() { _ = journal.ReleaseLocalLock(dir, name, info.RunID) }
+	releaseLocal = func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = held.Release(rctx)
+	}
 	// every host at once (up to --forks)
 	var mu sync.Mutex
 	var errs []error

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollback"
 	"github.com/rollout-sh/rollout/rollout"
@@ -27,7 +26,12 @@ func rollbackTarget(ctx context.Context, ios *IOStreams, o *applyOptions) (strin
 	for _, h := range sel.Hosts {
 		names = append(names, h.Name)
 	}
-	events, err := journal.Read(journalPath(o.GlobalOptions, o.PlanFile))
+	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, sel.Plan)
+	if err != nil {
+		return "", err
+	}
+	defer store.Close()
+	events, err := store.Events(ctx, sel.Plan.Name)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("reading the journal: %w", err)
 	}

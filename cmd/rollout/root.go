@@ -134,6 +134,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		newHistoryCmd(ios, g),
 		newRepairCmd(ios, g),
 		newUnlockCmd(ios, g),
+		newBackendCmd(ios, g),
 	)
 	extendRoot(root, ios, g)
 	return root

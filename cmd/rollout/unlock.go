@@ -37,7 +37,11 @@ func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions) error {
 	if err != nil {
 		return err
 	}
-	dir := localDir(o.GlobalOptions, o.PlanFile)
+	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, sel.Plan)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	name := sel.Plan.Name
 	type held struct {
 		where string
@@ -45,10 +49,10 @@ func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions) error {
 		brk   func() error
 	}
 	var locks []held
-	if li, err := journal.ReadLocalLock(dir, name); err != nil {
+	if li, err := store.ReadLock(ctx, name); err != nil {
 		return err
 	} else if li != nil {
-		locks = append(locks, held{"local " + dir, li, func() error { return journal.BreakLocalLock(dir, name) }})
+		locks = append(locks, held{store.Describe(), li, func() error { return store.BreakLock(ctx, name) }})
 	}
 	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
 	if err != nil {

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-sh/rollout/backend"
+	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout"
+)
+
+// openStore opens the state backend of plan p (its backend block, then
+// the ROLLOUT_BACKEND_* environment). A backend that does not answer is a
+// refusal (exit 2) naming its endpoints: a run never falls back to the
+// local journal on its own.
+func openStore(ctx context.Context, g *GlobalOptions, planFile string, p *plan.Plan) (backend.Store, error) {
+	cfg, err := backend.Resolve(p.Backend, os.Getenv)
+	if err != nil {
+		return nil, &rollout.Refusal{Problem: err.Error(), Next: "fix the backend block in " + planFile + " (or the " + backend.EnvKind + "* variables), then: rollout validate " + planFile}
+	}
+	st, err := backend.Open(ctx, cfg, p.Name, localDir(g, planFile))
+	var ue *backend.UnreachableError
+	if errors.As(err, &ue) {
+		return nil, &rollout.Refusal{Problem: err.Error() + "; nothing was touched, and the run does not fall back to the local journal",
+			Next: fmt.Sprintf("check it with: ETCDCTL_API=3 etcdctl --endpoints=%s endpoint health; then rerun", strings.Join(ue.Endpoints, ","))}
+	}
+	return st, err
+}
+
+// storeForPlanFile loads the plan for its name and backend block, and
+// opens its store. A plan that does not load still has a local journal
+// beside it, unless the environment asks for etcd.
+func storeForPlanFile(ctx context.Context, g *GlobalOptions, planFile string) (backend.Store, string, error) {
+	p, diags := plan.Load(planFile)
+	if diags.HasErrors() {
+		if k := os.Getenv(backend.EnvKind); k != "" && k != "local" {
+			return nil, "", &rollout.DiagError{Diags: diags, Sources: planSources(planFile)}
+		}
+		return journal.NewLocal(localDir(g, planFile)), "", nil
+	}
+	st, err := openStore(ctx, g, planFile, p)
+	return st, p.Name, err
+}
+
+func planSources(planFile string) map[string][]byte {
+	b, err := os.ReadFile(planFile)
+	if err != nil {
+		return nil
+	}
+	return map[string][]byte{planFile: b}
+}
+
+func newBackendCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backend",
+		Short: "The state backend that holds the plan lock and the journal",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "migrate [PLAN]",
+		Short: "Copy the local journal into the plan's etcd backend (only what etcd lacks; safe to run again)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return migrateRun(c.Context(), ios, g, planArg(args))
+		},
+	})
+	return cmd
+}
+
+func migrateRun(ctx context.Context, ios *IOStreams, g *GlobalOptions, planFile string) error {
+	p, diags := plan.Load(planFile)
+	if diags.HasErrors() {
+		return &rollout.DiagError{Diags: diags, Sources: planSources(planFile)}
+	}
+	st, err := openStore(ctx, g, planFile, p)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	et, ok := st.(*backend.Etcd)
+	if !ok {
+		return &rollout.Refusal{Problem: fmt.Sprintf("plan %q uses the local backend: there is nothing to migrate to", p.Name),
+			Next: fmt.Sprintf(`add backend "etcd" { endpoints = [...] } to %s (or set %s=etcd and %s), then: rollout backend migrate %s`, planFile, backend.EnvKind, backend.EnvEndpoints, planFile)}
+	}
+	path := journalPath(g, planFile)
+	events, err := journal.Read(path)
+	if err != nil {
+		return err
+	}
+	res, err := et.Migrate(ctx, p.Name, events)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(ios.Out, "%s: %d run(s); %d record(s) copied to %s, %d already there\n", path, res.Runs, res.Copied, et.Describe(), res.Present)
+	return nil
+}
+
+// lastRunID is the last run in the plan's journal (shared when the
+// backend is etcd), for a saved plan.
+func lastRunID(ctx context.Context, g *GlobalOptions, planFile string, p *plan.Plan) (string, error) {
+	st, err := openStore(ctx, g, planFile, p)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	evs, err := st.Events(ctx, p.Name)
+	if err != nil {
+		return "", err
+	}
+	runs := journal.Runs(evs)
+	if len(runs) == 0 {
+		return "", nil
+	}
+	return runs[len(runs)-1].ID, nil
+}
+
+// checkSavedAgainstJournal refuses a saved plan when a run that touched a
+// host started after the plan was saved, on this machine or (etcd) on any
+// other: what the plan was reviewed against is not what is there now.
+func checkSavedAgainstJournal(ctx context.Context, st backend.Store, s *rollout.SavedPlan) error {
+	evs, err := st.Events(ctx, s.Plan)
+	if err != nil {
+		return err
+	}
+	runs := journal.Runs(evs)
+	start := 0
+	if s.LastRun != "" {
+		start = len(runs)
+		for i, r := range runs {
+			if r.ID == s.LastRun {
+				start = i + 1
+			}
+		}
+	}
+	for _, r := range runs[start:] {
+		for _, h := range r.Hosts {
+			if h.Phase == "" {
+				continue
+			}
+			state := "did not finish"
+			if r.Finished {
+				state = fmt.Sprintf("exit %d", r.ExitCode)
+			}
+			return &rollout.Refusal{
+				Problem: fmt.Sprintf("stale plan: run %s (%s of %s, %s) touched %s after the plan was saved", r.ID, r.Kind, plan.ShortRev(r.Revision), state, h.Host),
+				Next:    fmt.Sprintf("look again and save a new plan: rollout plan %s --out FILE; see the run with: rollout history %s --replay %s", s.PlanFile, s.PlanFile, r.ID)}
+		}
+	}
+	return nil
+}
