@@ -8,7 +8,7 @@ LDFLAGS := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 STATICCHECK_VERSION ?= 2025.1.1
 FUZZTIME ?= 20s
 # packages the e2e tests need, installed with apt-get when missing (as root)
-APT_PACKAGES := openssh-server haproxy git tmux socat patch
+APT_PACKAGES := openssh-server haproxy git tmux socat patch jq
 
 .PHONY: all build test unit e2e lint fuzz deps demo demo-stop bench clean
 
@@ -26,6 +26,7 @@ deps:
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v patch >/dev/null || missing="$$missing patch"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
