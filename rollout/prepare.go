@@ -95,7 +95,8 @@ func Select(req Request) (*Selection, error) {
 	sel.Inventory = inv
 	pool, err := inv.Select(p.Hosts)
 	if err != nil {
-		return nil, refuse("rollout hosts "+req.PlanFile+" --limit all, to see what the inventory holds", "plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
+		return nil, refuse(fmt.Sprintf("set hosts = \"...\" in %s to a group or host of %s (its groups are listed above), then: rollout hosts %s", req.PlanFile, p.Inventory, req.PlanFile),
+			"plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
 	}
 	sel.Pool = pool
 	if r := p.ExpectHosts; r != nil && !r.Contains(len(pool)) {
@@ -107,7 +108,7 @@ func Select(req Request) (*Selection, error) {
 	if req.Limit != "" {
 		sel.Hosts, err = inv.Limit(p.Hosts, req.Limit)
 		if err != nil {
-			return nil, refuse("rollout hosts "+req.PlanFile+" --limit PATTERN", "--limit %q: %v", req.Limit, err)
+			return nil, refuse("see the hosts the plan selects, and pick a --limit among them: rollout hosts "+req.PlanFile, "--limit %q: %v", req.Limit, err)
 		}
 	}
 	return sel, nil

@@ -78,7 +78,10 @@ type Options struct {
 	Owner       string // user@controller
 	LocalDir    string // the local state dir (.rollout beside the plan)
 	Adopt       bool   // overwrite hosts whose live files drifted
-	AutoApprove bool   // --yes: approvals are given
+	AutoApprove bool   // --auto-approve: approve_after gates pass without a person (recorded in the approved event)
+	// Unattended: no person can approve (no terminal, no TUI). Without
+	// AutoApprove the run stops at an approve_after gate.
+	Unattended bool
 	LockTTL     time.Duration
 	Forks       int
 	PollEvery   time.Duration // sessions polling (default 250ms)
@@ -92,7 +95,8 @@ type Result struct {
 	RunID    string
 	Outcomes map[string]event.Outcome
 	ExitCode int
-	Next     string
+	Summary  string // what happened, naming the hosts that need attention
+	Next     string // the command to run next (works when pasted)
 }
 
 type hostInfo struct {
@@ -128,7 +132,7 @@ func (r *run) start(batches [][]string) {
 		return
 	}
 	r.started = true
-	r.emit(event.Event{Event: event.RunStart, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
+	r.emit(event.Event{Event: event.RunStart, Schema: event.Schema, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
 		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind})
 }
 
@@ -232,15 +236,20 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	// connect to every target (and via hosts, through the drainer factory)
+	var unreachMu sync.Mutex
+	var unreachable []*inventory.Host
 	if err := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
 		c, err := r.env.Connect(ctx, h.t.Host)
 		if err != nil {
+			unreachMu.Lock()
+			unreachable = append(unreachable, h.t.Host)
+			unreachMu.Unlock()
 			return err
 		}
 		h.conn = c
 		return nil
 	}); err != nil {
-		return r.connectRefusal(err)
+		return r.connectRefusal(err, unreachable)
 	}
 
 	// host locks
@@ -581,7 +590,14 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 		st.Paused, st.Stopping = r.ctl.snapshot()
 		if st.NeedApproval && (r.opts.AutoApprove || r.ctl.takeApproval()) {
 			st.NeedApproval = false
-			r.emit(event.Event{Event: event.Approved, Batch: st.Next + 1})
+			msg := "approved by a person"
+			if r.opts.AutoApprove {
+				msg = "approved by --auto-approve"
+			}
+			r.emit(event.Event{Event: event.Approved, Batch: st.Next + 1, Message: msg})
+		}
+		if st.NeedApproval && r.opts.Unattended {
+			return r.stopAtGate(st)
 		}
 		d := Decide(st, r.env.Now())
 		switch d.Action {
@@ -780,10 +796,18 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		err = ErrInterrupted
 	}
 	res.ExitCode = ExitCode(err)
-	res.Next = r.nextCommand(res, err)
+	res.Summary, res.Next = r.nextCommand(res, err)
 	status := "ok"
-	msg := res.Next
+	msg := res.Summary
+	var ref *Refusal
+	var diag *DiagError
 	switch {
+	case errors.As(err, &ref):
+		status = "refused"
+		msg, res.Next = ref.Problem, ref.Next
+	case errors.As(err, &diag):
+		status = "refused"
+		msg, res.Next = diag.Error(), "rollout validate "+r.pr.Req.PlanFile
 	case res.ExitCode == ExitRefused:
 		status = "refused"
 		msg = err.Error()
@@ -793,7 +817,7 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		status = "failed"
 	}
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
-		ExitCode: event.Int(res.ExitCode), Message: msg})
+		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next})
 	return res, err
 }
 
@@ -806,7 +830,9 @@ func (r *run) revisionOf(name string) string {
 	return ""
 }
 
-func (r *run) nextCommand(res *Result, err error) string {
+// nextCommand says what the run left behind (naming hosts) and the one
+// command to run next.
+func (r *run) nextCommand(res *Result, err error) (summary, next string) {
 	pf := r.pr.Req.PlanFile
 	var drained, unknown, failed []string
 	for _, name := range r.order {
@@ -821,18 +847,40 @@ func (r *run) nextCommand(res *Result, err error) string {
 	}
 	switch {
 	case len(unknown) > 0:
-		return fmt.Sprintf("hosts in an unknown state: %s; run: rollout repair %s", strings.Join(unknown, ", "), pf)
+		next = "rollout repair " + pf
+		return fmt.Sprintf("hosts in an unknown state: %s; run: %s", strings.Join(unknown, ", "), next), next
 	case len(drained) > 0:
-		return fmt.Sprintf("left drained for inspection: %s; when done: rollout repair %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
-			strings.Join(drained, ", "), pf, pf, strings.Join(drained, ","))
+		next = "rollout repair " + pf
+		return fmt.Sprintf("left drained for inspection: %s; when done: %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
+			strings.Join(drained, ", "), next, pf, strings.Join(drained, ",")), next
 	case len(failed) > 0:
-		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: rollout %s %s", strings.Join(failed, ", "), r.opts.Kind, pf)
+		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
+		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
+	case errors.Is(err, ErrApprovalNeeded):
+		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", r.opts.Kind, pf)
+		return fmt.Sprintf("%v; hosts already done are skipped on a re-run: approve the rest with %s, or run it in a terminal and approve by hand", err, next), next
 	case errors.Is(err, ErrInterrupted):
-		return fmt.Sprintf("stopped; to continue: rollout %s %s (hosts already done are skipped)", r.opts.Kind, pf)
+		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
+		return fmt.Sprintf("stopped; to continue: %s (hosts already done are skipped)", next), next
 	case err == nil:
-		return fmt.Sprintf("done; check with: rollout status %s", pf)
+		next = "rollout status " + pf
+		return "done; check with: " + next, next
 	}
-	return ""
+	return "", ""
+}
+
+// stopAtGate ends a run that reached an approve_after gate with no one to
+// approve it: the hosts done stay done, the rest are not started.
+func (r *run) stopAtGate(st RunState) error {
+	var rest []string
+	for _, b := range st.Batches[min(st.Next, len(st.Batches)):] {
+		for _, n := range b {
+			r.setOutcome(n, event.OutcomeNotStarted, "waiting for an approval no one could give")
+			rest = append(rest, n)
+		}
+	}
+	r.log("warn", "batch %d needs an approval, but no one can approve (no terminal) and --auto-approve was not given; %s not started", st.Next+1, strings.Join(rest, ", "))
+	return fmt.Errorf("stopped at the approval after batch %d (%d host(s) not started): %w", st.Next, len(rest), ErrApprovalNeeded)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -847,11 +895,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func lockRefusal(err error, planFile string) error {
+	var le *journal.LockedError
+	if errors.As(err, &le) {
+		if dead, why := journal.OwnerDead(le.Info); dead {
+			return refuse("rollout repair "+planFile+" (puts back what that run left and takes its lock over), then rerun",
+				"%v\nthat run is dead: %s; it may have left hosts drained", err, why)
+		}
+	}
 	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)
 }
 
-func (r *run) connectRefusal(err error) error {
-	next := "check the host with: ssh -v HOST; then rerun"
+func (r *run) connectRefusal(err error, unreachable []*inventory.Host) error {
+	next := connectHint(unreachable, r.pr.Req, r.opts.Kind)
 	if r.env.Hint != nil {
 		if h := r.env.Hint(err); h != "" {
 			next = h

@@ -162,8 +162,18 @@ func (p *Plain) summary(e event.Event) []string {
 	rows := summaryRows(p.order, p.done)
 	table := renderTable(rows, p.opts.Width, !p.opts.Verbose, p.paint)
 	out := append([]string{""}, table...)
-	if e.Message != "" {
-		out = append(out, "next: "+e.Message)
+	switch {
+	case e.Status == "refused":
+		// the command prints a refusal once, on stderr, with its next command
+	case e.Next == "" || strings.Contains(e.Message, e.Next):
+		if e.Message != "" {
+			out = append(out, "next: "+e.Message)
+		}
+	default:
+		if e.Message != "" {
+			out = append(out, e.Message)
+		}
+		out = append(out, "next: "+e.Next)
 	}
 	return out
 }

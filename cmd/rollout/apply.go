@@ -29,6 +29,9 @@ type applyOptions struct {
 	Scope    ScopeOptions
 	To       string // rollback --to
 	Adopt    bool
+	// AutoApprove passes approve_after gates without a person; --yes
+	// answers the start prompt only.
+	AutoApprove bool
 }
 
 func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
@@ -42,6 +45,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
 			return applyRun(cmd.Context(), ios, o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.AutoApprove, "auto-approve", false, "pass the plan's approve_after gates without a person (recorded in the output and the journal); --yes does not")
 	if kind == "rollback" {
 		cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
 		cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
@@ -69,7 +73,57 @@ func owner() string {
 	return u + "@" + h
 }
 
+// uiMode resolves --ui: auto is the TUI on a terminal, plain otherwise; the
+// TUI without a terminal is refused before anything is touched (it would
+// run blind).
+func uiMode(ios *IOStreams, ui, again string) (string, error) {
+	switch ui {
+	case "auto":
+		if ios.OutTTY && ios.InTTY {
+			return "tui", nil
+		}
+		return "plain", nil
+	case "tui":
+		if !ios.OutTTY || !ios.InTTY {
+			return "", &rollout.Refusal{Problem: "--ui tui needs a terminal on stdin and stdout; nothing was touched",
+				Next: again + " --ui plain"}
+		}
+	}
+	return ui, nil
+}
+
+// again is this command line as a user would retype it, without --ui.
+func (o *applyOptions) again() string {
+	s := "rollout " + o.Kind + " " + shellWord(o.PlanFile)
+	if o.Scope.Limit != "" {
+		s += " --limit " + shellWord(o.Scope.Limit)
+	}
+	if o.Scope.Batch != "" {
+		s += " --batch " + shellWord(o.Scope.Batch)
+	}
+	if o.Scope.Revision != "" {
+		s += " --revision " + shellWord(o.Scope.Revision)
+	}
+	if o.To != "" {
+		s += " --to " + shellWord(o.To)
+	}
+	if o.Adopt {
+		s += " --adopt"
+	}
+	if o.Yes {
+		s += " --yes"
+	}
+	if o.AutoApprove {
+		s += " --auto-approve"
+	}
+	return s
+}
+
 func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
+	mode, err := uiMode(ios, o.UI, o.again())
+	if err != nil {
+		return err
+	}
 	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, Revision: o.Scope.Revision}
 	if o.Kind == "rollback" {
 		to, err := rollbackTarget(ctx, ios, o)
@@ -81,6 +135,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	var pr *rollout.Prepared
 	var expect map[string]rollout.SavedHost
 	saved, isSaved, err := rollout.LoadSaved(o.PlanFile)
+	person := mode == "tui" || (mode == "plain" && ios.CanPrompt()) // someone can approve a gate
 	switch {
 	case err != nil:
 		return err
@@ -102,16 +157,15 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}
-	if len(pr.Plan.ApproveAfter) > 0 && !o.Yes && !ios.CanPrompt() {
-		return &rollout.Refusal{
-			Problem: fmt.Sprintf("plan %q asks for approval after batch(es) %v, but no one can answer: stdin/stdout is not a terminal", pr.Plan.Name, pr.Plan.ApproveAfter),
-			Next:    fmt.Sprintf("rollout %s %s --yes (approves every batch), or run it in a terminal", o.Kind, o.PlanFile)}
-	}
 	if !o.Yes && !isSaved { // a saved plan was reviewed when it was made
 		if !ios.CanPrompt() {
-			return &rollout.Refusal{
-				Problem: fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind),
-				Next:    fmt.Sprintf("review with: rollout plan %s; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)}
+			problem := fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind)
+			next := fmt.Sprintf("review with: rollout plan %s; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)
+			if len(pr.Plan.ApproveAfter) > 0 && !o.AutoApprove {
+				problem += fmt.Sprintf("; plan %q also asks a person to approve after batch(es) %v, and no one can answer here", pr.Plan.Name, pr.Plan.ApproveAfter)
+				next += " --auto-approve (--yes answers the start prompt only; --auto-approve passes the gates and is recorded in the journal)"
+			}
+			return &rollout.Refusal{Problem: problem, Next: next}
 		}
 		describePlan(ios, pr)
 		if !confirm(ios, fmt.Sprintf("%s %s to %d host(s)? [y/N] ", o.Kind, plan.ShortRev(pr.Revision), len(pr.Targets))) {
@@ -140,13 +194,6 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	ios.setInterrupt(ctl.Interrupt)
 	defer ios.setInterrupt(nil)
 
-	mode := o.UI
-	if mode == "auto" {
-		mode = "plain"
-		if ios.OutTTY && ios.InTTY {
-			mode = "tui"
-		}
-	}
 	var view event.Sink
 	var tui *ui.TUI
 	switch mode {
@@ -161,12 +208,12 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", o.UI), Next: "rollout " + o.Kind + " --ui plain"}
 	}
 	sinks := multiSink{jr, view}
-	if mode == "plain" && ios.CanPrompt() && !o.Yes {
+	if mode == "plain" && ios.CanPrompt() && !o.AutoApprove {
 		sinks = append(sinks, &approvalPrompter{ios: ios, ctl: ctl})
 	}
-	env := w.Env(sinks)
+	env := w.Env(hintSink{flags: o.hintFlags(), next: sinks})
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), LocalDir: dir,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.Forks, Expect: expect}
+		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.Forks, Expect: expect}
 
 	var res *rollout.Result
 	var runErr error
@@ -186,14 +233,20 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if jerr := jr.Err(); jerr != nil {
 		fmt.Fprintf(ios.Err, "warning: writing the journal: %v\n", jerr)
 	}
+	if mode == "json" {
+		ios.jsonDone = true // Run always ends its stream with run_done
+	}
 	if runErr != nil {
-		if mode != "json" {
-			printError(ios, runErr)
-			if res != nil && res.Next != "" && rollout.ExitCode(runErr) != rollout.ExitRefused {
-				fmt.Fprintf(ios.Err, "next: %s\n", res.Next)
-			}
+		code := rollout.ExitCode(runErr)
+		switch {
+		case code == rollout.ExitRefused:
+			// a refusal is printed once, on stderr (the views leave it out)
+			printError(ios, runErr, o.hintFlags())
+		case mode == "tui" && res != nil:
+			// the TUI is gone from the screen: say where things are
+			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", res.Summary, withFlags(res.Next, o.hintFlags()))
 		}
-		return exitError{code: rollout.ExitCode(runErr)}
+		return exitError{code: code}
 	}
 	return nil
 }

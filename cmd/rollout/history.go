@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -56,8 +57,7 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 	if o.UI == "json" {
 		enc := json.NewEncoder(ios.Out)
 		for _, r := range runs {
-			r.Events = nil
-			if err := enc.Encode(r); err != nil {
+			if err := enc.Encode(historyLine(r)); err != nil {
 				return err
 			}
 		}
@@ -79,6 +79,42 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 	return tw.Flush()
 }
 
+// historyJSON is one run in `history --ui json`: the snake_case names of
+// docs/json-events.md ("history").
+type historyJSON struct {
+	Event    string            `json:"event"` // "run"
+	Run      string            `json:"run"`
+	Kind     string            `json:"kind,omitempty"`
+	Plan     string            `json:"plan,omitempty"`
+	Revision string            `json:"revision,omitempty"`
+	Scope    string            `json:"scope,omitempty"`
+	Start    *time.Time        `json:"start,omitempty"`
+	End      *time.Time        `json:"end,omitempty"`
+	Finished bool              `json:"finished"`
+	Status   string            `json:"status,omitempty"`
+	ExitCode *int              `json:"exit_code,omitempty"`
+	Message  string            `json:"message,omitempty"`
+	Hosts    map[string]string `json:"hosts"` // host → outcome
+}
+
+func historyLine(r journal.RunSummary) historyJSON {
+	h := historyJSON{Event: "run", Run: r.ID, Kind: r.Kind, Plan: r.Plan, Revision: r.Revision, Scope: r.Scope,
+		Finished: r.Finished, Hosts: map[string]string{}}
+	if !r.Start.IsZero() {
+		h.Start = &r.Start
+	}
+	if !r.End.IsZero() {
+		h.End = &r.End
+	}
+	if r.Finished {
+		h.Status, h.ExitCode, h.Message = r.Status, event.Int(r.ExitCode), r.Message
+	}
+	for _, x := range r.Hosts {
+		h.Hosts[x.Host] = string(x.Outcome)
+	}
+	return h
+}
+
 func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journal.RunSummary) error {
 	var chosen *journal.RunSummary
 	for i := range runs {
@@ -89,12 +125,9 @@ func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journ
 	if chosen == nil {
 		return &rollout.Refusal{Problem: fmt.Sprintf("no run %q in the journal", o.Replay), Next: "rollout history " + o.PlanFile}
 	}
-	mode := o.UI
-	if mode == "auto" {
-		mode = "plain"
-		if ios.OutTTY && ios.InTTY {
-			mode = "tui"
-		}
+	mode, err := uiMode(ios, o.UI, "rollout history "+shellWord(o.PlanFile)+" --replay "+shellWord(o.Replay))
+	if err != nil {
+		return err
 	}
 	switch mode {
 	case "json":

@@ -79,7 +79,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		return err
 	}
 	defer w.Close()
-	release, err := lockForRepair(ctx, o, sel, w, names)
+	release, err := lockForRepair(ctx, ios, o, sel, w, names)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -9,15 +10,19 @@ import (
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout"
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 // lockForRepair takes the plan's locks the way apply does (locally, and on
 // every host to repair), so that repair never restores, restarts or
 // undrains a host that a live run is working on: the last run in the
 // journal may still be running. A lock left by a dead run refuses too,
-// until it expires or `rollout unlock` removes it. The returned function
-// releases what was taken.
-func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection, w *wire.Wiring, hosts []string) (func(), error) {
+// until it expires or `rollout unlock` removes it — unless its run is
+// provably dead (journal.OwnerDead: taken on this machine by a pid that is
+// gone or is another process now): then repair takes the lock over, says
+// so, and records it in the journal under the dead run. The returned
+// function releases what was taken.
+func lockForRepair(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollout.Selection, w *wire.Wiring, hosts []string) (func(), error) {
 	now := time.Now()
 	info := journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(now)}
 	dir := localDir(o.GlobalOptions, o.PlanFile)
@@ -33,8 +38,38 @@ func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection
 		return &rollout.Refusal{Problem: fmt.Sprintf("repair: %v", err),
 			Next: fmt.Sprintf("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock %s; then: rollout repair %s", o.PlanFile, o.PlanFile)}
 	}
+	deadRun := "" // the dead run whose locks repair takes over
+	takeOver := func(err error, breakLock func() error, where string) bool {
+		var le *journal.LockedError
+		if !errors.As(err, &le) {
+			return false
+		}
+		dead, why := journal.OwnerDead(le.Info)
+		if !dead && (deadRun == "" || le.Info.RunID != deadRun) {
+			return false
+		}
+		if why == "" {
+			why = "its local lock was taken over above"
+		}
+		if breakLock() != nil {
+			return false
+		}
+		deadRun = le.Info.RunID
+		msg := fmt.Sprintf("repair %s took over the lock %s of run %s (%s): that run is dead (%s)", info.RunID, where, le.Info.RunID, le.Info.Owner, why)
+		fmt.Fprintln(ios.Out, msg)
+		if jr, jerr := journal.Open(journalPath(o.GlobalOptions, o.PlanFile)); jerr == nil {
+			jr.Emit(event.Event{Time: time.Now(), Run: le.Info.RunID, Event: event.Log, Level: "warn", Message: msg})
+			_ = jr.Close()
+		}
+		return true
+	}
 	if err := journal.AcquireLocalLock(dir, name, info, now); err != nil {
-		return nil, refusal(err)
+		if !takeOver(err, func() error { return journal.BreakLocalLock(dir, name) }, "locally") {
+			return nil, refusal(err)
+		}
+		if err := journal.AcquireLocalLock(dir, name, info, now); err != nil {
+			return nil, refusal(err)
+		}
 	}
 	releases = append(releases, func() { _ = journal.ReleaseLocalLock(dir, name, info.RunID) })
 	for _, hn := range hosts {
@@ -49,7 +84,12 @@ func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection
 			return nil, refusal(fmt.Errorf("%s: %w", hn, err))
 		}
 		if err := journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now); err != nil {
-			return nil, refusal(fmt.Errorf("%s: %w", hn, err))
+			if !takeOver(err, func() error { return journal.BreakHostLock(ctx, conn, spec.StateDir, name) }, "on "+hn) {
+				return nil, refusal(fmt.Errorf("%s: %w", hn, err))
+			}
+			if err := journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now); err != nil {
+				return nil, refusal(fmt.Errorf("%s: %w", hn, err))
+			}
 		}
 		releases = append(releases, func() {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -57,5 +97,41 @@ func lockForRepair(ctx context.Context, o *repairOptions, sel *rollout.Selection
 			_ = journal.ReleaseHostLock(rctx, conn, spec.StateDir, name, info.RunID)
 		})
 	}
+	if deadRun != "" {
+		freeDeadRunLocks(ctx, ios, sel, w, hosts, deadRun)
+	}
 	return release, nil
+}
+
+// freeDeadRunLocks removes the locks a dead run left on the plan's other
+// hosts (those repair has nothing to put back on), so the next run is not
+// refused by them.
+func freeDeadRunLocks(ctx context.Context, ios *IOStreams, sel *rollout.Selection, w *wire.Wiring, repaired []string, deadRun string) {
+	skip := map[string]bool{}
+	for _, h := range repaired {
+		skip[h] = true
+	}
+	for _, h := range sel.Hosts {
+		if skip[h.Name] {
+			continue
+		}
+		spec, diags := sel.Plan.ForHost(h, sel.Plan.Revision)
+		if diags.HasErrors() {
+			continue
+		}
+		conn, err := w.Connect(ctx, h)
+		if err != nil {
+			fmt.Fprintf(ios.Out, "%s: cannot check for run %s's lock: %v\n", h.Name, deadRun, err)
+			continue
+		}
+		li, err := journal.ReadHostLock(ctx, conn, spec.StateDir, sel.Plan.Name)
+		if err != nil || li == nil || li.RunID != deadRun {
+			continue
+		}
+		if err := journal.BreakHostLock(ctx, conn, spec.StateDir, sel.Plan.Name); err != nil {
+			fmt.Fprintf(ios.Out, "%s: cannot remove run %s's lock: %v\n", h.Name, deadRun, err)
+			continue
+		}
+		fmt.Fprintf(ios.Out, "%s: removed the lock of dead run %s\n", h.Name, deadRun)
+	}
 }

@@ -32,6 +32,7 @@ type IOStreams struct {
 	NoColor  bool
 	mu       sync.Mutex
 	onSignal func() // set while a run is live: Ctrl-C goes to the run
+	jsonDone bool   // a run_done was written to Out (--ui json)
 }
 
 // setInterrupt routes Ctrl-C to f while a run is live (nil: back to cancel).
@@ -88,6 +89,13 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // newRoot builds the command tree.
 func newRoot(ctx context.Context, ios *IOStreams) *cobra.Command {
+	root, _ := newRootWith(ctx, ios)
+	return root
+}
+
+// newRootWith builds the command tree and returns the global options its
+// flags are bound to.
+func newRootWith(ctx context.Context, ios *IOStreams) (*cobra.Command, *GlobalOptions) {
 	g := &GlobalOptions{}
 	root := &cobra.Command{
 		Use:   "rollout",
@@ -135,7 +143,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		newRepairCmd(ios, g),
 		newUnlockCmd(ios, g),
 	)
-	return root
+	return root, g
 }
 
 type flagError struct {
@@ -148,31 +156,42 @@ func (f flagError) Error() string { return f.err.Error() }
 // run executes the CLI and returns the exit code: the one place errors
 // become exit codes.
 func run(ctx context.Context, args []string, ios *IOStreams) int {
-	root := newRoot(ctx, ios)
+	root, g := newRootWith(ctx, ios)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
+	code := rollout.ExitCode(err)
 	var fe flagError
 	var ee exitError
 	switch {
 	case errors.As(err, &fe):
 		fmt.Fprintf(ios.Err, "error: %v\n\n%s", fe.err, fe.usage)
-		return rollout.ExitRefused
+		code = rollout.ExitRefused
 	case errors.As(err, &ee):
-		return ee.code
+		code = ee.code
 	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "accepts "), strings.Contains(err.Error(), "arg(s)"):
 		fmt.Fprintf(ios.Err, "error: %v\nrun: rollout --help\n", err)
-		return rollout.ExitRefused
+		code = rollout.ExitRefused
+	default:
+		printError(ios, err, g.hintFlags())
 	}
-	printError(ios, err)
-	return rollout.ExitCode(err)
+	if g.UI == "json" && !ios.jsonDone {
+		// JSON everywhere: stdout's last line says how the command ended
+		name := ""
+		if c, _, ferr := root.Find(args); ferr == nil {
+			name = c.Name()
+		}
+		writeJSONDone(ios, name, err, code, g.hintFlags())
+	}
+	return code
 }
 
 // printError renders an error for a tired operator: diagnostics with
-// file:line:col and a snippet; refusals with the next command.
-func printError(ios *IOStreams, err error) {
+// file:line:col and a snippet; refusals with the next command (with the
+// flags of this invocation that it needs).
+func printError(ios *IOStreams, err error, flags []string) {
 	var de *rollout.DiagError
 	if errors.As(err, &de) {
 		files := map[string]*hcl.File{}
@@ -193,14 +212,14 @@ func printError(ios *IOStreams, err error) {
 				next += " " + name
 			}
 		}
-		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: %s\n", n, next)
+		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: %s\n", n, withFlags(next, flags))
 		return
 	}
 	var r *rollout.Refusal
 	if errors.As(err, &r) {
 		fmt.Fprintf(ios.Err, "%s\n", r.Problem)
 		if r.Next != "" {
-			fmt.Fprintf(ios.Err, "  next: %s\n", r.Next)
+			fmt.Fprintf(ios.Err, "  next: %s\n", withFlags(r.Next, flags))
 		}
 		return
 	}
