@@ -82,9 +82,9 @@ type Options struct {
 	// Unattended: no person can approve (no terminal, no TUI). Without
 	// AutoApprove the run stops at an approve_after gate.
 	Unattended bool
-	LockTTL     time.Duration
-	Forks       int
-	PollEvery   time.Duration // sessions polling (default 250ms)
+	LockTTL    time.Duration
+	Forks      int
+	PollEvery  time.Duration // sessions polling (default 250ms)
 	// Expect, from a saved plan: what each host must still look like
 	// (deployed revision, live files), or the run is refused as stale.
 	Expect map[string]SavedHost
