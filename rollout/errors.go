@@ -99,7 +99,21 @@ func connectHint(hosts []*inventory.Host, req Request, kind string) string {
 		return "rerun with -v to see which host failed"
 	}
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
-	h := hosts[0]
+	ssh := SSHCommand(hosts[0])
+	limit := req.Limit
+	if limit == "" {
+		limit = "all"
+	}
+	for _, u := range hosts {
+		limit += ":!" + u.Name
+	}
+	return fmt.Sprintf("see why with: %s; or go on without them: rollout %s %s --limit %s",
+		ssh, kind, req.PlanFile, shellQuote(limit))
+}
+
+// SSHCommand is the OpenSSH command line that connects to h the way
+// rollout does (address, port, user, key) and shows why it fails.
+func SSHCommand(h *inventory.Host) string {
 	ssh := "ssh -v"
 	if h.Port != 0 && h.Port != 22 {
 		ssh += fmt.Sprintf(" -p %d", h.Port)
@@ -111,16 +125,7 @@ func connectHint(hosts []*inventory.Host, req Request, kind string) string {
 	if h.User != "" {
 		target = h.User + "@" + target
 	}
-	ssh += " " + shellQuote(target) + " true"
-	limit := req.Limit
-	if limit == "" {
-		limit = "all"
-	}
-	for _, u := range hosts {
-		limit += ":!" + u.Name
-	}
-	return fmt.Sprintf("see why with: %s; or go on without them: rollout %s %s --limit %s",
-		ssh, kind, req.PlanFile, shellQuote(limit))
+	return ssh + " " + shellQuote(target) + " true"
 }
 
 // shellQuote quotes s for a POSIX shell when it needs quoting.

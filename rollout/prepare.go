@@ -99,12 +99,14 @@ func Select(req Request) (*Selection, error) {
 			"plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
 	}
 	sel.Pool = pool
+	sel.Hosts = pool
 	if r := p.ExpectHosts; r != nil && !r.Contains(len(pool)) {
-		return nil, refuse("check the pattern with: rollout hosts "+req.PlanFile,
+		// the selection comes back with the refusal: `rollout hosts`, the
+		// command the hint names, shows it
+		return sel, refuse("check the pattern with: rollout hosts "+req.PlanFile,
 			"plan %q: hosts = %q selects %d hosts (%s), but expect_hosts = %s; a pattern that selects the wrong number of hosts is refused",
 			p.Name, p.Hosts, len(pool), hostNames(pool, 8), r.String())
 	}
-	sel.Hosts = pool
 	if req.Limit != "" {
 		sel.Hosts, err = inv.Limit(p.Hosts, req.Limit)
 		if err != nil {

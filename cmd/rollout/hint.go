@@ -96,12 +96,24 @@ func (h hintSink) Emit(e event.Event) {
 // stream did: a refused apply or rollback gets its run_start too, so every
 // run's stream is run_start … run_done.
 func writeJSONDone(ios *IOStreams, cmdName string, err error, code int, flags []string) {
-	j := ui.NewJSON(ios.Out)
+	out := ios.jsonOut
+	if out == nil {
+		out = ios.Out
+	}
+	j := ui.NewJSON(out)
 	now := time.Now()
-	if cmdName == "apply" || cmdName == "rollback" {
+	if err != nil && (cmdName == "apply" || cmdName == "rollback") {
 		j.Emit(event.Event{Time: now, Event: event.RunStart, Schema: event.Schema, Message: cmdName})
 	}
 	e := event.Event{Time: now, Event: event.RunDone, Status: "failed", ExitCode: event.Int(code)}
+	switch {
+	case err == nil:
+		e.Status = "ok"
+	case code == rollout.ExitChanges && cmdName == "status":
+		e.Status = "attention" // status --detailed-exitcode: a host needs a person
+	case code == rollout.ExitChanges:
+		e.Status = "changes" // plan --detailed-exitcode: changes pending
+	}
 	var r *rollout.Refusal
 	var d *rollout.DiagError
 	switch {
@@ -113,7 +125,7 @@ func writeJSONDone(ios *IOStreams, cmdName string, err error, code int, flags []
 		e.Status, e.Message = "refused", err.Error()
 	case code == rollout.ExitInterrupted:
 		e.Status, e.Message = "interrupted", err.Error()
-	default:
+	case err != nil:
 		var ee exitError
 		if !errors.As(err, &ee) {
 			e.Message = err.Error()

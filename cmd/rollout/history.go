@@ -48,6 +48,9 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 	}
 	runs := journal.Runs(events)
 	if len(runs) == 0 {
+		if o.UI == "json" {
+			return nil // an empty list; run_done follows
+		}
 		fmt.Fprintf(ios.Out, "no runs recorded in %s\n", path)
 		return nil
 	}

@@ -162,9 +162,8 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		rows = append(rows, row)
 	}
 	if o.UI == "json" {
-		out := map[string]any{"plan": pr.Plan.Name, "revision": pr.Revision, "batches": pr.Batches, "hosts": rows}
+		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": pr.Batches, "hosts": rows}
 		enc := json.NewEncoder(ios.Out)
-		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
 			return err
 		}

@@ -32,8 +32,17 @@ type IOStreams struct {
 	NoColor  bool
 	mu       sync.Mutex
 	onSignal func() // set while a run is live: Ctrl-C goes to the run
-	jsonDone bool   // a run_done was written to Out (--ui json)
+	jsonDone bool      // a run_done was written to stdout (--ui json)
+	jsonOut  io.Writer // stdout, when --ui json (Out may point to stderr then)
 }
+
+// proseOnly are the commands whose report is prose: with --ui json it goes
+// to stderr and stdout gets their run_done.
+var proseOnly = map[string]bool{"repair": true, "unlock": true}
+
+// jsonCommands end their --ui json output with a run_done line.
+var jsonCommands = map[string]bool{"validate": true, "hosts": true, "plan": true, "apply": true, "rollback": true,
+	"status": true, "history": true, "repair": true, "unlock": true}
 
 // setInterrupt routes Ctrl-C to f while a run is live (nil: back to cancel).
 func (s *IOStreams) setInterrupt(f func()) { s.mu.Lock(); s.onSignal = f; s.mu.Unlock() }
@@ -122,7 +131,13 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.IntVar(&g.Forks, "forks", 20, "hosts contacted in parallel for read-only work")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		switch g.UI {
-		case "auto", "tui", "plain", "json":
+		case "json":
+			ios.jsonOut = ios.Out
+			if proseOnly[c.Name()] {
+				ios.Out = ios.Err // stdout carries only JSON; their report is for people
+			}
+			return nil
+		case "auto", "tui", "plain":
 			return nil
 		}
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", g.UI), Next: "rollout " + c.Name() + " --ui plain"}
@@ -159,7 +174,14 @@ func run(ctx context.Context, args []string, ios *IOStreams) int {
 	root, g := newRootWith(ctx, ios)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	name := ""
+	if c, _, ferr := root.Find(args); ferr == nil {
+		name = c.Name()
+	}
 	if err == nil {
+		if g.UI == "json" && !ios.jsonDone && jsonCommands[name] {
+			writeJSONDone(ios, name, nil, 0, nil)
+		}
 		return 0
 	}
 	code := rollout.ExitCode(err)
@@ -179,10 +201,6 @@ func run(ctx context.Context, args []string, ios *IOStreams) int {
 	}
 	if g.UI == "json" && !ios.jsonDone {
 		// JSON everywhere: stdout's last line says how the command ended
-		name := ""
-		if c, _, ferr := root.Find(args); ferr == nil {
-			name = c.Name()
-		}
 		writeJSONDone(ios, name, err, code, g.hintFlags())
 	}
 	return code
