@@ -31,7 +31,7 @@ type IOStreams struct {
 	OutTTY   bool
 	NoColor  bool
 	mu       sync.Mutex
-	onSignal func() // set while a run is live: Ctrl-C goes to the run
+	onSignal func()    // set while a run is live: Ctrl-C goes to the run
 	jsonDone bool      // a run_done was written to stdout (--ui json)
 	jsonOut  io.Writer // stdout, when --ui json (Out may point to stderr then)
 }
