@@ -133,6 +133,15 @@ func TestKilledControllerRepairTakesOverDeadLock(t *testing.T) {
 		t.Errorf("history does not show the killed run %s:\n%s", runID, r.stdout)
 	}
 
+	// status says what needs attention, with the command, and exits 4
+	r = e.rcRun(4, "status", "--detailed-exitcode")
+	for _, want := range []string{canary + " left drained by run " + runID + " (dead)", "rollout repair rollout.hcl --known-hosts"} {
+		if !strings.Contains(r.stdout, want) {
+			dump(t, r)
+			t.Errorf("status --detailed-exitcode lacks %q", want)
+		}
+	}
+
 	// the dead run's locks live on (TTL 2m), but its pid is gone from this
 	// machine: apply is refused naming the run, its owner, that it is dead,
 	// and `rollout repair`
@@ -174,6 +183,8 @@ func TestKilledControllerRepairTakesOverDeadLock(t *testing.T) {
 			t.Errorf("%s still locked after repair: %+v", h.Name, li)
 		}
 	}
+
+	e.rcRun(0, "status", "--detailed-exitcode") // nothing needs attention now
 
 	// the re-run completes
 	e.writePlan(e.tags["v2"], "halt", "0s")

@@ -131,9 +131,13 @@ func Prepare(req Request) (*Prepared, error) {
 	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources}
 	hosts := sel.Hosts
 
+	if p.Repo == "" {
+		return nil, refuse(fmt.Sprintf("put the plan inside the git repository that holds the deployable files, or set repo = \"PATH\" in %s; then: rollout validate %s", req.PlanFile, req.PlanFile),
+			"plan %q: no git repository: the plan sets no repo, and no directory from %s up holds a .git", p.Name, p.Dir)
+	}
 	repo, err := plan.OpenRepo(p.Repo)
 	if err != nil {
-		return nil, refuse("set repo = \"...\" in the plan to a git repository", "plan %q: repo: %v", p.Name, err)
+		return nil, refuse(fmt.Sprintf("set repo = \"PATH\" in %s to a git repository; then: rollout validate %s", req.PlanFile, req.PlanFile), "plan %q: repo: %v", p.Name, err)
 	}
 	pr.Repo = repo
 	rev := p.Revision

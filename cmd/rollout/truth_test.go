@@ -255,3 +255,22 @@ func TestHintsWorkWhenPasted(t *testing.T) {
 		})
 	}
 }
+
+func TestHelpAndValidateSayWhatTheyMean(t *testing.T) {
+	r := rolloutCLI(t, "plan", "--help")
+	expect(t, r, 0, "--out FILE ")
+	if strings.Contains(r.out, "--out rollout apply") {
+		t.Errorf("plan --help shows pflag's backquote word as the value name:\n%s", r.out)
+	}
+
+	// outside a git repository: say which directory was searched and how to fix it
+	dir := t.TempDir()
+	f := &fixture{dir: dir}
+	f.write(t, "inventory.ini", testInventory)
+	p := f.write(t, "rollout.hcl", planSettings{revision: "v1"}.render())
+	r = rolloutCLI(t, "validate", p)
+	expect(t, r, rollout.ExitRefused, "no git repository", dir, `repo = "PATH"`, "rollout validate "+p)
+	if strings.Contains(r.errOut, "repository :") {
+		t.Errorf("the error names an empty path:\n%s", r)
+	}
+}
