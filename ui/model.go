@@ -83,6 +83,7 @@ type Model struct {
 	hosts                 map[string]*hostState
 	current               int
 	waiting               *event.Event
+	approval              *event.Event // a waiting for approval not yet approved; a pause shown over it keeps it pending
 	done                  *event.Event
 	lastEvent, lastRecv   time.Time
 
@@ -223,7 +224,7 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 }
 
 func (m Model) approvalPending() bool {
-	return m.done == nil && m.waiting != nil && m.waiting.Status == statusApproval
+	return m.done == nil && m.approval != nil
 }
 
 // apply records what an event says.
@@ -268,6 +269,7 @@ func (m *Model) apply(e event.Event) {
 		}
 		m.current = e.Batch
 		m.waiting = nil
+		m.approval = nil
 	case event.BatchDone:
 		m.batch(e.Batch).status = e.Status
 	case event.HostPhase:
@@ -293,8 +295,12 @@ func (m *Model) apply(e event.Event) {
 	case event.Waiting:
 		w := e
 		m.waiting = &w
+		if w.Status == statusApproval {
+			m.approval = &w
+		}
 	case event.Approved:
 		m.waiting = nil
+		m.approval = nil
 		if m.notice == noticeApprove {
 			m.notice = ""
 		}
@@ -482,8 +488,10 @@ func (m Model) statusLine(w int) string {
 		s = "run finished: q to quit"
 	case m.interrupts > 0:
 		s = m.notice
+	case m.approvalPending() && m.waiting != nil && m.waiting.Status != statusApproval:
+		s = "approval needed (y to approve, a to abort), and " + oneLine(m.waiting.Message)
 	case m.approvalPending():
-		s = "approval needed (y to approve, a to abort): " + oneLine(m.waiting.Message)
+		s = "approval needed (y to approve, a to abort): " + oneLine(m.approval.Message)
 	case m.notice != "":
 		s = m.notice
 	case m.waiting != nil:
