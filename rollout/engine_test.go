@@ -333,6 +333,9 @@ func TestEngineValidatorFailureTouchesNothing(t *testing.T) {
 	if f.rec.count("drain ") != drains {
 		t.Fatal("a host was drained although preflight failed")
 	}
+	if res.Next != "rollout apply "+f.planFile || !strings.Contains(res.Summary, "no host was changed") {
+		t.Errorf("a failed preflight ends without a next step: summary %q, next %q", res.Summary, res.Next)
+	}
 	for h, b := range before {
 		if f.file(h) != b {
 			t.Fatalf("%s live file changed by a failed preflight", h)

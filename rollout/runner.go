@@ -865,6 +865,10 @@ func (r *run) nextCommand(res *Result, err error) (summary, next string) {
 	case err == nil:
 		next = "rollout status " + pf
 		return "done; check with: " + next, next
+	case errors.Is(err, ErrRunFailed):
+		// nothing was changed (preflight, say): fix the cause, then run again
+		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
+		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: %s", err, next), next
 	}
 	return "", ""
 }
