@@ -31,9 +31,11 @@ import (
 //   - sh: each `rollout …` line is parsed by the real command tree (the
 //     command exists, every flag exists and takes its value, the argument
 //     count is right); each `make X` names a Makefile target; each `jq`
-//     filter runs against the example events of docs/json-events.md. The
-//     commands that need hosts are run against a real fleet by
-//     e2e.TestReadmeCommandsOnTheFleet.
+//     filter runs against the example events of docs/json-events.md.
+//     README.md's command example (the block that needs hosts) is also run,
+//     line by line, against a real fleet by e2e.TestReadmeCommandsOnTheFleet;
+//     the other docs' commands (history --replay, make targets) are only
+//     parsed here.
 //
 // A line starting with any other command fails the test, so an example
 // nobody checks cannot be added.
