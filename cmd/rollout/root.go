@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -217,6 +218,7 @@ func printError(ios *IOStreams, err error, flags []string) {
 			files[name] = &hcl.File{Bytes: src}
 		}
 		w := hcl.NewDiagnosticTextWriter(ios.Err, files, 100, false)
+		de = &rollout.DiagError{Diags: groupPerHost(de.Diags), Sources: de.Sources}
 		for _, d := range de.Diags {
 			if d.Subject != nil { // file:line:col first, so editors and people can jump to it
 				fmt.Fprintf(ios.Err, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
@@ -242,6 +244,46 @@ func printError(ios *IOStreams, err error, flags []string) {
 		return
 	}
 	fmt.Fprintf(ios.Err, "error: %v\n", err)
+}
+
+var perHost = regexp.MustCompile(`^While rendering for host "([^"]+)": `)
+
+// groupPerHost folds diagnostics that differ only in the host they were
+// found for (a template error, rendered once per host) into one naming the
+// hosts: 200 hosts give one problem, not 200.
+func groupPerHost(diags hcl.Diagnostics) hcl.Diagnostics {
+	type group struct {
+		d     *hcl.Diagnostic
+		hosts []string
+	}
+	var out hcl.Diagnostics
+	groups := map[string]*group{}
+	for _, d := range diags {
+		m := perHost.FindStringSubmatch(d.Detail)
+		if m == nil || d.Subject == nil {
+			out = append(out, d)
+			continue
+		}
+		key := fmt.Sprintf("%d|%s|%s|%s", d.Severity, d.Summary, d.Subject.String(), d.Detail[len(m[0]):])
+		if g, ok := groups[key]; ok {
+			g.hosts = append(g.hosts, m[1])
+			continue
+		}
+		c := *d
+		groups[key] = &group{d: &c, hosts: []string{m[1]}}
+		out = append(out, &c)
+	}
+	for _, g := range groups {
+		if len(g.hosts) > 1 {
+			rest := g.d.Detail[len(perHost.FindString(g.d.Detail)):]
+			names := g.hosts
+			if len(names) > 8 {
+				names = append(append([]string{}, names[:8]...), fmt.Sprintf("and %d more", len(g.hosts)-8))
+			}
+			g.d.Detail = fmt.Sprintf("While rendering for %d hosts (%s): %s", len(g.hosts), strings.Join(names, ", "), rest)
+		}
+	}
+	return out
 }
 
 // planArg returns the plan file argument (default rollout.hcl).

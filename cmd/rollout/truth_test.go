@@ -274,3 +274,16 @@ func TestHelpAndValidateSayWhatTheyMean(t *testing.T) {
 		t.Errorf("the error names an empty path:\n%s", r)
 	}
 }
+
+// A template error is one problem naming the hosts, not one per host.
+func TestTemplateErrorGroupedAcrossHosts(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, "conf/app.conf.tmpl", "x = ${host.nosuch}\n")
+	f.commit(t, "v3", "2026-01-03T12:00:00Z")
+	p := f.plan(t, "rollout.hcl", planSettings{revision: "v3"})
+	r := rolloutCLI(t, "validate", p)
+	expect(t, r, rollout.ExitRefused, "1 problem(s)", `While rendering for 4 hosts (web1, web2, web3, web4)`, `"nosuch"`)
+	if n := strings.Count(r.errOut, "Unsupported attribute"); n != 1 {
+		t.Errorf("the template error is printed %d times, want once:\n%s", n, r)
+	}
+}
