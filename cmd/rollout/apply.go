@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-sh/rollout/internal/wire"
+	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
@@ -167,18 +168,26 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			}
 			return &rollout.Refusal{Problem: problem, Next: next}
 		}
-		describePlan(ios, pr)
-		if !confirm(ios, fmt.Sprintf("%s %s to %d host(s)? [y/N] ", o.Kind, plan.ShortRev(pr.Revision), len(pr.Targets))) {
-			fmt.Fprintln(ios.Err, "nothing was touched")
-			return exitError{code: rollout.ExitRefused}
-		}
 	}
-
 	w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions))
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	if !o.Yes && !isSaved {
+		// the prompt shows what will happen: a read-only look at the hosts
+		var hosts []*inventory.Host
+		for _, t := range pr.Targets {
+			hosts = append(hosts, t.Host)
+		}
+		views := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.Forks, false, nil)
+		text, question := describeRun(pr, views, o.Kind)
+		fmt.Fprint(ios.Err, text)
+		if !confirm(ios, question) {
+			fmt.Fprintln(ios.Err, "nothing was touched")
+			return exitError{code: rollout.ExitRefused}
+		}
+	}
 
 	dir := localDir(o.GlobalOptions, o.PlanFile)
 	jr, err := journal.Open(journalPath(o.GlobalOptions, o.PlanFile))
@@ -292,10 +301,39 @@ func confirm(ios *IOStreams, prompt string) bool {
 	return line == "y" || line == "yes"
 }
 
-func describePlan(ios *IOStreams, pr *rollout.Prepared) {
-	fmt.Fprintf(ios.Err, "plan %q: %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision))
-	for i, b := range pr.Batches {
-		fmt.Fprintf(ios.Err, "  batch %d: %s\n", i+1, strings.Join(b, ", "))
+// describeRun says what a run would do, from a read-only look at its hosts
+// (views, in target order): the hosts it changes in their real batches, the
+// hosts it skips (already at the revision), and those it could not read. It
+// returns the description and the confirmation question.
+func describeRun(pr *rollout.Prepared, views []rollout.HostView, kind string) (text, question string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan %q: %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision))
+	var todo, skip, unknown []string
+	for i, t := range pr.Targets {
+		v := views[i]
+		switch {
+		case v.AtTarget(t, pr.Revision):
+			skip = append(skip, t.Host.Name)
+		case v.Err != nil:
+			unknown = append(unknown, t.Host.Name)
+			todo = append(todo, t.Host.Name)
+		default:
+			todo = append(todo, t.Host.Name)
+		}
 	}
-	fmt.Fprintf(ios.Err, "  on_failure = %s, max_failures allows %d\n", pr.Plan.OnFailure, pr.Plan.FailureLimit(len(pr.Targets)))
+	for i, batch := range plan.Batches(pr.BatchSpec, todo) {
+		fmt.Fprintf(&b, "  batch %d: %s\n", i+1, strings.Join(batch, ", "))
+	}
+	if len(skip) > 0 {
+		fmt.Fprintf(&b, "  skipped, already at %s: %s\n", plan.ShortRev(pr.Revision), strings.Join(skip, ", "))
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(&b, "  could not be read now (the run will connect again): %s\n", strings.Join(unknown, ", "))
+	}
+	fmt.Fprintf(&b, "  on_failure = %s, max_failures allows %d\n", pr.Plan.OnFailure, pr.Plan.FailureLimit(len(todo)))
+	q := fmt.Sprintf("%s %s to %d host(s)", kind, plan.ShortRev(pr.Revision), len(todo))
+	if len(skip) > 0 {
+		q += fmt.Sprintf(" (%d skipped)", len(skip))
+	}
+	return b.String(), q + "? [y/N] "
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout"
 )
 
@@ -285,5 +286,33 @@ func TestTemplateErrorGroupedAcrossHosts(t *testing.T) {
 	expect(t, r, rollout.ExitRefused, "1 problem(s)", `While rendering for 4 hosts (web1, web2, web3, web4)`, `"nosuch"`)
 	if n := strings.Count(r.errOut, "Unsupported attribute"); n != 1 {
 		t.Errorf("the template error is printed %d times, want once:\n%s", n, r)
+	}
+}
+
+// The confirmation prompt shows what will happen: after a partial run, only
+// the hosts still to change, in their real batches, and the ones skipped.
+func TestPromptShowsWhatWillHappen(t *testing.T) {
+	f := newFixture(t)
+	p := f.plan(t, "rollout.hcl", planSettings{})
+	pr, err := rollout.Prepare(rollout.Request{PlanFile: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := make([]rollout.HostView, len(pr.Targets))
+	for i, tg := range pr.Targets {
+		views[i] = rollout.HostView{Name: tg.Host.Name, Live: map[string]string{}}
+		if i < 3 { // web1..web3 were done by an earlier run
+			views[i].State = &journal.HostState{Revision: pr.Revision}
+			for _, fl := range tg.Files {
+				views[i].Live[fl.Dest] = fl.SHA256
+			}
+		}
+	}
+	text, q := describeRun(pr, views, "apply")
+	if !strings.Contains(q, "to 1 host(s) (3 skipped)?") {
+		t.Errorf("question %q, want it to say 1 host changes and 3 are skipped", q)
+	}
+	if !strings.Contains(text, "batch 1: web4\n") || strings.Contains(text, "batch 2") || !strings.Contains(text, "skipped, already at "+f.v2[:7]+": web1, web2, web3") {
+		t.Errorf("the prompt does not show the real batches and the skipped hosts:\n%s", text)
 	}
 }
