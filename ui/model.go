@@ -83,6 +83,7 @@ type Model struct {
 	hosts                 map[string]*hostState
 	current               int
 	waiting               *event.Event
+	thin                  thinner
 	approval              *event.Event // a waiting for approval not yet approved; a pause shown over it keeps it pending
 	done                  *event.Event
 	lastEvent, lastRecv   time.Time
@@ -113,6 +114,7 @@ func newModel(ctl Controls, now func() time.Time, r *lipgloss.Renderer) Model {
 		now:    now,
 		st:     newStyles(r),
 		f:      newFormatter(),
+		thin:   newThinner(),
 		bar:    progress.New(progress.WithSolidFill("4"), progress.WithColorProfile(r.ColorProfile()), progress.WithWidth(24)),
 		vp:     viewport.New(defaultWidth, 5),
 		hosts:  map[string]*hostState{},
@@ -231,7 +233,7 @@ func (m Model) approvalPending() bool {
 func (m *Model) apply(e event.Event) {
 	m.f.observe(e)
 	m.lastEvent, m.lastRecv = e.Time, m.now()
-	if e.Event != event.Log || e.Level != "debug" {
+	if m.thin.keep(e) { // the log pane is thinned like the plain view
 		m.appendLog(m.f.format(e, m.st.paint)...)
 	}
 

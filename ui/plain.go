@@ -33,10 +33,9 @@ type Plain struct {
 	paint paintFunc
 	err   error
 
-	order    []string // hosts in run_start order, then any others
-	done     map[string]event.Event
-	sessions map[string]int
-	window   map[string]float64
+	order []string // hosts in run_start order, then any others
+	done  map[string]event.Event
+	thin  thinner
 }
 
 // NewPlain returns a plain view writing to w.
@@ -45,13 +44,12 @@ func NewPlain(w io.Writer, opts PlainOptions) *Plain {
 		opts.Width = 80
 	}
 	p := &Plain{
-		w:        w,
-		opts:     opts,
-		f:        newFormatter(),
-		paint:    noPaint,
-		done:     map[string]event.Event{},
-		sessions: map[string]int{},
-		window:   map[string]float64{},
+		w:     w,
+		opts:  opts,
+		f:     newFormatter(),
+		paint: noPaint,
+		done:  map[string]event.Event{},
+		thin:  newThinner(),
 	}
 	if opts.Color {
 		r := lipgloss.NewRenderer(w)
@@ -131,6 +129,22 @@ func (p *Plain) shown(e event.Event) bool {
 	if p.opts.Verbose {
 		return true
 	}
+	return p.thin.keep(e)
+}
+
+// thinner drops repeated progress events: a drain_sessions line only when
+// the count changes, a health_progress line only when the window starts
+// (again). The plain view and the TUI's log pane both use it.
+type thinner struct {
+	sessions map[string]int
+	window   map[string]float64
+}
+
+func newThinner() thinner {
+	return thinner{sessions: map[string]int{}, window: map[string]float64{}}
+}
+
+func (t thinner) keep(e event.Event) bool {
 	switch e.Event {
 	case event.Log:
 		return e.Level != "debug"
@@ -138,20 +152,20 @@ func (p *Plain) shown(e event.Event) bool {
 		if e.Sessions == nil {
 			return false
 		}
-		last, seen := p.sessions[e.Host]
-		p.sessions[e.Host] = *e.Sessions
+		last, seen := t.sessions[e.Host]
+		t.sessions[e.Host] = *e.Sessions
 		return !seen || last != *e.Sessions
 	case event.HealthProgress:
 		if e.WindowElapsed == nil {
 			return false
 		}
-		last, seen := p.window[e.Host]
-		p.window[e.Host] = *e.WindowElapsed
+		last, seen := t.window[e.Host]
+		t.window[e.Host] = *e.WindowElapsed
 		return !seen || *e.WindowElapsed < last
 	case event.HostPhase:
 		// A new phase starts the thinning afresh.
-		delete(p.sessions, e.Host)
-		delete(p.window, e.Host)
+		delete(t.sessions, e.Host)
+		delete(t.window, e.Host)
 	}
 	return true
 }
