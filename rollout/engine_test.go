@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -641,5 +643,60 @@ func TestEngineWaitsForSessionsThenTimesOut(t *testing.T) {
 	// exactly 2m for web2
 	if got := clk.Now().Sub(t0); got != 2*time.Minute+3*250*time.Millisecond {
 		t.Errorf("fake time advanced %s, want 2m0.75s", got)
+	}
+}
+
+// cutConn fails every command once cut is set: the host became unreachable.
+type cutConn struct {
+	localConn
+	cut *atomic.Bool
+}
+
+func (c cutConn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if c.cut.Load() {
+		return errors.New("connection lost")
+	}
+	return c.localConn.Run(ctx, cmd, stdin, stdout, stderr)
+}
+
+type sinkFunc func(event.Event)
+
+func (f sinkFunc) Emit(e event.Event) { f(e) }
+
+// A run that cannot release its lock on a host that went away says so in
+// its summary, and its next command clears it.
+func TestEngineUnreleasedLockIsReported(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]`)
+	pr, err := Prepare(Request{PlanFile: f.planFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := &atomic.Bool{}
+	env := f.env()
+	env.Connect = func(_ context.Context, h *inventory.Host) (Conn, error) {
+		if h.Name == "web2" {
+			return cutConn{cut: cut}, nil
+		}
+		return localConn{}, nil
+	}
+	var runDone event.Event
+	env.Sink = sinkFunc(func(e event.Event) {
+		if e.Event == event.HostDone && e.Host == "web2" {
+			cut.Store(true) // web2 is done, then unreachable
+		}
+		if e.Event == event.RunDone {
+			runDone = e
+		}
+	})
+	res, err := Run(context.Background(), pr, env, Options{RunID: "r-cut", Owner: "t", LocalDir: filepath.Join(f.dir, ".rollout")}, nil)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := "rollout unlock " + f.planFile + " --yes"
+	if res.Next != want || !strings.Contains(res.Summary, "could not release its lock on web2") {
+		t.Errorf("summary %q, next %q; want the unreleased lock on web2 and %q", res.Summary, res.Next, want)
+	}
+	if runDone.Next != want || !strings.Contains(runDone.Message, "web2") {
+		t.Errorf("run_done %+v does not report the unreleased lock", runDone)
 	}
 }

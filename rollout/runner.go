@@ -124,6 +124,9 @@ type run struct {
 	inFlight map[string]event.Phase
 	touched  bool
 	started  bool // run_start emitted
+	// unreleased: hosts whose lock this run could not release (unreachable
+	// at the end); the summary says so, with the command that clears them
+	unreleased []string
 }
 
 // start emits run_start once, with the batches the run will really use.
@@ -270,6 +273,9 @@ func (r *run) execute(ctx context.Context) error {
 		for _, h := range locked {
 			if err := journal.ReleaseHostLock(rctx, h.conn, h.t.Spec.StateDir, planName, r.opts.RunID); err != nil {
 				r.log("warn", "%s: releasing lock: %v", h.t.Host.Name, err)
+				r.mu.Lock()
+				r.unreleased = append(r.unreleased, h.t.Host.Name)
+				r.mu.Unlock()
 			}
 		}
 	}()
@@ -797,6 +803,15 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	}
 	res.ExitCode = ExitCode(err)
 	res.Summary, res.Next = r.nextCommand(res, err)
+	if len(r.unreleased) > 0 {
+		sort.Strings(r.unreleased)
+		unlock := "rollout unlock " + r.pr.Req.PlanFile + " --yes"
+		res.Summary = strings.TrimPrefix(fmt.Sprintf("%s; this run could not release its lock on %s (unreachable at the end): when it is back, %s",
+			res.Summary, strings.Join(r.unreleased, ", "), unlock), "; ")
+		if err == nil {
+			res.Next = unlock
+		}
+	}
 	status := "ok"
 	msg := res.Summary
 	var ref *Refusal
