@@ -160,7 +160,7 @@ func isPhase(ph event.Phase) func(event.Event) bool {
 // jsonKeys are the keys docs/json-events.md promises per event kind (the
 // ones that are always there; optional ones like message are not listed).
 var jsonKeys = map[event.Kind][]string{
-	event.RunStart:       {"plan", "revision", "scope", "batches"},
+	event.RunStart:       {"schema", "plan", "revision", "scope", "batches"},
 	event.PreflightStart: {"hosts"},
 	event.PreflightHost:  {"host", "status"},
 	event.PreflightDone:  {"status"},
