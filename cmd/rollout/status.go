@@ -230,8 +230,10 @@ func needsAttention(v rollout.HostView, sel *rollout.Selection, runs []journal.R
 		return "", ""
 	case len(v.Drift) > 0:
 		return "hand-edited: " + strings.Join(v.Drift, ", "), "rollout plan " + pf + " --diff --limit " + v.Name + " (then rollout apply --adopt to overwrite)"
-	case v.LB != "" && !v.Serving:
-		return "out of the load balancer (" + v.LB + ")", "rollout repair " + pf
+	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
+		// no run of this plan left it so: rollout has nothing to put back
+		return "out of the load balancer (" + v.LB + "), not by a run of this plan",
+			"check who drained it, then put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
 	}
 	return "", ""
 }
