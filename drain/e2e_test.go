@@ -2,6 +2,7 @@ package drain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -395,5 +398,176 @@ func TestE2EHAProxyUnknownServerAndPool(t *testing.T) {
 		if s := got[name]; !s.Serving || s.Status != "UP" {
 			t.Errorf("%s = %+v, want UP, serving", name, s)
 		}
+	}
+}
+
+// 100 hosts' drivers share one run client of a stock stats socket (10
+// connections at most), and all of them go through a whole drain cycle at
+// once, as a batch of 100 with --forks 100 does: no error, every server
+// back UP at full weight, and never more than 3 connections.
+func TestE2EHAProxySharedClientHundredHosts(t *testing.T) {
+	requireHAProxy(t)
+	const n = 100
+	var apps []*app
+	for i := 1; i <= n; i++ {
+		apps = append(apps, startApp(t, fmt.Sprintf("web%d", i)))
+	}
+	l := startHAProxy(t, apps, false)
+	api, err := NewRuntimeAPIOptions(l.endpoint, nil, RunOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	var hs []*HAProxy
+	for i := 1; i <= n; i++ {
+		h, err := NewHAProxyClients(fmt.Sprintf("web%d", i), []*RuntimeAPI{api}, "web", fmt.Sprintf("web%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cycle := func(h *HAProxy) error {
+		if err := h.Check(ctx); err != nil {
+			return err
+		}
+		if err := h.Drain(ctx); err != nil {
+			return err
+		}
+		for {
+			s, err := h.Sessions(ctx)
+			if err != nil {
+				return err
+			}
+			if s == 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := h.Settle(ctx); err != nil {
+			return err
+		}
+		if err := h.SetWeight(ctx, 50); err != nil {
+			return err
+		}
+		if err := h.Drain(ctx); err != nil { // checks resume in drain
+			return err
+		}
+		for {
+			up, _, err := h.Serving(ctx)
+			if err != nil {
+				return err
+			}
+			if up {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := h.Undrain(ctx); err != nil {
+			return err
+		}
+		return h.SetWeight(ctx, 100)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = cycle(h) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	u := api.Usage()
+	if u.PeakConns > 3 {
+		t.Errorf("usage %+v: more than 3 connections at once", u)
+	}
+	if u.Lines >= u.Commands {
+		t.Errorf("usage %+v: no line carried more than one command", u)
+	}
+	t.Logf("usage: %+v", u)
+	// HAProxy shows "UP 1/3" until the checks after maint have passed
+	eventually(t, "every server UP at weight 100", func() (bool, string) {
+		rows, err := api.Stat(ctx, "web")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range rows {
+			if r.Status != "UP" || r.Weight != 100 {
+				return false, fmt.Sprintf("%s %s weight %d", r.Server, r.Status, r.Weight)
+			}
+		}
+		return len(rows) == n, fmt.Sprintf("%d rows", len(rows))
+	})
+}
+
+// Other clients fill the stats socket (its 10 connections and its accept
+// backlog, so connecting fails with EAGAIN); the run's client waits and
+// retries, and goes through once they let go.
+func TestE2EHAProxyFullSocketIsRetried(t *testing.T) {
+	requireHAProxy(t)
+	l := startHAProxy(t, []*app{startApp(t, "web1")}, false)
+	sock := strings.TrimPrefix(l.endpoint, "unix:")
+	var held []net.Conn
+	for len(held) < 40 {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			if !errors.Is(err, syscall.EAGAIN) {
+				t.Fatalf("filling the socket: %v", err)
+			}
+			break
+		}
+		held = append(held, c)
+	}
+	if len(held) == 40 {
+		t.Fatal("40 connections and the socket still accepts: not a stock stats socket")
+	}
+	release := time.AfterFunc(300*time.Millisecond, func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	defer release.Stop()
+	api, err := NewRuntimeAPIOptions(l.endpoint, nil, RunOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	h, err := NewHAProxyClients("web1", []*RuntimeAPI{api}, "web", "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Check(ctx); err != nil {
+		t.Fatalf("check once the socket frees up: %v", err)
+	}
+	if u := api.Usage(); u.Attempts < 2 {
+		t.Errorf("usage %+v: the first connect went through a full socket", u)
+	}
+
+	// a socket that stays full: the deadline ends it, and the error says why
+	var again []net.Conn
+	for {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			break
+		}
+		again = append(again, c)
+	}
+	defer func() {
+		for _, c := range again {
+			c.Close()
+		}
+	}()
+	api2, _ := NewRuntimeAPIOptions(l.endpoint, nil, RunOptions)
+	defer api2.Close()
+	h2, _ := NewHAProxyClients("web1", []*RuntimeAPI{api2}, "web", "web1")
+	sctx, scancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer scancel()
+	err = h2.Check(sctx)
+	if err == nil || !strings.Contains(Hint(err), "stats maxconn") {
+		t.Fatalf("err = %v, hint %q: want the connection-limit hint", err, Hint(err))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeServer is one server row of a fake HAProxy.
@@ -17,16 +18,24 @@ type fakeServer struct {
 }
 
 // fakeLB speaks enough of the HAProxy runtime API for unit tests of the
-// protocol: one command line per connection, reply, close.
+// protocol: lines of ';'-separated commands; without "prompt" one line per
+// connection, reply, close; with it, every reply followed by "> " and the
+// connection kept; "set severity-output number" prefixes messages.
 type fakeLB struct {
 	mu      sync.Mutex
 	backend string
 	servers []*fakeServer
 	columns []string // order of the show stat header
 	level   string
-	cmds    []string
+	cmds    []string // commands that reached the socket, without the session settings
+	lines   int
 	path    string
 	ln      net.Listener
+
+	conns, peakConns int // open connections now, and at most
+	accepted         int
+	delay            time.Duration // before answering a line
+	closeAfter       int           // close a kept connection after this many lines (0: never)
 }
 
 var statColumns = []string{"pxname", "svname", "qcur", "qmax", "scur", "smax", "slim", "stot", "status", "weight", "act", "bck", "check_status", ""}
@@ -56,12 +65,97 @@ func newFakeLB(t *testing.T, backend string, servers ...*fakeServer) *fakeLB {
 func (f *fakeLB) endpoint() string { return "unix:" + f.path }
 
 func (f *fakeLB) serve(c net.Conn) {
-	defer c.Close()
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return
+	f.mu.Lock()
+	f.conns++
+	f.accepted++
+	f.peakConns = max(f.peakConns, f.conns)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.conns--
+		f.mu.Unlock()
+		c.Close()
+	}()
+	r := bufio.NewReader(c)
+	prompt, severity := false, false
+	for n := 1; ; n++ {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		f.mu.Lock()
+		f.lines++
+		delay := f.delay
+		closeAfter := f.closeAfter
+		f.mu.Unlock()
+		time.Sleep(delay)
+		var out strings.Builder
+		for _, cmd := range strings.Split(strings.TrimSuffix(line, "\n"), ";") {
+			var reply string
+			switch cmd {
+			case "prompt":
+				prompt = !prompt
+				reply = "\n"
+			case "set severity-output number":
+				severity = true
+				reply = "\n"
+			default:
+				reply = f.handle(cmd)
+				if severity {
+					reply = withSeverity(cmd, reply)
+				}
+			}
+			out.WriteString(reply)
+			if prompt {
+				out.WriteString("> ")
+			}
+		}
+		fmt.Fprint(c, out.String())
+		if !prompt || (closeAfter > 0 && n >= closeAfter) {
+			return
+		}
 	}
-	fmt.Fprint(c, f.handle(strings.TrimSuffix(line, "\n")))
+}
+
+// withSeverity adds HAProxy's "[N]: " to a message reply (3 errors, 6
+// information); data (show stat, get weight) has none.
+func withSeverity(cmd, reply string) string {
+	switch {
+	case cmd == "show cli level", strings.HasPrefix(reply, "Unknown command"):
+		return "[6]: " + reply
+	case strings.HasPrefix(reply, "No such"), strings.HasPrefix(reply, "\nPermission denied"), strings.HasPrefix(reply, "'"):
+		return "[3]: " + strings.TrimPrefix(reply, "\n")
+	}
+	return reply
+}
+
+func (f *fakeLB) lineCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lines
+}
+
+func (f *fakeLB) acceptedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accepted
+}
+
+func (f *fakeLB) peak() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peakConns
+}
+
+// count returns how many commands that reached the socket start with prefix.
+func (f *fakeLB) count(prefix string) int {
+	n := 0
+	for _, c := range f.commands() {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fakeLB) commands() []string {

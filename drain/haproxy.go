@@ -20,20 +20,15 @@ type HAProxy struct {
 }
 
 // NewHAProxy returns the driver for server in backend on every endpoint
-// ("unix:/path/admin.sock" or "tcp:HOST:PORT"). host names the target host
-// in errors. dial nil means the local machine.
+// ("unix:/path/admin.sock" or "tcp:HOST:PORT"), each with a one-off client.
+// host names the target host in errors. dial nil means the local machine.
+// A run with many hosts shares clients instead: see NewHAProxyClients.
 func NewHAProxy(host string, endpoints []string, dial Dialer, backend, server string) (*HAProxy, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("haproxy drain for %s: no endpoints", host)
 	}
-	if err := checkName("backend", backend); err != nil {
-		return nil, fmt.Errorf("haproxy drain for %s: %w", host, err)
-	}
-	if err := checkName("server", server); err != nil {
-		return nil, fmt.Errorf("haproxy drain for %s: %w", host, err)
-	}
-	h := &HAProxy{host: host, backend: backend, server: server}
 	seen := map[string]bool{}
+	var apis []*RuntimeAPI
 	for _, ep := range endpoints {
 		if seen[ep] {
 			return nil, fmt.Errorf("haproxy drain for %s: endpoint %q listed twice", host, ep)
@@ -43,43 +38,51 @@ func NewHAProxy(host string, endpoints []string, dial Dialer, backend, server st
 		if err != nil {
 			return nil, fmt.Errorf("haproxy drain for %s: %w", host, err)
 		}
-		h.apis = append(h.apis, api)
+		apis = append(apis, api)
 	}
-	return h, nil
+	return NewHAProxyClients(host, apis, backend, server)
+}
+
+// NewHAProxyClients returns the driver for server in backend on the LBs of
+// apis, which other hosts' drivers may share (one client per endpoint for
+// a whole run keeps rollout under the stats socket's connection limit and
+// lets it batch the commands and "show stat" reads of many hosts).
+func NewHAProxyClients(host string, apis []*RuntimeAPI, backend, server string) (*HAProxy, error) {
+	if len(apis) == 0 {
+		return nil, fmt.Errorf("haproxy drain for %s: no endpoints", host)
+	}
+	if err := checkName("backend", backend); err != nil {
+		return nil, fmt.Errorf("haproxy drain for %s: %w", host, err)
+	}
+	if err := checkName("server", server); err != nil {
+		return nil, fmt.Errorf("haproxy drain for %s: %w", host, err)
+	}
+	return &HAProxy{host: host, backend: backend, server: server, apis: apis}, nil
 }
 
 // Check verifies, changing nothing, that every LB answers, that the socket
-// has admin level, and that backend/server exists there.
+// has admin level, and that backend/server exists there: one line per LB.
 func (h *HAProxy) Check(ctx context.Context) error {
 	return h.each("check", func(a *RuntimeAPI) error {
-		level, err := a.Exec(ctx, "show cli level")
+		cmd := "get weight " + h.backend + "/" + h.server
+		replies, err := a.do(ctx, "show cli level", cmd)
 		if err != nil {
 			return err
 		}
 		// HAProxy before 2.0 has no "show cli level"; then the first
 		// state change will tell.
-		if l := strings.TrimSpace(level); l != "admin" && !strings.HasPrefix(l, "Unknown command") {
-			return fmt.Errorf("haproxy %s: the stats socket has level %q, want admin (stats socket ... level admin)", a.endpoint, l)
+		if l := strings.TrimSpace(replies[0].text); l != "admin" && !strings.HasPrefix(l, "Unknown command") {
+			return &LevelError{Endpoint: a.where(), Level: l}
 		}
-		return a.expectReply(ctx, "get weight "+h.backend+"/"+h.server)
+		msg := strings.TrimSpace(replies[1].text)
+		if msg == "" {
+			msg = "empty reply"
+		}
+		if isRefusal(msg) || replies[1].severity != 0 && replies[1].severity <= 3 {
+			return &ReplyError{Endpoint: a.where(), Command: cmd, Reply: oneLine(msg)}
+		}
+		return nil
 	})
-}
-
-// expectReply runs a read-only command that answers with data on success
-// and with one of HAProxy's refusals otherwise.
-func (a *RuntimeAPI) expectReply(ctx context.Context, cmd string) error {
-	reply, err := a.Exec(ctx, cmd)
-	if err != nil {
-		return err
-	}
-	msg := strings.TrimSpace(reply)
-	if msg == "" {
-		msg = "empty reply"
-	}
-	if isRefusal(msg) {
-		return &ReplyError{Endpoint: a.endpoint, Command: cmd, Reply: oneLine(msg)}
-	}
-	return nil
 }
 
 func isRefusal(msg string) bool {
@@ -171,8 +174,32 @@ func (h *HAProxy) stat(ctx context.Context, a *RuntimeAPI) (Stat, error) {
 			return r, nil
 		}
 	}
-	return Stat{}, &ReplyError{Endpoint: a.endpoint, Command: "show stat " + h.backend + " 4 -1", Reply: "No such server " + h.backend + "/" + h.server + "."}
+	return Stat{}, &ReplyError{Endpoint: a.where(), Command: "show stat " + h.backend + " 4 -1", Reply: "No such server " + h.backend + "/" + h.server + "."}
 }
+
+// Stats returns every server row of the backend on every LB, by endpoint,
+// through the shared clients (one "show stat" read per LB serves every
+// host asking at once). For analyses that compare this host's server with
+// the others, e.g. error counters ("econ", "eresp", "hrsp_5xx") by column
+// name in Fields.
+func (h *HAProxy) Stats(ctx context.Context) (map[string][]Stat, error) {
+	out := map[string][]Stat{}
+	err := h.each("stats", func(a *RuntimeAPI) error {
+		rows, err := a.Stat(ctx, h.backend)
+		if err != nil {
+			return err
+		}
+		out[a.endpoint] = rows
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Server returns the server this driver drains and its backend.
+func (h *HAProxy) Server() (backend, server string) { return h.backend, h.server }
 
 // each runs f on every LB, even after one failed (so Undrain restores every
 // LB it can reach), and joins the errors under "STEP HOST: ".

@@ -174,6 +174,7 @@ type load struct {
 	errs       []string
 	versions   map[string]int
 	stop       chan struct{}
+	stopOnce   sync.Once
 	done       chan struct{}
 }
 
@@ -227,7 +228,8 @@ func (l *load) fail(s string) {
 	l.mu.Unlock()
 }
 
-func (l *load) Stop() { close(l.stop); <-l.done }
+// Stop ends the load and waits for its workers; calling it again is safe.
+func (l *load) Stop() { l.stopOnce.Do(func() { close(l.stop) }); <-l.done }
 
 func (e *env) frontend() string { return fmt.Sprintf("http://127.0.0.1:%d/", e.f.FrontendPorts[0]) }
 

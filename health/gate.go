@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rollout-sh/rollout/internal/transport"
 )
 
 // Sentinels for the two ways a gate fails; a *Failure matches one of them
@@ -130,10 +132,17 @@ func (g *Gate) Wait(ctx context.Context, progress func(Progress)) error {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
+		if transport.Lost(err) {
+			// the host cannot be seen: no verdict about its service
+			return err
+		}
 		if baselined && g.Guard != nil {
 			if gerr := g.Guard.Check(ctx); gerr != nil {
 				if cerr := ctx.Err(); cerr != nil {
 					return cerr
+				}
+				if transport.Lost(gerr) {
+					return fmt.Errorf("flap guard: %w", gerr)
 				}
 				return &Failure{Gate: g.Name, Kind: ErrFlapping, Cause: gerr, Window: g.HealthyFor, Deadline: g.Deadline}
 			}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollout-sh/rollout/internal/transport"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -301,5 +303,47 @@ func TestRealClockSleepCancelled(t *testing.T) {
 	cancel()
 	if err := RealClock().Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// lostRunner answers the first n commands, then the connection is gone.
+type lostRunner struct {
+	inner Runner
+	n     int
+}
+
+func (r *lostRunner) Run(ctx context.Context, cmd string, in io.Reader, stdout, stderr io.Writer) error {
+	if r.n <= 0 {
+		return fmt.Errorf("ssh web1: run %q: %w (EOF)", cmd, transport.ErrLost)
+	}
+	r.n--
+	return r.inner.Run(ctx, cmd, in, stdout, stderr)
+}
+
+// Issue 14: a connection lost during the window (sshd killed) is not a
+// verdict about the service: neither flapping nor a missed deadline.
+func TestGateLostConnectionIsNoVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		guard func(Runner) Guard
+		ok    string
+	}{
+		{"pid file", func(r Runner) Guard { return PidFile(r, "/run/appd.pid") }, "4121\nrunning\n"},
+		{"systemd", func(r Runner) Guard { return SystemdUnit(r, "appd") }, "MainPID=4121\nNRestarts=0\n"},
+	} {
+		for _, answered := range []int{0, 2} { // lost before the baseline, and in the window
+			clk := &fakeClock{t: t0}
+			r := &lostRunner{inner: &cmdRunner{fn: seq(tc.ok)}, n: answered}
+			g := &Gate{Name: "http", Probes: []Probe{&script{clock: clk, results: "."}}, Guard: tc.guard(r),
+				Interval: time.Second, HealthyFor: 10 * time.Second, Deadline: time.Minute, Clock: clk}
+			err := g.Wait(context.Background(), nil)
+			var f *Failure
+			if !errors.Is(err, transport.ErrLost) || errors.As(err, &f) || errors.Is(err, ErrFlapping) || errors.Is(err, ErrDeadline) {
+				t.Errorf("%s, lost after %d answers: err = %v, want transport.ErrLost and no health verdict", tc.name, answered, err)
+			}
+			if strings.Contains(fmt.Sprint(err), "flapping") {
+				t.Errorf("%s: message %q blames the service", tc.name, err)
+			}
+		}
 	}
 }

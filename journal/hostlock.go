@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path"
 	"strconv"
@@ -46,7 +47,39 @@ func ReleaseHostLock(ctx context.Context, r Runner, stateDir, plan, runID string
 	if err != nil {
 		return fmt.Errorf("release lock: %w", err)
 	}
+	if done, err := s.quickRelease(ctx, runID); err != nil {
+		return fmt.Errorf("release lock %s: %w", s.path(), err)
+	} else if done {
+		return nil
+	}
 	return release(ctx, s, runID)
+}
+
+// quickRelease removes the lock in one command when it is plainly ours:
+// under the lock's .busy mutex (as cas takes it), info.json names runID.
+// Anything else (no lock, another holder, a busy or unreadable lock) is
+// left to the full protocol; done is false then.
+func (s *hostStore) quickRelease(ctx context.Context, runID string) (bool, error) {
+	id, err := json.Marshal(runID)
+	if err != nil {
+		return false, err
+	}
+	script := s.vars() + "g=" + shell.Quote(s.gone()) + "; id=" + shell.Quote(`"run_id":`+string(id)) + `
+[ -d "$L" ] || { echo slow; exit 0; }
+mkdir -- "$B" 2>/dev/null || { echo slow; exit 0; }
+if [ -f "$I" ] && grep -qF -- "$id" "$I"; then
+  mv -- "$L" "$g"
+  rm -rf -- "$g"
+  echo released
+else
+  rmdir -- "$B"
+  echo slow
+fi`
+	out, err := run(ctx, s.r, script, nil)
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(out) == "released", nil
 }
 
 // ReadHostLock returns who holds the lock, or nil when there is none. A
@@ -77,6 +110,13 @@ type hostStore struct {
 	r       Runner
 	planDir string
 	lock    string
+
+	// after, when set, runs in the same command as a successful create;
+	// its output and error are kept in afterOut and afterErr.
+	after    string
+	afterRan bool
+	afterOut string
+	afterErr error
 }
 
 func newHostStore(r Runner, stateDir, plan string) (*hostStore, error) {
@@ -103,7 +143,7 @@ if e=$(mkdir -- "$L" 2>&1); then
   ` + receive(`"$L/.info.tmp"`, info) + `
   mv -f -- "$L/.info.tmp" "$I"
   trap - EXIT
-  echo created
+  echo created` + s.afterScript() + `
 elif [ -d "$L" ]; then
   echo exists
 elif [ -e "$L" ]; then
@@ -112,6 +152,10 @@ else
   case $e in *xists*) echo exists ;; *) printf '%s\n' "$e" >&2; exit 1 ;; esac
 fi`
 	out, err := run(ctx, s.r, script, bytes.NewReader(info))
+	if rest, ok := strings.CutPrefix(out, "created\n"); ok && s.after != "" {
+		s.afterRan, s.afterOut, s.afterErr = true, rest, err
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -122,6 +166,15 @@ fi`
 		return false, nil
 	}
 	return false, fmt.Errorf("unexpected output %q", out)
+}
+
+// afterScript runs s.after in a subshell of its own, after the lock
+// exists, with the script's exit status.
+func (s *hostStore) afterScript() string {
+	if s.after == "" {
+		return ""
+	}
+	return "\n  set +e\n  (\n" + s.after + "\n  )\n  exit $?"
 }
 
 // status prints "absent", or "held AGE", "free" or "busy AGE", then

@@ -97,6 +97,13 @@ if [ -e "$f" ] || [ -L "$f" ]; then printf +; exec cat -- "$f"; fi`
 // JSON goes to a temporary file in the same directory, is synced, and is
 // renamed over current.json. The directory is created when missing.
 func WriteState(ctx context.Context, r Runner, stateDir, plan string, st *HostState) error {
+	return WriteStateThen(ctx, r, stateDir, plan, st, "")
+}
+
+// WriteStateThen is WriteState followed, in the same command, by the
+// shell commands then (cleanup whose failure does not matter: its status
+// is ignored) once the marker is in place.
+func WriteStateThen(ctx context.Context, r Runner, stateDir, plan string, st *HostState, then string) error {
 	p, err := StatePath(stateDir, plan)
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
@@ -108,7 +115,11 @@ func WriteState(ctx context.Context, r Runner, stateDir, plan string, st *HostSt
 		return fmt.Errorf("write state %s: encode: %w", p, err)
 	}
 	b = append(b, '\n')
-	if _, err := run(ctx, r, replaceScript(p, b), bytes.NewReader(b)); err != nil {
+	script := replaceScript(p, b)
+	if then != "" {
+		script += "\n(\n" + then + "\n) >/dev/null 2>&1 || :"
+	}
+	if _, err := run(ctx, r, script, bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("write state %s: %w", p, err)
 	}
 	return nil
@@ -167,6 +178,14 @@ done`
 	out, err := run(ctx, r, script, nil)
 	if err != nil {
 		return nil, fmt.Errorf("hash files %s: %w", strings.Join(paths, ", "), err)
+	}
+	return parseHashes(paths, out)
+}
+
+// parseHashes reads one line per path: a sha256, or "-" for a missing file.
+func parseHashes(paths []string, out string) (map[string]string, error) {
+	if len(paths) == 0 {
+		return map[string]string{}, nil
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != len(paths) {

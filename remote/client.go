@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/internal/transport"
 )
 
 // Client is one SSH connection to one host. Every command runs in its own
@@ -34,6 +35,11 @@ type Client struct {
 	closing   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	idle      chan *hostShell // shells waiting for a command
+	slots     chan struct{}   // one per shell started (at most maxShells)
+	nSessions atomic.Int64
+	nCommands atomic.Int64
 }
 
 // jumpFunc returns a client for a jump host. Dial dials (and owns) it; the
@@ -172,6 +178,8 @@ func dial(ctx context.Context, t Target, cfg Config, viaJump jumpFunc) (*Client,
 		cfg:    cfg,
 		conn:   ssh.NewClient(sc, chans, reqs),
 		done:   make(chan struct{}),
+		idle:   make(chan *hostShell, maxShells),
+		slots:  make(chan struct{}, maxShells),
 	}
 	if ownedJump {
 		c.jump = jump
@@ -275,12 +283,15 @@ func (c *Client) lostError(what string, err error) error {
 		// the connection may still be closing; report what we know
 	}
 	if c.closing.Load() {
-		return fmt.Errorf("ssh %s: %s: client closed: %w", c.name, what, net.ErrClosed)
+		return fmt.Errorf("ssh %s: %s: client closed: %w: %w", c.name, what, transport.ErrLost, net.ErrClosed)
 	}
 	if why, ok := c.lostWhy.Load().(string); ok {
-		return fmt.Errorf("ssh %s: %s: connection lost (%s): %w", c.name, what, why, err)
+		return fmt.Errorf("ssh %s: %s: %w (%s): %w", c.name, what, transport.ErrLost, why, err)
 	}
-	return fmt.Errorf("ssh %s: %s: %w", c.name, what, err)
+	if errors.Is(err, transport.ErrLost) {
+		return fmt.Errorf("ssh %s: %s: %w", c.name, what, err)
+	}
+	return fmt.Errorf("ssh %s: %s: %w: %w", c.name, what, transport.ErrLost, err)
 }
 
 // wrap applies become.
@@ -291,13 +302,40 @@ func (c *Client) wrap(cmd string) string {
 	return "sudo -n sh -c " + shell.Quote(cmd)
 }
 
-// Run runs cmd on the host in a new session, streaming stdin (may be nil)
-// to it and its output to stdout and stderr (either may be nil). A non-zero
-// exit is an *ExitError. When ctx ends first, the remote command is sent
-// SIGTERM, the session is closed, and the error wraps ctx.Err(); nothing is
-// written to stdout or stderr after Run returns.
+// Run runs cmd on the host through the host's long-lived shell (see
+// session.go), feeding it stdin (may be nil) and its output to stdout and
+// stderr (either may be nil). A non-zero exit is an *ExitError. When ctx
+// ends first, the command and everything it started are killed (TERM, then
+// KILL) and the error wraps ctx.Err(); nothing is written to stdout or
+// stderr after Run returns. A connection or shell that ends underneath the
+// command is an error wrapping transport.ErrLost. Stdin larger than 1 MiB
+// is streamed through a session of its own.
 func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return c.run(ctx, cmd, c.wrap(cmd), stdin, stdout, stderr)
+	return c.shellRun(ctx, cmd, cmd, stdin, stdout, stderr)
+}
+
+// shellRun is Run with display naming the command in errors.
+func (c *Client) shellRun(ctx context.Context, display, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: command %s not started: %w", c.name, abbreviate(display, 160), err)
+	}
+	var in []byte
+	if stdin != nil {
+		b, err := io.ReadAll(io.LimitReader(stdin, maxInlineStdin+1))
+		if err != nil {
+			return fmt.Errorf("%s: command %s: reading its input: %w", c.name, abbreviate(display, 160), err)
+		}
+		if len(b) > maxInlineStdin {
+			return c.run(ctx, display, c.wrap(cmd), io.MultiReader(bytes.NewReader(b), stdin), stdout, stderr)
+		}
+		in = b
+	}
+	sh, err := c.acquireShell(ctx, display)
+	if err != nil {
+		return err
+	}
+	defer c.releaseShell(sh)
+	return sh.run(ctx, display, cmd, in, stdin != nil, stdout, stderr)
 }
 
 // Output runs cmd and returns its standard output. Standard error ends up in
@@ -316,6 +354,7 @@ func (c *Client) run(ctx context.Context, display, wire string, stdin io.Reader,
 	if err != nil {
 		return c.lostError("open session", err)
 	}
+	c.nSessions.Add(1)
 	defer sess.Close()
 
 	tail := &tailBuffer{max: 8 << 10}
@@ -351,14 +390,18 @@ func (c *Client) exitError(display string, err error, stderr string) error {
 	}
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
-		x := &ExitError{Host: c.name, Cmd: display, Status: ee.ExitStatus(), Signal: ee.Signal(), Stderr: stderr}
-		if c.cfg.Become && strings.Contains(stderr, "a password is required") {
-			return fmt.Errorf("%s: %w: sudo -n would prompt; give %s passwordless sudo (NOPASSWD in sudoers) or connect as root: %w",
-				c.name, ErrSudoPassword, c.target.User, x)
-		}
-		return x
+		return c.failed(&ExitError{Host: c.name, Cmd: display, Status: ee.ExitStatus(), Signal: ee.Signal(), Stderr: stderr})
 	}
 	return c.lostError(fmt.Sprintf("run %s", abbreviate(display, 160)), err)
+}
+
+// failed returns x, explained when it is sudo asking for a password.
+func (c *Client) failed(x *ExitError) error {
+	if c.cfg.Become && strings.Contains(x.Stderr, "a password is required") {
+		return fmt.Errorf("%s: %w: sudo -n would prompt; give %s passwordless sudo (NOPASSWD in sudoers) or connect as root: %w",
+			c.name, ErrSudoPassword, c.target.User, x)
+	}
+	return x
 }
 
 // gate passes writes through until shut, and drops them afterwards, so a

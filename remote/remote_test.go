@@ -101,8 +101,12 @@ func TestRunReportsExitStatusAndStderr(t *testing.T) {
 	if err := c.Run(ctx, "true", nil, nil, nil); err != nil {
 		t.Errorf("true: %v", err)
 	}
-	if s.Execs() != 4 || s.Connections() != 1 {
-		t.Errorf("one session per command on one connection: execs %d conns %d", s.Execs(), s.Connections())
+	// One long-lived shell runs all four commands on one connection.
+	if s.Execs() != 1 || s.Connections() != 1 {
+		t.Errorf("one shell for every command on one connection: execs %d conns %d", s.Execs(), s.Connections())
+	}
+	if st := c.Stats(); st.Sessions != 1 || st.Commands != 4 || st.RoundTrips() != 5 {
+		t.Errorf("stats %+v, want 1 session and 4 commands", st)
 	}
 }
 

@@ -18,6 +18,13 @@ import (
 // renamed over path. A failure or interruption at any point leaves the
 // previous content of path in place and removes the temporary file.
 func (c *Client) WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode, owner string) error {
+	if path == "" {
+		return fmt.Errorf("%s: write file: empty path", c.name)
+	}
+	if len(data) <= maxInlineStdin {
+		// Through the host's shell: no session of its own.
+		return c.shellRun(ctx, "write "+path, writeScript(path, int64(len(data)), mode, owner), bytes.NewReader(data), nil, nil)
+	}
 	return c.writeFrom(ctx, path, bytes.NewReader(data), int64(len(data)), mode, owner)
 }
 

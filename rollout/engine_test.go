@@ -700,3 +700,49 @@ func TestEngineUnreleasedLockIsReported(t *testing.T) {
 		t.Errorf("run_done %+v does not report the unreleased lock", runDone)
 	}
 }
+
+// checkFailing is a drainer whose preflight check fails with err.
+type checkFailing struct {
+	fakeDrainer
+	err error
+}
+
+func (d *checkFailing) Check(context.Context) error { return d.err }
+
+// A load balancer preflight that fails because the socket cannot be
+// reached gets the driver's hint (what is wrong with the socket), not "fix
+// the drain block"; a failure the drivers do not recognise keeps that.
+func TestEngineLBPreflightHintFollowsTheCause(t *testing.T) {
+	errFull := errors.New("haproxy unix:/s: connect: resource temporarily unavailable")
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"recognised", errFull, "raise stats maxconn; then rerun: rollout apply "},
+		{"unrecognised", errors.New("haproxy unix:/s: get weight web/x: No such server."), "fix the drain block (backend/server names, endpoints), then: rollout validate "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFleet(t, 2, `batch = [1]`)
+			pr, err := Prepare(Request{PlanFile: f.planFile})
+			must(t, err)
+			env := f.env()
+			env.NewDrainer = func(context.Context, *Target) (Drainer, error) { return &checkFailing{err: tt.err}, nil }
+			env.Hint = func(err error) string {
+				if errors.Is(err, errFull) {
+					return "raise stats maxconn"
+				}
+				return ""
+			}
+			_, err = Run(context.Background(), pr, env, Options{Kind: "apply", RunID: "r-me", Owner: "me", LocalDir: filepath.Join(f.dir, ".rollout")}, nil)
+			var r *Refusal
+			if !errors.As(err, &r) || !strings.Contains(r.Next, tt.want+f.planFile) {
+				t.Fatalf("err = %v, want a refusal whose next: contains %q", err, tt.want+f.planFile)
+			}
+			if f.file("web1") != "" {
+				t.Fatal("web1 touched although the LB preflight failed")
+			}
+		})
+	}
+}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -24,6 +26,7 @@ type hostPipeline struct {
 	moved      []Rendered        // files moved into place (restore these)
 	lastHealth error
 	diag       string
+	invalid    error // the validators' verdict, found while staging
 }
 
 var stepPhase = map[Step]event.Phase{
@@ -63,6 +66,13 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: r.pr.Revision})
 		}
 		err := p.do(ctx, step)
+		if err != nil && ctx.Err() == nil && transport.Lost(err) {
+			// the host cannot be seen: nothing about it is known, and no
+			// further step (restore, rollback) can reach it
+			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: err.Error()})
+			p.done(event.OutcomeUnknown, fmt.Sprintf("connection lost during %s; state unknown: %v", step, err))
+			return event.OutcomeUnknown
+		}
 		if err != nil && ctx.Err() != nil {
 			// stopped at once (second Ctrl-C): nothing more is safe to try
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: "interrupted"})
@@ -130,11 +140,13 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepWait:
 		return p.waitZero(ctx)
 	case StepStage:
-		staged, err := p.r.stage(ctx, h, h.t.Files, "stage")
-		p.staged = staged
+		// one command stages every file and runs every validator; the
+		// validators' verdict is StepValidate's
+		staged, err, invalid := p.r.stageAndValidate(ctx, h, h.t.Files, "stage", false)
+		p.staged, p.invalid = staged, invalid
 		return err
 	case StepValidate:
-		return p.r.validateStaged(ctx, h, h.t.Files, p.staged)
+		return p.invalid
 	case StepInstall:
 		return p.install(ctx, h.t.Files, true)
 	case StepCheck:
@@ -238,34 +250,60 @@ func backupPath(dest string) string {
 	return path.Join(path.Dir(dest), "."+path.Base(dest)+".rollout-prev")
 }
 
-// stage writes every file next to its destination; nothing live changes.
-func (r *run) stage(ctx context.Context, h *hostInfo, files []Rendered, tag string) (map[string]string, error) {
-	staged := map[string]string{}
+// stageAndValidate writes every file next to its destination (nothing
+// live changes) and runs the validators on the staged copies, in one
+// command. err is a failure to stage (or to reach the host); invalid is a
+// validator's rejection. With discard the staged copies are removed in the
+// same command (preflight).
+func (r *run) stageAndValidate(ctx context.Context, h *hostInfo, files []Rendered, tag string, discard bool) (staged map[string]string, err, invalid error) {
+	staged = map[string]string{}
+	var parts []part
+	var all []string
 	for _, f := range files {
 		sp := stagedPath(f.Dest, r.opts.RunID, tag)
-		if err := h.conn.Run(ctx, "mkdir -p "+shell.Quote(path.Dir(f.Dest)), nil, nil, nil); err != nil {
-			return staged, fmt.Errorf("file %q: %w", f.Name, err)
-		}
-		if err := h.conn.WriteFile(ctx, sp, f.Content, f.Mode, f.Owner); err != nil {
-			return staged, fmt.Errorf("file %q: staging %s: %w", f.Name, sp, err)
-		}
-		staged[f.Dest] = sp
+		all = append(all, sp)
+		parts = append(parts, part{script: stageScript(f.Dest, sp, f.Content, f.Mode, f.Owner)})
 	}
-	return staged, nil
+	var checked []Rendered
+	for _, f := range files {
+		if f.Validate != "" {
+			checked = append(checked, f)
+			parts = append(parts, part{script: userCommand(validatorCommand(f, stagedPath(f.Dest, r.opts.RunID, tag)))})
+		}
+	}
+	finally := ""
+	if discard && len(all) > 0 {
+		finally = "rm -f -- " + shell.Join(all...)
+	}
+	res, err := runParts(ctx, h.conn, parts, false, finally)
+	if err != nil {
+		for i, f := range files {
+			staged[f.Dest] = all[i] // may have been written: clean up
+		}
+		return staged, fmt.Errorf("staging: %w", err), nil
+	}
+	name := h.t.Host.Name
+	for i, f := range files {
+		if !res[i].ran {
+			break
+		}
+		staged[f.Dest] = all[i]
+		if res[i].status != 0 {
+			return staged, fmt.Errorf("file %q: staging %s: %s: exited with status %d%s", f.Name, all[i], name, res[i].status, tail(res[i].out)), nil
+		}
+	}
+	for i, f := range checked {
+		pr := res[len(files)+i]
+		if pr.ran && pr.status != 0 {
+			cmd := validatorCommand(f, staged[f.Dest])
+			return staged, nil, fmt.Errorf("file %q: validator `%s` rejected the new content: %s: exited with status %d%s", f.Name, cmd, name, pr.status, tail(pr.out))
+		}
+	}
+	return staged, nil, nil
 }
 
-func (r *run) validateStaged(ctx context.Context, h *hostInfo, files []Rendered, staged map[string]string) error {
-	for _, f := range files {
-		if f.Validate == "" {
-			continue
-		}
-		cmd := strings.ReplaceAll(f.Validate, "%s", shell.Quote(staged[f.Dest]))
-		var out bytes.Buffer
-		if err := h.conn.Run(ctx, cmd, nil, &out, &out); err != nil {
-			return fmt.Errorf("file %q: validator `%s` rejected the new content: %w%s", f.Name, cmd, err, tail(out.String()))
-		}
-	}
-	return nil
+func validatorCommand(f Rendered, staged string) string {
+	return strings.ReplaceAll(f.Validate, "%s", shell.Quote(staged))
 }
 
 func (r *run) removeStaged(ctx context.Context, h *hostInfo, staged map[string]string) {
@@ -281,9 +319,11 @@ func (r *run) removeStaged(ctx context.Context, h *hostInfo, staged map[string]s
 	_ = h.conn.Run(rctx, "rm -f "+shell.Join(paths...), nil, nil, nil)
 }
 
-// install moves the staged files into place with rename(2). With backup,
-// the previous content is kept beside the file for restore.
+// install moves the staged files into place with rename(2), all in one
+// command. With backup, the previous content is kept beside the file for
+// restore.
 func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup bool) error {
+	var parts []part
 	for _, f := range files {
 		sp, ok := p.staged[f.Dest]
 		if !ok {
@@ -294,8 +334,18 @@ func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup boo
 		if backup {
 			cmd = "if [ -e " + d + " ]; then cp -p " + d + " " + b + "; else rm -f " + b + "; fi && " + cmd
 		}
-		if err := p.h.conn.Run(ctx, cmd, nil, nil, nil); err != nil {
-			return fmt.Errorf("file %q: moving into place: %w", f.Name, err)
+		parts = append(parts, part{script: cmd})
+	}
+	res, err := runParts(ctx, p.h.conn, parts, false, "")
+	if err != nil {
+		return fmt.Errorf("moving files into place: %w", err)
+	}
+	for i, f := range files {
+		if !res[i].ran {
+			break
+		}
+		if res[i].status != 0 {
+			return fmt.Errorf("file %q: moving into place: %s: exited with status %d%s", f.Name, p.h.t.Host.Name, res[i].status, tail(res[i].out))
 		}
 		delete(p.staged, f.Dest)
 		if backup {
@@ -306,22 +356,44 @@ func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup boo
 }
 
 // restore puts the previous content of every moved file back (or removes a
-// file that did not exist before).
+// file that did not exist before), and removes what is still staged, in
+// one command.
 func (p *hostPipeline) restore(ctx context.Context) error {
-	var errs []error
+	var parts []part
+	var files []Rendered
 	for i := len(p.moved) - 1; i >= 0; i-- {
 		f := p.moved[i]
 		d, b := shell.Quote(f.Dest), shell.Quote(backupPath(f.Dest))
-		existed := p.h.live[f.Dest] != ""
 		cmd := "mv -f " + b + " " + d
-		if !existed {
+		if p.h.live[f.Dest] == "" {
 			cmd = "rm -f " + d
 		}
-		if err := p.h.conn.Run(ctx, cmd, nil, nil, nil); err != nil {
-			errs = append(errs, fmt.Errorf("file %q: restoring: %w", f.Name, err))
+		parts = append(parts, part{script: cmd})
+		files = append(files, f)
+	}
+	finally := ""
+	if len(p.staged) > 0 {
+		var paths []string
+		for _, sp := range p.staged {
+			paths = append(paths, sp)
+		}
+		sort.Strings(paths)
+		finally = "rm -f -- " + shell.Join(paths...)
+	}
+	if len(parts) == 0 && finally == "" {
+		return nil
+	}
+	res, err := runParts(ctx, p.h.conn, parts, true, finally)
+	if err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
+	var errs []error
+	for i, f := range files {
+		if res[i].status != 0 {
+			errs = append(errs, fmt.Errorf("file %q: restoring: %s: exited with status %d%s", f.Name, p.h.t.Host.Name, res[i].status, tail(res[i].out)))
 		}
 	}
-	p.r.removeStaged(ctx, p.h, p.staged)
+	p.staged = map[string]string{}
 	if len(errs) == 0 {
 		p.moved = nil
 	}
@@ -440,11 +512,8 @@ func (p *hostPipeline) record(ctx context.Context) error {
 			st.PreviousRevision = h.old.PreviousRevision
 		}
 	}
-	if err := journal.WriteState(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, st); err != nil {
-		return err
-	}
-	_ = h.conn.Run(ctx, "rm -f "+shell.Join(backups...), nil, nil, nil)
-	return nil
+	// the backups go in the same command, once the marker is in place
+	return journal.WriteStateThen(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, st, "rm -f -- "+shell.Join(backups...))
 }
 
 // rollback takes a host that failed after restart back to its previous
@@ -454,14 +523,15 @@ func (p *hostPipeline) rollback(ctx context.Context) error {
 	h := p.h
 	r := p.r
 	if h.prev != nil {
-		staged, err := r.stage(ctx, h, h.prev.Files, "rollback")
+		staged, err, invalid := r.stageAndValidate(ctx, h, h.prev.Files, "rollback", false)
 		p.staged = staged
 		if err != nil {
 			return err
 		}
-		if err := r.validateStaged(ctx, h, h.prev.Files, staged); err != nil {
+		if invalid != nil {
 			r.removeStaged(ctx, h, staged)
-			return err
+			p.staged = map[string]string{}
+			return invalid
 		}
 		if err := p.install(ctx, h.prev.Files, false); err != nil {
 			return err

@@ -34,7 +34,7 @@ func Inspect(ctx context.Context, p *plan.Plan, hosts []*inventory.Host, env Env
 	views := make([]HostView, len(hosts))
 	g, gctx := errgroup.WithContext(ctx)
 	if forks <= 0 {
-		forks = 20
+		forks = DefaultForks
 	}
 	g.SetLimit(forks)
 	for i, h := range hosts {
@@ -60,26 +60,31 @@ func inspectOne(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, w
 		v.Err = err
 		return v
 	}
-	st, err := journal.ReadState(ctx, conn, spec.StateDir, p.Name)
-	if err != nil {
-		v.Err = err
-		return v
-	}
-	v.State = st
-	paths := append([]string{}, extra...)
+	var paths []string
+	paths = append(paths, extra...)
 	for _, f := range spec.Files {
 		paths = append(paths, f.Dest)
 	}
-	if st != nil {
-		for d := range st.Files {
-			paths = append(paths, d)
-		}
-	}
-	live, err := journal.FileHashes(ctx, conn, dedupe(paths))
+	// The recorded files are only known once current.json is read; they
+	// are the plan's files unless the plan changed, so hash what the plan
+	// names in the same command and the rest in a second one.
+	in, err := journal.Inspect(ctx, conn, spec.StateDir, p.Name, dedupe(paths))
 	if err != nil {
 		v.Err = err
 		return v
 	}
+	st, live := in.State, in.Live
+	if more := unhashed(st, live); len(more) > 0 {
+		extra, err := journal.FileHashes(ctx, conn, more)
+		if err != nil {
+			v.Err = err
+			return v
+		}
+		for k, h := range extra {
+			live[k] = h
+		}
+	}
+	v.State = st
 	v.Live = live
 	v.Drift = driftOf(st, live)
 	sort.Strings(v.Drift)
@@ -140,4 +145,19 @@ const statusHealthTimeout = 5 * time.Second
 // runner applies when it reads the host).
 func (v HostView) AtTarget(t *Target, rev string) bool {
 	return v.Err == nil && v.State != nil && v.State.Revision == rev && filesMatch(t.Files, v.Live)
+}
+
+// unhashed lists the files recorded in st that live does not cover.
+func unhashed(st *journal.HostState, live map[string]string) []string {
+	if st == nil {
+		return nil
+	}
+	var out []string
+	for p := range st.Files {
+		if _, ok := live[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -71,6 +71,12 @@ type Env struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
+// DefaultForks is how many hosts are worked on at once for everything that
+// is not a batch (connect, lock, inspect, preflight, unlock): enough for a
+// fleet of hundreds to be read in a few rounds, few enough that the
+// controller's sockets and the hosts' sshd are not swamped.
+const DefaultForks = 50
+
 // Options are the run's settings that are not in the plan.
 type Options struct {
 	Kind        string // "apply" or "rollback"
@@ -152,7 +158,7 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 		env.Sleep = sleepCtx
 	}
 	if opts.Forks <= 0 {
-		opts.Forks = 20
+		opts.Forks = DefaultForks
 	}
 	if opts.LockTTL <= 0 {
 		opts.LockTTL = 2 * time.Minute
@@ -255,39 +261,50 @@ func (r *run) execute(ctx context.Context) error {
 		return r.connectRefusal(err, unreachable)
 	}
 
-	// host locks
+	// host locks and what is on each host now: one command per host
 	var lockMu sync.Mutex
 	var locked []*hostInfo
+	var readErrs []error
 	lockErr := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
-		if err := journal.AcquireHostLock(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, planName, r.lockInfo(), r.env.Now()); err != nil {
+		in, held, err := journal.AcquireHostLockAndInspect(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, planName,
+			r.lockInfo(), r.env.Now(), r.inspectPaths(h, nil))
+		if !held {
 			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 		}
+		if err != nil {
+			err = fmt.Errorf("%s: %w", h.t.Host.Name, err)
+		} else {
+			err = r.applyInspection(ctx, h, in)
+		}
 		lockMu.Lock()
+		defer lockMu.Unlock()
 		locked = append(locked, h)
-		lockMu.Unlock()
+		if err != nil {
+			readErrs = append(readErrs, err)
+		}
 		return nil
 	})
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		for _, h := range locked {
-			if err := journal.ReleaseHostLock(rctx, h.conn, h.t.Spec.StateDir, planName, r.opts.RunID); err != nil {
+		_ = r.forEachOf(rctx, locked, func(ctx context.Context, h *hostInfo) error {
+			if err := journal.ReleaseHostLock(ctx, h.conn, h.t.Spec.StateDir, planName, r.opts.RunID); err != nil {
 				r.log("warn", "%s: releasing lock: %v", h.t.Host.Name, err)
 				r.mu.Lock()
 				r.unreleased = append(r.unreleased, h.t.Host.Name)
 				r.mu.Unlock()
 			}
-		}
+			return nil
+		})
 	}()
 	if lockErr != nil {
 		return lockRefusal(lockErr, pr.Req.PlanFile)
 	}
 	stopRenew := r.keepLocksRenewed(ctx, locked)
 	defer stopRenew()
-
-	// what is on each host now
-	if err := r.forEach(ctx, r.inspectHost); err != nil {
-		return refuse("rollout status "+pr.Req.PlanFile, "reading host state: %v", err)
+	if len(readErrs) > 0 {
+		sort.Slice(readErrs, func(i, j int) bool { return readErrs[i].Error() < readErrs[j].Error() })
+		return refuse("rollout status "+pr.Req.PlanFile, "reading host state: %v", errors.Join(readErrs...))
 	}
 	if r.opts.Expect != nil {
 		if st := staleHosts(r.opts.Expect, r.hosts, r.order); len(st) > 0 {
@@ -360,7 +377,7 @@ func (r *run) execute(ctx context.Context) error {
 		h.drainer = d
 		return nil
 	}); err != nil {
-		return refuse("fix the drain block (backend/server names, endpoints), then: rollout validate "+pr.Req.PlanFile, "load balancer: %v", err)
+		return r.lbRefusal(err)
 	}
 	if err := r.checkBackendSize(ctx, todo); err != nil {
 		return err
@@ -389,12 +406,21 @@ func revOf(st *journal.HostState) string {
 }
 
 func (r *run) forEach(ctx context.Context, f func(context.Context, *hostInfo) error) error {
+	hosts := make([]*hostInfo, len(r.order))
+	for i, name := range r.order {
+		hosts[i] = r.hosts[name]
+	}
+	return r.forEachOf(ctx, hosts, f)
+}
+
+// forEachOf runs f for every host, at most --forks at a time, and joins
+// the errors in a stable order.
+func (r *run) forEachOf(ctx context.Context, hosts []*hostInfo, f func(context.Context, *hostInfo) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Forks)
 	var mu sync.Mutex
 	var errs []error
-	for _, name := range r.order {
-		h := r.hosts[name]
+	for _, h := range hosts {
 		g.Go(func() error {
 			if err := f(gctx, h); err != nil {
 				mu.Lock()
@@ -424,22 +450,20 @@ func (r *run) keepLocksRenewed(ctx context.Context, hosts []*hostInfo) func() {
 					r.log("warn", "renewing local lock: %v", err)
 				}
 			}
-			for _, h := range hosts {
+			_ = r.forEachOf(ctx, hosts, func(ctx context.Context, h *hostInfo) error {
 				if err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now()); err != nil && ctx.Err() == nil {
 					r.log("warn", "%s: renewing lock: %v", h.t.Host.Name, err)
 				}
-			}
+				return nil
+			})
 		}
 	}()
 	return func() { cancel(); <-done }
 }
 
-func (r *run) inspectHost(ctx context.Context, h *hostInfo) error {
-	st, err := journal.ReadState(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name)
-	if err != nil {
-		return fmt.Errorf("%s: %w", h.t.Host.Name, err)
-	}
-	h.old = st
+// inspectPaths is every file whose live hash the run needs: the plan's,
+// and those st recorded.
+func (r *run) inspectPaths(h *hostInfo, st *journal.HostState) []string {
 	var paths []string
 	for _, f := range h.t.Files {
 		paths = append(paths, f.Dest)
@@ -449,11 +473,24 @@ func (r *run) inspectHost(ctx context.Context, h *hostInfo) error {
 			paths = append(paths, p)
 		}
 	}
-	live, err := journal.FileHashes(ctx, h.conn, dedupe(paths))
-	if err != nil {
-		return fmt.Errorf("%s: %w", h.t.Host.Name, err)
+	return dedupe(paths)
+}
+
+// applyInspection records what a host holds. Files recorded in its state
+// but no longer in the plan were not hashed with the rest: one more
+// command reads them.
+func (r *run) applyInspection(ctx context.Context, h *hostInfo, in *journal.Inspection) error {
+	st, live := in.State, in.Live
+	if more := unhashed(st, live); len(more) > 0 {
+		extra, err := journal.FileHashes(ctx, h.conn, more)
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
+		}
+		for k, v := range extra {
+			live[k] = v
+		}
 	}
-	h.live = live
+	h.old, h.live = st, live
 	h.skip = st != nil && st.Revision == r.pr.Revision && filesMatch(h.t.Files, live)
 	return nil
 }
@@ -552,11 +589,11 @@ func (r *run) preflight(ctx context.Context, todo []string) error {
 		if !in[name] {
 			return nil
 		}
-		staged, err := r.stage(ctx, h, h.t.Files, "preflight")
+		// stage, validate and remove in one command
+		_, err, invalid := r.stageAndValidate(ctx, h, h.t.Files, "preflight", true)
 		if err == nil {
-			err = r.validateStaged(ctx, h, h.t.Files, staged)
+			err = invalid
 		}
-		r.removeStaged(ctx, h, staged)
 		if err != nil {
 			mu.Lock()
 			failed++
@@ -922,6 +959,20 @@ func lockRefusal(err error, planFile string) error {
 		}
 	}
 	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)
+}
+
+// lbRefusal refuses a run whose load balancer preflight failed, with the
+// fix for what actually went wrong: a socket that cannot be reached or is
+// full is not a typo in the drain block.
+func (r *run) lbRefusal(err error) error {
+	plan := r.pr.Req.PlanFile
+	next := "fix the drain block (backend/server names, endpoints), then: rollout validate " + plan
+	if r.env.Hint != nil {
+		if h := r.env.Hint(err); h != "" {
+			next = h + "; then rerun: rollout " + r.opts.Kind + " " + plan
+		}
+	}
+	return refuse(next, "load balancer: %v", err)
 }
 
 func (r *run) connectRefusal(err error, unreachable []*inventory.Host) error {

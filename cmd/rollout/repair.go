@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/journal"
@@ -84,11 +85,21 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		return err
 	}
 	defer release()
+	// every host at once (up to --forks), reported in order
+	results := make([]rollout.RepairResult, len(todo))
+	g := new(errgroup.Group)
+	g.SetLimit(forks(o.GlobalOptions))
+	for i, t := range todo {
+		g.Go(func() error {
+			results[i] = rollout.Repair(ctx, sel.Plan, sel.Inventory.Host(t.host), w.Env(nil), t.run.ID)
+			return nil
+		})
+	}
+	_ = g.Wait()
 	failed := 0
-	for _, t := range todo {
+	for i, t := range todo {
 		name := t.host
-		h := sel.Inventory.Host(name)
-		r := rollout.Repair(ctx, sel.Plan, h, w.Env(nil), t.run.ID)
+		r := results[i]
 		switch {
 		case r.Err != nil:
 			failed++
@@ -139,4 +150,12 @@ func repairTargets(runs []journal.RunSummary, in map[string]bool) []repairTarget
 		}
 	}
 	return out
+}
+
+// forks is --forks, or the default when it is not positive.
+func forks(g *GlobalOptions) int {
+	if g.Forks > 0 {
+		return g.Forks
+	}
+	return rollout.DefaultForks
 }

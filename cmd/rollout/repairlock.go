@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/journal"
@@ -27,10 +31,17 @@ func lockForRepair(ctx context.Context, ios *IOStreams, o *repairOptions, sel *r
 	info := journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(now)}
 	dir := localDir(o.GlobalOptions, o.PlanFile)
 	name := sel.Plan.Name
-	var releases []func()
+	var releases []func() // host locks: released at once
+	var releaseLocal func()
 	release := func() {
-		for i := len(releases) - 1; i >= 0; i-- {
-			releases[i]()
+		var wg sync.WaitGroup
+		for _, r := range releases {
+			wg.Add(1)
+			go func() { defer wg.Done(); r() }()
+		}
+		wg.Wait()
+		if releaseLocal != nil {
+			releaseLocal()
 		}
 	}
 	refusal := func(err error) error {
@@ -38,12 +49,15 @@ func lockForRepair(ctx context.Context, ios *IOStreams, o *repairOptions, sel *r
 		return &rollout.Refusal{Problem: fmt.Sprintf("repair: %v", err),
 			Next: fmt.Sprintf("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock %s; then: rollout repair %s", o.PlanFile, o.PlanFile)}
 	}
-	deadRun := "" // the dead run whose locks repair takes over
+	deadRun := "" // the dead run whose locks repair takes over (set before the hosts are locked)
+	var sayMu sync.Mutex
 	takeOver := func(err error, breakLock func() error, where string) bool {
 		var le *journal.LockedError
 		if !errors.As(err, &le) {
 			return false
 		}
+		sayMu.Lock()
+		defer sayMu.Unlock()
 		dead, why := journal.OwnerDead(le.Info)
 		if !dead && (deadRun == "" || le.Info.RunID != deadRun) {
 			return false
@@ -54,7 +68,9 @@ func lockForRepair(ctx context.Context, ios *IOStreams, o *repairOptions, sel *r
 		if breakLock() != nil {
 			return false
 		}
-		deadRun = le.Info.RunID
+		if deadRun == "" {
+			deadRun = le.Info.RunID
+		}
 		msg := fmt.Sprintf("repair %s took over the lock %s of run %s (%s): that run is dead (%s)", info.RunID, where, le.Info.RunID, le.Info.Owner, why)
 		fmt.Fprintln(ios.Out, msg)
 		if jr, jerr := journal.Open(journalPath(o.GlobalOptions, o.PlanFile)); jerr == nil {
@@ -71,7 +87,12 @@ func lockForRepair(ctx context.Context, ios *IOStreams, o *repairOptions, sel *r
 			return nil, refusal(err)
 		}
 	}
-	releases = append(releases, func() { _ = journal.ReleaseLocalLock(dir, name, info.RunID) })
+	releaseLocal = func() { _ = journal.ReleaseLocalLock(dir, name, info.RunID) }
+	// every host at once (up to --forks)
+	var mu sync.Mutex
+	var errs []error
+	g := new(errgroup.Group)
+	g.SetLimit(forks(o.GlobalOptions))
 	for _, hn := range hosts {
 		h := sel.Inventory.Host(hn)
 		spec, diags := sel.Plan.ForHost(h, sel.Plan.Revision)
@@ -79,23 +100,32 @@ func lockForRepair(ctx context.Context, ios *IOStreams, o *repairOptions, sel *r
 			release()
 			return nil, &rollout.DiagError{Diags: diags, Sources: sel.Sources}
 		}
-		conn, err := w.Connect(ctx, h)
-		if err != nil {
-			return nil, refusal(fmt.Errorf("%s: %w", hn, err))
-		}
-		if err := journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now); err != nil {
-			if !takeOver(err, func() error { return journal.BreakHostLock(ctx, conn, spec.StateDir, name) }, "on "+hn) {
-				return nil, refusal(fmt.Errorf("%s: %w", hn, err))
+		g.Go(func() error {
+			conn, err := w.Connect(ctx, h)
+			if err == nil {
+				err = journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now)
+				if err != nil && takeOver(err, func() error { return journal.BreakHostLock(ctx, conn, spec.StateDir, name) }, "on "+hn) {
+					err = journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now)
+				}
 			}
-			if err := journal.AcquireHostLock(ctx, conn, hn, spec.StateDir, name, info, now); err != nil {
-				return nil, refusal(fmt.Errorf("%s: %w", hn, err))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", hn, err))
+				return nil
 			}
-		}
-		releases = append(releases, func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			_ = journal.ReleaseHostLock(rctx, conn, spec.StateDir, name, info.RunID)
+			releases = append(releases, func() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				_ = journal.ReleaseHostLock(rctx, conn, spec.StateDir, name, info.RunID)
+			})
+			return nil
 		})
+	}
+	_ = g.Wait()
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return nil, refusal(errs[0])
 	}
 	if deadRun != "" {
 		freeDeadRunLocks(ctx, ios, sel, w, hosts, deadRun)

@@ -129,7 +129,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
 	pf.BoolVar(&g.AcceptNewHostKeys, "accept-new-host-keys", false, "record unknown host keys (like StrictHostKeyChecking=accept-new); changed keys are still refused")
 	pf.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
-	pf.IntVar(&g.Forks, "forks", 20, "hosts contacted in parallel for read-only work")
+	pf.IntVar(&g.Forks, "forks", rollout.DefaultForks, "hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		switch g.UI {
 		case "json":

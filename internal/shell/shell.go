@@ -34,3 +34,34 @@ func isSafe(s string) bool {
 	}
 	return true
 }
+
+// PrintfFormat encodes data as a printf format that prints it exactly:
+// safe bytes as themselves, the rest as octal escapes. Its first byte is
+// never '-', and it holds no single quote.
+func PrintfFormat(data []byte) string {
+	var b strings.Builder
+	b.Grow(len(data) + len(data)/8)
+	for i, c := range data {
+		switch {
+		case c == '%':
+			b.WriteString("%%")
+		case c == '-' && i == 0:
+			b.WriteString(`\055`)
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == ' ', c == '\n', strings.IndexByte("-_.,:;/=+@#!?()[]{}<>*&|~^$\"`", c) >= 0:
+			b.WriteByte(c)
+		default:
+			b.WriteString(`\`)
+			b.WriteByte('0' + c>>6)
+			b.WriteByte('0' + c>>3&7)
+			b.WriteByte('0' + c&7)
+		}
+	}
+	return b.String()
+}
+
+// Printf returns a command that writes data to its standard output,
+// byte for byte, with nothing but the shell's printf.
+func Printf(data []byte) string {
+	return "printf '" + PrintfFormat(data) + "'"
+}

@@ -28,12 +28,14 @@ type Options struct {
 	ConnectTimeout    time.Duration
 }
 
-// Wiring holds one SSH connection per host for the whole run.
+// Wiring holds one SSH connection per host and one runtime API client per
+// HAProxy endpoint for the whole run.
 type Wiring struct {
 	inv   *inventory.Inventory
 	ssh   *inventory.SSHConfig
 	mu    sync.Mutex
 	pools map[bool]*remote.Pool // by become
+	lbs   map[string]*drain.RuntimeAPI
 	opts  Options
 }
 
@@ -43,13 +45,16 @@ func New(inv *inventory.Inventory, opts Options) (*Wiring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh config: %w", err)
 	}
-	return &Wiring{inv: inv, ssh: cfg, pools: map[bool]*remote.Pool{}, opts: opts}, nil
+	return &Wiring{inv: inv, ssh: cfg, pools: map[bool]*remote.Pool{}, lbs: map[string]*drain.RuntimeAPI{}, opts: opts}, nil
 }
 
 // Close closes every connection.
 func (w *Wiring) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	for _, a := range w.lbs { // before the SSH connections they may go through
+		_ = a.Close()
+	}
 	for _, p := range w.pools {
 		_ = p.Close()
 	}
@@ -127,15 +132,23 @@ func (w *Wiring) NewDrainer(ctx context.Context, t *rollout.Target) (rollout.Dra
 	d := t.Spec.Drain
 	switch d.Kind {
 	case "haproxy":
-		dial := drain.LocalDialer()
-		if d.Via != "" {
-			c, err := w.via(ctx, d.Via)
-			if err != nil {
-				return nil, err
-			}
-			dial = c.Dial
+		if len(d.Endpoints) == 0 {
+			return nil, fmt.Errorf("haproxy drain for %s: no endpoints", t.Host.Name)
 		}
-		h, err := drain.NewHAProxy(t.Host.Name, d.Endpoints, dial, d.Backend, d.Server)
+		var apis []*drain.RuntimeAPI
+		seen := map[string]bool{}
+		for _, ep := range d.Endpoints {
+			if seen[ep] {
+				return nil, fmt.Errorf("haproxy drain for %s: endpoint %q listed twice", t.Host.Name, ep)
+			}
+			seen[ep] = true
+			a, err := w.RuntimeAPI(ctx, d.Via, ep)
+			if err != nil {
+				return nil, fmt.Errorf("haproxy drain for %s: %w", t.Host.Name, err)
+			}
+			apis = append(apis, a)
+		}
+		h, err := drain.NewHAProxyClients(t.Host.Name, apis, d.Backend, d.Server)
 		if err != nil {
 			return nil, err
 		}
@@ -156,6 +169,41 @@ func (w *Wiring) NewDrainer(ctx context.Context, t *rollout.Target) (rollout.Dra
 		return drain.NewNone(d.Reason), nil
 	}
 	return nil, fmt.Errorf("unknown drain kind %q", d.Kind)
+}
+
+// RuntimeAPI returns the run's one client of the HAProxy endpoint, reached
+// through the inventory host via ("" for this machine). Every host's driver
+// shares it, so a run stays under the stats socket's connection limit
+// (drain.RunOptions) whatever the number of hosts and --forks.
+func (w *Wiring) RuntimeAPI(ctx context.Context, via, endpoint string) (*drain.RuntimeAPI, error) {
+	key := via + "\x00" + endpoint
+	w.mu.Lock()
+	a := w.lbs[key]
+	w.mu.Unlock()
+	if a != nil {
+		return a, nil
+	}
+	dial := drain.LocalDialer()
+	if via != "" {
+		c, err := w.via(ctx, via)
+		if err != nil {
+			return nil, err
+		}
+		dial = c.Dial
+	}
+	opt := drain.RunOptions
+	opt.Via = via
+	a, err := drain.NewRuntimeAPIOptions(endpoint, dial, opt)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if prev := w.lbs[key]; prev != nil { // another host got there first
+		return prev, nil
+	}
+	w.lbs[key] = a
+	return a, nil
 }
 
 // haproxy adds the pool view the capacity floor needs.
@@ -250,7 +298,8 @@ func (g gate) Wait(ctx context.Context, progress func(rollout.Progress)) error {
 }
 
 // Hint is the next command for a connection error: what to do about an
-// unknown or a changed host key.
+// unknown or a changed host key, or about a load balancer that cannot be
+// reached or does not know the server (drain.Hint).
 func Hint(err error) string {
 	switch {
 	case errors.Is(err, remote.ErrHostKeyChanged):
@@ -258,5 +307,5 @@ func Hint(err error) string {
 	case errors.Is(err, remote.ErrHostKeyUnknown):
 		return "verify the host keys, then rerun with --accept-new-host-keys (records them like StrictHostKeyChecking=accept-new)"
 	}
-	return ""
+	return drain.Hint(err)
 }
