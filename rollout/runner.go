@@ -910,7 +910,7 @@ func (r *run) nextCommand(res *Result, err error) (summary, next string) {
 		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
 	case errors.Is(err, ErrApprovalNeeded):
 		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", r.opts.Kind, pf)
-		return fmt.Sprintf("%v; hosts already done are skipped on a re-run: approve the rest with %s, or run it in a terminal and approve by hand", err, next), next
+		return fmt.Sprintf("stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with %s, or run it in a terminal and approve by hand", next), next
 	case errors.Is(err, ErrInterrupted):
 		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
 		return fmt.Sprintf("stopped; to continue: %s (hosts already done are skipped)", next), next
