@@ -746,3 +746,43 @@ func TestEngineLBPreflightHintFollowsTheCause(t *testing.T) {
 		})
 	}
 }
+
+// --yes does not pass approve_after gates: with no one to approve
+// (Unattended) the run stops at the gate, the canary done, the rest not
+// started, and names --auto-approve; with AutoApprove the gate passes and
+// the approved event says by what.
+func TestEngineApprovalGateWithoutAPerson(t *testing.T) {
+	f := newFleet(t, 3, "batch = [1]\n  approve_after = [1]")
+	res, err := f.apply(Request{}, Options{Unattended: true})
+	if !errors.Is(err, ErrApprovalNeeded) || ExitCode(err) != ExitFailed {
+		t.Fatalf("err = %v, want ErrApprovalNeeded (exit 1)", err)
+	}
+	if res.Outcomes["web1"] != event.OutcomeOK || res.Outcomes["web2"] != event.OutcomeNotStarted || res.Outcomes["web3"] != event.OutcomeNotStarted {
+		t.Errorf("outcomes %v, want web1 ok and the rest not_started", res.Outcomes)
+	}
+	if res.Next != "rollout apply "+f.planFile+" --yes --auto-approve" {
+		t.Errorf("next %q does not continue with --auto-approve", res.Next)
+	}
+	for _, e := range f.rec.events {
+		if e.Event == event.Approved {
+			t.Errorf("an unattended run approved a gate: %+v", e)
+		}
+	}
+
+	res, err = f.apply(Request{}, Options{Unattended: true, AutoApprove: true})
+	if err != nil {
+		t.Fatalf("with AutoApprove: %v", err)
+	}
+	approved := 0
+	for _, e := range f.rec.events {
+		if e.Event == event.Approved {
+			approved++
+			if e.Message != "approved by --auto-approve" {
+				t.Errorf("approved event does not say by what: %+v", e)
+			}
+		}
+	}
+	if approved != 1 || res.Outcomes["web2"] != event.OutcomeOK || res.Outcomes["web3"] != event.OutcomeOK {
+		t.Errorf("with AutoApprove: %d approvals, outcomes %v", approved, res.Outcomes)
+	}
+}
