@@ -134,6 +134,7 @@ func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journ
 	}
 	switch mode {
 	case "json":
+		ios.jsonDone = true // the replayed run ends with its own run_done
 		return ui.Replay(ctx, chosen.Events, ui.NewJSON(ios.Out), o.Speed)
 	case "tui":
 		t := ui.NewTUI(rollout.NewControl(), ui.TUIOptions{Input: ios.In, Output: ios.Out})

@@ -316,3 +316,17 @@ func TestPromptShowsWhatWillHappen(t *testing.T) {
 		t.Errorf("the prompt does not show the real batches and the skipped hosts:\n%s", text)
 	}
 }
+
+// history --replay --ui json is the run's own stream: one run_done, its own.
+func TestReplayJSONHasOneRunDone(t *testing.T) {
+	f := newFixture(t)
+	p := f.plan(t, "rollout.hcl", planSettings{})
+	closedPortInventory(t, f)
+	rolloutCLI(t, "apply", p, "--batch", "1", "--yes", "--ui", "plain") // refused at connect; journaled
+	r := rolloutCLI(t, "history", p, "--replay", "last", "--speed", "0", "--ui", "json")
+	expect(t, r, 0)
+	jsonLinesOf(t, r.out)
+	if n := strings.Count(r.out, `"event":"run_done"`); n != 1 {
+		t.Errorf("%d run_done lines in a replay, want the run's one:\n%s", n, r.out)
+	}
+}
