@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -36,6 +37,10 @@ type Plain struct {
 	order []string // hosts in run_start order, then any others
 	done  map[string]event.Event
 	thin  thinner
+	// preflight failures by message, in first-seen order: printed once per
+	// message with its hosts when preflight_done comes (without Verbose)
+	pfMsgs  []string
+	pfHosts map[string][]string
 }
 
 // NewPlain returns a plain view writing to w.
@@ -74,14 +79,46 @@ func (p *Plain) Emit(e event.Event) {
 	defer p.mu.Unlock()
 	p.f.observe(e)
 	p.track(e)
+	if !p.opts.Verbose && e.Event == event.PreflightHost && e.Status == event.StatusFailed {
+		if p.pfHosts == nil {
+			p.pfHosts = map[string][]string{}
+		}
+		if _, seen := p.pfHosts[e.Message]; !seen {
+			p.pfMsgs = append(p.pfMsgs, e.Message)
+		}
+		p.pfHosts[e.Message] = append(p.pfHosts[e.Message], e.Host)
+		return
+	}
 	if !p.shown(e) {
 		return
 	}
 	lines := p.f.format(e, p.paint)
+	if e.Event == event.PreflightDone {
+		lines = append(lines, p.preflightGroups()...)
+	}
 	if e.Event == event.RunDone {
 		lines = append(lines, p.summary(e)...)
 	}
 	p.write(strings.Join(lines, "\n") + "\n")
+}
+
+// preflightGroups lists each distinct preflight failure once, with the
+// hosts it happened on: the same bad file on 200 hosts is one problem.
+func (p *Plain) preflightGroups() []string {
+	var out []string
+	for _, msg := range p.pfMsgs {
+		hosts := p.pfHosts[msg]
+		names := hosts
+		if len(names) > 8 {
+			names = append(append([]string{}, names[:8]...), fmt.Sprintf("and %d more", len(hosts)-8))
+		}
+		out = append(out, fmt.Sprintf("preflight failed on %d host(s) (%s):", len(hosts), strings.Join(names, ", ")))
+		for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+			out = append(out, "    | "+strings.TrimRight(l, " \t\r"))
+		}
+	}
+	p.pfMsgs, p.pfHosts = nil, nil
+	return out
 }
 
 func (p *Plain) write(s string) {
