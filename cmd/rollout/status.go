@@ -213,8 +213,11 @@ func needsAttention(v rollout.HostView, sel *rollout.Selection, runs []journal.R
 	}
 	switch {
 	case last != nil && (outcome == event.OutcomeDrained || outcome == event.OutcomeUnknown) && !v.Serving:
-		return fmt.Sprintf("left %s by run %s (%s)", map[event.Outcome]string{event.OutcomeDrained: "drained", event.OutcomeUnknown: "half-done and drained"}[outcome], last.ID, runState(last)),
-			"rollout repair " + pf
+		why := fmt.Sprintf("left drained by run %s (%s)", last.ID, runState(last))
+		if outcome == event.OutcomeUnknown {
+			why += ", half-done"
+		}
+		return why, "rollout repair " + pf
 	case v.Lock != nil:
 		if dead, why := journal.OwnerDead(*v.Lock); dead {
 			return fmt.Sprintf("locked by dead run %s (%s)", v.Lock.RunID, why), "rollout repair " + pf
