@@ -61,7 +61,7 @@ func withFlags(hint string, flags []string) string {
 		b.WriteString(rest[:loc[0]])
 		rest = rest[loc[0]:]
 		end := len(rest)
-		for _, sep := range []string{";", " (", ", or ", " or ", "\n", ", then", "`"} {
+		for _, sep := range []string{";", " (", ", or ", " or ", "\n", ", then", "`", ")"} {
 			if i := strings.Index(rest, sep); i >= 0 && i < end {
 				end = i
 			}

@@ -232,7 +232,8 @@ func needsAttention(v rollout.HostView, sel *rollout.Selection, runs []journal.R
 		}
 		return "", ""
 	case len(v.Drift) > 0:
-		return "hand-edited: " + strings.Join(v.Drift, ", "), "rollout plan " + pf + " --diff --limit " + v.Name + " (then rollout apply --adopt to overwrite)"
+		return "DRIFT (hand-edited): " + strings.Join(v.Drift, ", "),
+			"see it: rollout plan " + pf + " --diff --limit " + v.Name + "; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
 	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
 		// no run of this plan left it so: rollout has nothing to put back
 		return "out of the load balancer (" + v.LB + "), not by a run of this plan",

@@ -189,7 +189,7 @@ func pastedCommands(t *testing.T, hint string) [][]string {
 		}
 		rest = rest[loc[0]:]
 		end := len(rest)
-		for _, sep := range []string{";", " (", ", or ", " or ", ", then", "`"} {
+		for _, sep := range []string{";", " (", ", or ", " or ", ", then", "`", ")"} {
 			if i := strings.Index(rest, sep); i >= 0 && i < end {
 				end = i
 			}
@@ -328,5 +328,20 @@ func TestReplayJSONHasOneRunDone(t *testing.T) {
 	jsonLinesOf(t, r.out)
 	if n := strings.Count(r.out, `"event":"run_done"`); n != 1 {
 		t.Errorf("%d run_done lines in a replay, want the run's one:\n%s", n, r.out)
+	}
+}
+
+func TestWithFlags(t *testing.T) {
+	flags := []string{"--state-dir 'a b'", "--known-hosts kh"}
+	for in, want := range map[string]string{
+		"rollout repair p.hcl": "rollout repair p.hcl --state-dir 'a b' --known-hosts kh",
+		"see it: rollout plan p.hcl --diff; to overwrite it: rollout apply p.hcl --adopt": "see it: rollout plan p.hcl --diff --state-dir 'a b' --known-hosts kh; to overwrite it: rollout apply p.hcl --adopt --state-dir 'a b' --known-hosts kh",
+		"left drained (run `rollout unlock`) or x":                                        "left drained (run `rollout unlock --state-dir 'a b' --known-hosts kh`) or x",
+		"rollout status p.hcl --known-hosts kh":                                           "rollout status p.hcl --known-hosts kh --state-dir 'a b'",
+		"wait (then rollout apply p.hcl) and retry":                                       "wait (then rollout apply p.hcl --state-dir 'a b' --known-hosts kh) and retry",
+	} {
+		if got := withFlags(in, flags); got != want {
+			t.Errorf("withFlags(%q)\n got %q\nwant %q", in, got, want)
+		}
 	}
 }
