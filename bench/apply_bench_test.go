@@ -6,20 +6,16 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/rollout-sh/rollout/internal/fleet"
-	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 func root() string {
@@ -94,49 +90,15 @@ func BenchmarkApply4HostsBatch1(b *testing.B) {
 		if err != nil {
 			b.Fatalf("apply: %v\n%s\n%s", err, out.String(), errb.String())
 		}
-		waits := unavoidable(b, out.Bytes())
+		w, err := ParseWaits(out.Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		waits := w.Total // batches of 1: the hosts' waits do not overlap
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(waits.Seconds(), "waits-s")
 		b.ReportMetric((wall - waits).Seconds(), "overhead-s")
 		_ = f.Stop()
 		_ = os.RemoveAll(dir)
 	}
-}
-
-// unavoidable sums, per host, the time spent in the phases that wait on the
-// world rather than on rollout: drain (sessions → 0), restart, health, and
-// undrain (ramp, the LB's own check reporting UP).
-func unavoidable(b *testing.B, stream []byte) time.Duration {
-	type open struct {
-		phase event.Phase
-		at    time.Time
-	}
-	cur := map[string]open{}
-	var total time.Duration
-	waiting := map[event.Phase]bool{event.PhaseDrain: true, event.PhaseRestart: true, event.PhaseHealth: true, event.PhaseUndrain: true}
-	sc := bufio.NewScanner(bytes.NewReader(stream))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var e event.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			b.Fatalf("event %q: %v", sc.Text(), err)
-		}
-		if e.Host == "" || (e.Event != event.HostPhase && e.Event != event.HostDone) {
-			continue
-		}
-		if o, ok := cur[e.Host]; ok && waiting[o.phase] && (e.Event == event.HostDone || e.Phase != o.phase) {
-			total += e.Time.Sub(o.at)
-		}
-		if e.Event == event.HostDone {
-			delete(cur, e.Host)
-			continue
-		}
-		if o, ok := cur[e.Host]; !ok || o.phase != e.Phase {
-			cur[e.Host] = open{e.Phase, e.Time}
-		}
-	}
-	if total == 0 && !strings.Contains(string(stream), "host_phase") {
-		b.Fatal("no host phases in the event stream")
-	}
-	return total
 }

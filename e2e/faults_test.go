@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rollout-sh/rollout/rollout/event"
 )
@@ -69,7 +70,7 @@ func TestFaultsKillControllerAtEachPhase(t *testing.T) {
 			bg := e.rcStart(t, "apply", "--batch", "1", "--yes", "--ui", "json")
 			ev := bg.waitFor(t, p.name, p.at)
 			bg.kill(t)
-			t.Logf("SIGKILLed at %s (host %q, batch %d)", p.name, ev.Host, ev.Batch)
+			t.Logf("%s SIGKILLed at %s (host %q, batch %d)", time.Now().Format("15:04:05.000"), p.name, ev.Host, ev.Batch)
 			e.fRecover(t, rv.tag, rv.version)
 		})
 		if !ok {
@@ -105,6 +106,7 @@ func (e *env) fRecover(t *testing.T, tag, version string) {
 		}
 	}
 	e.fConverged(t, tag, version)
+	t.Logf("%s converged on %s", time.Now().Format("15:04:05.000"), tag)
 }
 
 // fConverged checks every host is on tag with its files, serving, at full

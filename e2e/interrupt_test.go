@@ -176,6 +176,7 @@ var jsonKeys = map[event.Kind][]string{
 	event.Approved:       {},
 	event.Log:            {"level", "message"},
 	event.RunDone:        {"status", "exit_code", "counts"},
+	event.Analysis:       {"host", "batch", "status", "message", "analysis"},
 }
 
 // checkJSONContract checks a --ui json stdout as a CI job would read it:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -67,13 +68,47 @@ func FuzzSelect(f *testing.F) {
 		if len(got) == 0 {
 			t.Fatal("no error and no hosts")
 		}
-		last := -1
+		seen := map[*Host]bool{}
 		for _, h := range got {
-			i, ok := index[h]
-			if !ok || i <= last {
-				t.Fatalf("result %v not in inventory order", names(got))
+			if _, ok := index[h]; !ok && !h.Implicit {
+				t.Fatalf("result %v holds a host outside the inventory", names(got))
 			}
-			last = i
+			if seen[h] {
+				t.Fatalf("result %v lists a host twice", names(got))
+			}
+			seen[h] = true
+		}
+	})
+}
+
+// FuzzParseYAML: any input either parses into a consistent inventory or
+// fails with an error wrapping ErrParse; never a panic.
+func FuzzParseYAML(f *testing.F) {
+	for _, s := range []string{
+		"all:\n  hosts:\n    web[01:03]:2222:\n      a: 1\n  children:\n    db:\n      hosts:\n        d1:\n",
+		"x: &h\n  h1:\nall:\n  children:\n    web:\n      hosts:\n        <<: *h\n        h2:\n      vars:\n        <<: {a: 1}\n",
+		"web:\n  hosts: w1\n  vars:\n    ansible_group_priority: 3\n",
+		"{\"all\": {\"hosts\": {\"a\": null}}}",
+		"broken: x\nall:\n  children:\n    g: [1]\n",
+		"all:\n  vars: &h\n    a: 1\n    <<: *h\n",
+		"all: &a\n  children:\n    g: *a\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inv, err := ParseYAML("fuzz.yml", data)
+		if err != nil {
+			if !errors.Is(err, ErrParse) && !strings.Contains(err.Error(), "fuzz.yml") {
+				t.Fatalf("error %v neither wraps ErrParse nor names the file", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, h := range inv.Hosts() {
+			if h.Name == "" || h.Vars == nil || seen[h.Name] || inv.Host(h.Name) != h {
+				t.Fatalf("inconsistent host %+v", h)
+			}
+			seen[h.Name] = true
 		}
 	})
 }

@@ -12,12 +12,27 @@ type Host struct {
 	// Port is ansible_port, or 0 when unset (the SSH layer then uses
 	// ~/.ssh/config or 22).
 	Port int
-	// User is ansible_user, or "" when unset.
+	// User is ansible_user, or remote_user from ansible.cfg, or "" when
+	// unset.
 	User string
-	// KeyFile is ansible_ssh_private_key_file, or "".
+	// KeyFile is ansible_ssh_private_key_file (or
+	// ansible_private_key_file), else private_key_file from ansible.cfg,
+	// else "".
 	KeyFile string
 	// Become is ansible_become.
 	Become bool
+	// BecomeUser is ansible_become_user ("" = root); BecomeMethod is
+	// ansible_become_method ("" = sudo; anything else is refused by
+	// CheckConnection).
+	BecomeUser   string
+	BecomeMethod string
+	// Connection is "ssh" (also for smart and paramiko), "local" for
+	// ansible_connection=local (commands run on this machine, no SSH), or
+	// another plugin's name, which CheckConnection refuses.
+	Connection string
+	// Implicit is Ansible's implicit localhost: not in the inventory, in
+	// no group, selected only by naming it.
+	Implicit bool
 	// Groups the host belongs to, directly or through children, sorted,
 	// without the implicit "all" and "ungrouped".
 	Groups []string
@@ -26,4 +41,6 @@ type Host struct {
 	// as Ansible evaluates them (Python literals: 42, 1.5, True, False,
 	// None, 'quoted'); anything else is the raw string.
 	Vars map[string]any
+
+	inv *Inventory // for groups and hostvars in templates
 }

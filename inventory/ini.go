@@ -34,6 +34,15 @@ type pendingDecl struct {
 // as the raw string otherwise.
 func ParseINI(filename string, data []byte) (*Inventory, error) {
 	b := newBuilder(filename)
+	if err := b.parseINI(filename, data); err != nil {
+		return nil, err
+	}
+	return b.finish()
+}
+
+// parseINI adds one INI file to the inventory being built.
+func (b *builder) parseINI(filename string, data []byte) error {
+	b.filename = filename
 	pending := map[string]*pendingDecl{}
 	var pendingOrder []string
 	groupName, state := groupUngrouped, "hosts"
@@ -54,7 +63,7 @@ func ParseINI(filename string, data []byte) (*Inventory, error) {
 				state = "hosts"
 			}
 			if state != "hosts" && state != "vars" && state != "children" {
-				return nil, fail(lineNo, "section [%s:%s] has unknown type %q: expected [group], [group:vars] or [group:children]", m[1], m[2], m[2])
+				return fail(lineNo, "section [%s:%s] has unknown type %q: expected [group], [group:vars] or [group:children]", m[1], m[2], m[2])
 			}
 			if _, known := b.groups[groupName]; !known {
 				if _, ok := pending[groupName]; state == "vars" && !ok {
@@ -67,7 +76,7 @@ func ParseINI(filename string, data []byte) (*Inventory, error) {
 				if p.state == "children" {
 					for _, parent := range p.parents {
 						if err := b.addChild(parent, groupName); err != nil {
-							return nil, fail(p.line, "%v", err)
+							return fail(p.line, "%v", err)
 						}
 					}
 				}
@@ -76,14 +85,14 @@ func ParseINI(filename string, data []byte) (*Inventory, error) {
 			continue
 		}
 		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			return nil, fail(lineNo, "invalid section %q: expected [group], [group:vars] or [group:children] with no spaces", line)
+			return fail(lineNo, "invalid section %q: expected [group], [group:vars] or [group:children] with no spaces", line)
 		}
 
 		switch state {
 		case "hosts":
 			names, port, vars, err := parseHostLine(line)
 			if err != nil {
-				return nil, fail(lineNo, "%v", err)
+				return fail(lineNo, "%v", err)
 			}
 			for _, name := range names {
 				h := b.addHost(name, groupName)
@@ -98,20 +107,20 @@ func ParseINI(filename string, data []byte) (*Inventory, error) {
 			k, v, ok := strings.Cut(line, "=")
 			k = strings.TrimSpace(k)
 			if !ok || k == "" {
-				return nil, fail(lineNo, "expected key=value in [%s:vars], got %q", groupName, line)
+				return fail(lineNo, "expected key=value in [%s:vars], got %q", groupName, line)
 			}
 			if err := b.setGroupVar(groupName, k, parseValue(strings.TrimSpace(v))); err != nil {
-				return nil, fail(lineNo, "%v", err)
+				return fail(lineNo, "%v", err)
 			}
 		case "children":
 			m := iniGroupName.FindStringSubmatch(line)
 			if m == nil {
-				return nil, fail(lineNo, "expected a group name in [%s:children], got %q", groupName, line)
+				return fail(lineNo, "expected a group name in [%s:children], got %q", groupName, line)
 			}
 			child := m[1]
 			if _, known := b.groups[child]; known {
 				if err := b.addChild(groupName, child); err != nil {
-					return nil, fail(lineNo, "%v", err)
+					return fail(lineNo, "%v", err)
 				}
 				continue
 			}
@@ -129,11 +138,11 @@ func ParseINI(filename string, data []byte) (*Inventory, error) {
 			continue
 		}
 		if p.state == "vars" {
-			return nil, fail(p.line, "section [%s:vars] is for group %q, which is never defined: expected a [%s] or [%s:children] section", name, name, name, name)
+			return fail(p.line, "section [%s:vars] is for group %q, which is never defined: expected a [%s] or [%s:children] section", name, name, name, name)
 		}
-		return nil, fail(p.line, "section [%s:children] includes group %q, which is never defined: expected a [%s] or [%s:children] section", p.parents[len(p.parents)-1], name, name, name)
+		return fail(p.line, "section [%s:children] includes group %q, which is never defined: expected a [%s] or [%s:children] section", p.parents[len(p.parents)-1], name, name, name)
 	}
-	return b.finish()
+	return nil
 }
 
 type keyValue struct {

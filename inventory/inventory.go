@@ -21,23 +21,39 @@ const (
 // Inventory is a parsed Ansible inventory: hosts with their merged
 // variables, and the groups they belong to.
 type Inventory struct {
-	hosts  []*Host
+	hosts  []*Host // the "all" group's hosts, in Ansible's order
 	byName map[string]*Host
 	// members maps every group (including "all" and "ungrouped") to its
-	// hosts, direct and through children, in inventory order.
-	members  map[string][]*Host
+	// hosts, direct and through children, in Ansible's order (a group's
+	// own hosts, then its children's, level by level).
+	members map[string][]*Host
+	// groupOrder and hostOrder are the order in which groups and hosts
+	// were first defined: the order Ansible matches pattern terms in.
+	groupOrder []string
+	hostOrder  []*Host
+	// implicit holds Ansible's implicit localhost under each of its names
+	// (localhost, 127.0.0.1, ::1) the inventory does not define: selected
+	// when a pattern names it and matches nothing else.
+	implicit map[string]*Host
 	warnings []string
 }
 
-// Hosts returns every host in inventory order: the order in which hosts
-// first appear in the file.
+// Hosts returns every host in the order Ansible lists the "all" group:
+// hosts defined directly under all, then the ungrouped hosts, then each
+// top-level group's hosts in the order the groups were defined (a
+// group's own hosts before its children's).
 func (inv *Inventory) Hosts() []*Host {
 	return append([]*Host(nil), inv.hosts...)
 }
 
-// Host returns the host with the given inventory name, or nil.
+// Host returns the host with the given inventory name, or nil. The
+// implicit localhost is returned for "localhost", "127.0.0.1" and "::1"
+// when the inventory does not define them.
 func (inv *Inventory) Host(name string) *Host {
-	return inv.byName[name]
+	if h := inv.byName[name]; h != nil {
+		return h
+	}
+	return inv.implicit[name]
 }
 
 // GroupNames returns the names of the groups the inventory defines, sorted,
@@ -53,26 +69,26 @@ func (inv *Inventory) GroupNames() []string {
 	return names
 }
 
-// Warnings returns what Ansible would warn about and skip while reading
-// the file (unknown YAML keys, a host and a group sharing a name), each
-// prefixed with file:line where known.
-func (inv *Inventory) Warnings() []string {
-	return append([]string(nil), inv.warnings...)
+// GroupHosts returns the names of a group's hosts in Ansible's order
+// (what Ansible's "groups" variable holds), or nil for an unknown group.
+func (inv *Inventory) GroupHosts(group string) []string {
+	hs, ok := inv.members[group]
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.Name
+	}
+	return out
 }
 
-// Load reads an Ansible inventory file. Files ending in .yml, .yaml or
-// .json, and files whose first meaningful line looks like YAML (a "---"
-// document marker, a "{", or a "key:" mapping entry), are read as YAML;
-// everything else is read as INI.
-func Load(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read inventory: %w", err)
-	}
-	if isYAML(path, data) {
-		return ParseYAML(path, data)
-	}
-	return ParseINI(path, data)
+// Warnings returns what Ansible would warn about and skip while reading
+// the inventory (unknown YAML keys, a host and a group sharing a name,
+// ansible.cfg settings rollout does not honour), each prefixed with
+// file:line where known.
+func (inv *Inventory) Warnings() []string {
+	return append([]string(nil), inv.warnings...)
 }
 
 func isYAML(path string, data []byte) bool {
@@ -119,14 +135,27 @@ type hostEntry struct {
 	groups []string // direct groups
 }
 
+// varLayer is one directory's group_vars and host_vars: entity name to
+// variables.
+type varLayer struct {
+	groups map[string]map[string]any
+	hosts  map[string]map[string]any
+}
+
 // builder collects groups and hosts the way Ansible's InventoryData does,
 // then computes merged variables once everything is known.
 type builder struct {
-	filename string
-	groups   map[string]*group
-	hosts    map[string]*hostEntry
-	order    []string
-	warnings []string
+	filename   string
+	groups     map[string]*group
+	groupOrder []string
+	hosts      map[string]*hostEntry
+	order      []string
+	warnings   []string
+	// invVars are the group_vars/host_vars beside each inventory source,
+	// in source order; playVars those beside the plan (the playbook).
+	invVars  []varLayer
+	playVars *varLayer
+	defaults Defaults
 }
 
 func newBuilder(filename string) *builder {
@@ -137,6 +166,9 @@ func newBuilder(filename string) *builder {
 	}
 	b.group(groupAll)
 	b.group(groupUngrouped)
+	// as in ansible-core's InventoryData: "ungrouped" is the first child
+	// of "all"
+	_ = b.addChild(groupAll, groupUngrouped)
 	return b
 }
 
@@ -156,6 +188,7 @@ func (b *builder) group(name string) *group {
 	if !ok {
 		g = &group{name: name, vars: map[string]any{}, priority: 1}
 		b.groups[name] = g
+		b.groupOrder = append(b.groupOrder, name)
 	}
 	return g
 }
@@ -232,11 +265,17 @@ func (b *builder) setGroupVar(groupName, key string, value any) error {
 	return nil
 }
 
-// finish reconciles the implicit groups and computes every host.
-func (b *builder) finish() (*Inventory, error) {
-	// Hosts in no group other than "all" are ungrouped; hosts that a parser
-	// put into "ungrouped" but that belong elsewhere are not (Ansible's
-	// reconcile_inventory).
+// reconcile does what ansible-core's reconcile_inventory does once every
+// source is read: groups without a parent become children of "all" (in
+// the order they were defined), hosts in no other group become
+// ungrouped, and hosts a parser put into "ungrouped" that belong
+// elsewhere leave it.
+func (b *builder) reconcile() {
+	for _, name := range b.groupOrder {
+		if name != groupAll && len(b.groups[name].parents) == 0 {
+			_ = b.addChild(groupAll, name)
+		}
+	}
 	ancestors := b.ancestorSets()
 	dropUngrouped := map[string]bool{}
 	for _, name := range b.order {
@@ -267,42 +306,91 @@ func (b *builder) finish() (*Inventory, error) {
 		}
 		ug.hosts = kept
 	}
+}
+
+// finish reconciles the implicit groups and computes every host.
+func (b *builder) finish() (*Inventory, error) {
+	b.reconcile()
 	for _, name := range b.groupNames() {
 		if _, ok := b.hosts[name]; ok && name != groupAll && name != groupUngrouped {
 			b.warnf(0, "found both a group and a host named %q; patterns select the host", name)
 		}
 	}
 
+	ancestors := b.ancestorSets()
 	depth := b.depths()
 	inv := &Inventory{
-		byName:   map[string]*Host{},
-		members:  map[string][]*Host{},
-		warnings: b.warnings,
+		byName:     map[string]*Host{},
+		members:    map[string][]*Host{},
+		groupOrder: append([]string(nil), b.groupOrder...),
 	}
 	for _, name := range b.order {
 		h, err := b.host(b.hosts[name], ancestors, depth)
 		if err != nil {
 			return nil, fmt.Errorf("%s: host %s: %w", b.filename, name, err)
 		}
-		inv.hosts = append(inv.hosts, h)
+		inv.hostOrder = append(inv.hostOrder, h)
 		inv.byName[name] = h
 	}
-	for gname := range b.groups {
-		inv.members[gname] = nil
+	for _, gname := range b.groupOrder {
+		members := []*Host{}
+		for _, hname := range b.groupHosts(gname) {
+			members = append(members, inv.byName[hname])
+		}
+		inv.members[gname] = members
 	}
-	for _, h := range inv.hosts {
-		closure := map[string]bool{}
-		for _, g := range b.hosts[h.Name].groups {
-			for a := range ancestors[g] {
-				closure[a] = true
+	inv.hosts = inv.members[groupAll]
+	inv.implicit = map[string]*Host{}
+	for _, name := range localhostNames {
+		if _, defined := b.hosts[name]; defined {
+			continue
+		}
+		h, err := b.implicitLocalhost(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: implicit %s: %w", b.filename, name, err)
+		}
+		h.inv = inv
+		inv.implicit[name] = h
+	}
+	for _, h := range inv.hostOrder {
+		h.inv = inv
+	}
+	inv.warnings = b.warnings
+	return inv, nil
+}
+
+// groupHosts is ansible-core's Group.get_hosts(): the group's own hosts,
+// then those of its descendants, level by level, each host once.
+//
+// ansible-core walks the levels below the direct children through a
+// Python set, so when two groups of one level both have children, the
+// order of those grandchildren's hosts can change from one run to the
+// next. rollout keeps it stable: within a level, groups come in the order
+// of their parents and, under one parent, in the order they were added.
+func (b *builder) groupHosts(name string) []string {
+	var out []string
+	seenHost := map[string]bool{}
+	seenGroup := map[string]bool{name: true}
+	level := []string{name}
+	for len(level) > 0 {
+		var next []string
+		for _, gname := range level {
+			for _, h := range b.groups[gname].hosts {
+				if !seenHost[h] {
+					seenHost[h] = true
+					out = append(out, h)
+				}
+			}
+			for _, c := range b.groups[gname].children {
+				if !seenGroup[c] {
+					seenGroup[c] = true
+					next = append(next, c)
+				}
 			}
 		}
-		for a := range closure {
-			inv.members[a] = append(inv.members[a], h)
-		}
+		level = next
 	}
-	inv.members[groupAll] = append([]*Host(nil), inv.hosts...)
-	return inv, nil
+	return out
 }
 
 func (b *builder) groupNames() []string {
@@ -360,15 +448,16 @@ func (b *builder) depths() map[string]int {
 	return depth
 }
 
-// host merges variables (groups sorted by depth, priority, name; then the
-// host's own) and maps the connection variables.
+// host merges the host's variables (see mergeVars) and maps the
+// connection variables.
 func (b *builder) host(e *hostEntry, ancestors map[string]map[string]bool, depth map[string]int) (*Host, error) {
-	all := map[string]bool{groupAll: true}
+	all := map[string]bool{}
 	for _, g := range e.groups {
 		for a := range ancestors[g] {
 			all[a] = true
 		}
 	}
+	delete(all, groupAll)
 	groups := make([]*group, 0, len(all))
 	for name := range all {
 		groups = append(groups, b.groups[name])
@@ -383,33 +472,110 @@ func (b *builder) host(e *hostEntry, ancestors map[string]map[string]bool, depth
 		}
 		return gi.name < gj.name
 	})
-	vars := map[string]any{}
-	h := &Host{Name: e.name, Vars: vars, Groups: []string{}}
+	h := &Host{Name: e.name, Groups: []string{}}
 	for _, g := range groups {
-		for k, v := range g.vars {
-			vars[k] = v
-		}
-		if g.name != groupAll && g.name != groupUngrouped {
+		if g.name != groupUngrouped {
 			h.Groups = append(h.Groups, g.name)
 		}
 	}
-	for k, v := range e.vars {
-		vars[k] = v
-	}
 	sort.Strings(h.Groups)
-	if err := h.applyConnectionVars(); err != nil {
+	h.Vars = b.mergeVars(groups, e.name, e.vars)
+	if err := h.applyConnectionVars(b.defaults); err != nil {
 		return nil, err
 	}
 	return h, nil
 }
 
+// mergeVars layers variables with ansible-core's precedence (its default
+// VARIABLE_PRECEDENCE; lowest first): the inventory's own variables of
+// "all", then of the host's groups (sorted by depth, ansible_group_priority
+// and name); group_vars/all beside the inventory, then beside the plan;
+// group_vars/<group> beside the inventory, then beside the plan (groups in
+// the same order); the inventory's own host variables; host_vars/<host>
+// beside the inventory, then beside the plan. A later layer replaces a
+// whole value (hash_behaviour = replace).
+func (b *builder) mergeVars(groups []*group, hostName string, hostVars map[string]any) map[string]any {
+	vars := map[string]any{}
+	merge := func(m map[string]any) {
+		for k, v := range m {
+			vars[k] = v
+		}
+	}
+	merge(b.groups[groupAll].vars)
+	for _, g := range groups {
+		merge(g.vars)
+	}
+	for _, l := range b.invVars {
+		merge(l.groups[groupAll])
+	}
+	if b.playVars != nil {
+		merge(b.playVars.groups[groupAll])
+	}
+	for _, l := range b.invVars {
+		for _, g := range groups {
+			merge(l.groups[g.name])
+		}
+	}
+	if b.playVars != nil {
+		for _, g := range groups {
+			merge(b.playVars.groups[g.name])
+		}
+	}
+	merge(hostVars)
+	for _, l := range b.invVars {
+		merge(l.hosts[hostName])
+	}
+	if b.playVars != nil {
+		merge(b.playVars.hosts[hostName])
+	}
+	return vars
+}
+
+// implicitLocalhost is ansible-core's implicit localhost: in no group (and
+// so not selected by "all"), run on this machine, with the variables of
+// "all".
+func (b *builder) implicitLocalhost(name string) (*Host, error) {
+	h := &Host{Name: name, Groups: []string{}, Implicit: true}
+	h.Vars = b.mergeVars(nil, name, map[string]any{"ansible_connection": ConnectionLocal})
+	if err := h.applyConnectionVars(b.defaults); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// localhostNames are ansible-core's C.LOCALHOST.
+var localhostNames = []string{"localhost", "127.0.0.1", "::1"}
+
+// The connections rollout makes: SSH (its own client), or commands run on
+// this machine for ansible_connection=local. Every other
+// ansible_connection is refused by CheckConnection.
+const (
+	ConnectionSSH   = "ssh"
+	ConnectionLocal = "local"
+)
+
 // applyConnectionVars maps the ansible_* connection variables to fields.
-// When both the current name and its old ansible_ssh_* alias are set, the
-// current name wins, as in ansible-core's ssh connection plugin.
-func (h *Host) applyConnectionVars() error {
+// When both a current name and its legacy ansible_ssh_* alias are set,
+// the alias wins, as in ansible-core (the ssh connection plugin lists
+// ansible_host before ansible_ssh_host, and the last one set wins).
+// Connection values holding Jinja2 ({{ ... }}) are rendered with the
+// host's variables, as Ansible does when it connects.
+func (h *Host) applyConnectionVars(d Defaults) error {
 	h.Address = h.Name
-	if v, name, ok := firstVar(h.Vars, "ansible_host", "ansible_ssh_host"); ok {
-		s, err := connString(name, v)
+	h.Connection = ConnectionSSH
+	if v, name, ok := lastVar(h.Vars, "ansible_connection"); ok {
+		s, err := h.connString(name, v)
+		if err != nil {
+			return err
+		}
+		switch s {
+		case "", "ssh", "smart", "paramiko", "paramiko_ssh":
+		default:
+			h.Connection = s
+		}
+	}
+	if v, name, ok := lastVar(h.Vars, "ansible_host", "ansible_ssh_host"); ok {
+		s, err := h.connString(name, v)
 		if err != nil {
 			return err
 		}
@@ -417,25 +583,31 @@ func (h *Host) applyConnectionVars() error {
 			h.Address = s
 		}
 	}
-	if v, name, ok := firstVar(h.Vars, "ansible_port", "ansible_ssh_port"); ok {
+	if v, name, ok := lastVar(h.Vars, "ansible_port", "ansible_ssh_port"); ok {
+		if s, isStr := v.(string); isStr && strings.Contains(s, "{{") {
+			r, err := h.connString(name, v)
+			if err != nil {
+				return err
+			}
+			v = r
+		}
 		n, ok := toInt(v)
 		if !ok || n < 1 || n > 65535 {
-			if s, isStr := v.(string); isStr && strings.Contains(s, "{{") {
-				return fmt.Errorf("%s: jinja templates are not supported, got %q", name, s)
-			}
 			return fmt.Errorf("%s: expected a port number (1-65535), got %v", name, v)
 		}
 		h.Port = n
 	}
-	if v, name, ok := firstVar(h.Vars, "ansible_user", "ansible_ssh_user"); ok {
-		s, err := connString(name, v)
+	h.User = d.RemoteUser
+	if v, name, ok := lastVar(h.Vars, "ansible_user", "ansible_ssh_user"); ok {
+		s, err := h.connString(name, v)
 		if err != nil {
 			return err
 		}
 		h.User = s
 	}
-	if v, name, ok := firstVar(h.Vars, "ansible_ssh_private_key_file", "ansible_private_key_file"); ok {
-		s, err := connString(name, v)
+	h.KeyFile = d.PrivateKeyFile
+	if v, name, ok := lastVar(h.Vars, "ansible_private_key_file", "ansible_ssh_private_key_file"); ok {
+		s, err := h.connString(name, v)
 		if err != nil {
 			return err
 		}
@@ -444,19 +616,51 @@ func (h *Host) applyConnectionVars() error {
 	if v, ok := h.Vars["ansible_become"]; ok {
 		h.Become = truthy(v)
 	}
+	if v, name, ok := lastVar(h.Vars, "ansible_become_user"); ok {
+		s, err := h.connString(name, v)
+		if err != nil {
+			return err
+		}
+		h.BecomeUser = s
+	}
+	if v, name, ok := lastVar(h.Vars, "ansible_become_method"); ok {
+		s, err := h.connString(name, v)
+		if err != nil {
+			return err
+		}
+		h.BecomeMethod = s
+	}
 	return nil
 }
 
-func firstVar(vars map[string]any, names ...string) (any, string, bool) {
-	for _, n := range names {
-		if v, ok := vars[n]; ok && v != nil {
-			return v, n, true
+// CheckConnection reports a host rollout cannot reach the way Ansible
+// would: a connection plugin other than ssh or local, or a become method
+// other than sudo. The error names the host and the variable.
+func (h *Host) CheckConnection() error {
+	switch h.Connection {
+	case ConnectionSSH, ConnectionLocal:
+	default:
+		return fmt.Errorf("host %s: ansible_connection=%s is not supported: rollout reaches hosts over SSH, or runs ansible_connection=local hosts on this machine; it will not contact this host over SSH instead", h.Name, h.Connection)
+	}
+	if h.BecomeMethod != "" && h.BecomeMethod != "sudo" {
+		return fmt.Errorf("host %s: ansible_become_method=%s is not supported: rollout becomes another user with sudo -n only", h.Name, h.BecomeMethod)
+	}
+	return nil
+}
+
+// lastVar returns the value of the last of names that is set (ansible-core
+// reads a connection option from a list of variables; the last one
+// defined wins).
+func lastVar(vars map[string]any, names ...string) (any, string, bool) {
+	for i := len(names) - 1; i >= 0; i-- {
+		if v, ok := vars[names[i]]; ok && v != nil {
+			return v, names[i], true
 		}
 	}
 	return nil, "", false
 }
 
-func connString(name string, v any) (string, error) {
+func (h *Host) connString(name string, v any) (string, error) {
 	var s string
 	switch t := v.(type) {
 	case string:
@@ -466,8 +670,12 @@ func connString(name string, v any) (string, error) {
 	default:
 		return "", fmt.Errorf("%s: expected a string, got %T", name, v)
 	}
-	if strings.Contains(s, "{{") {
-		return "", fmt.Errorf("%s: jinja templates are not supported, got %q", name, s)
+	if strings.Contains(s, "{{") || strings.Contains(s, "{%") {
+		out, err := renderVar(h, name, s)
+		if err != nil {
+			return "", err
+		}
+		s = out
 	}
 	return s, nil
 }

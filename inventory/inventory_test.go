@@ -211,7 +211,9 @@ host4
           hosts:
             host4:
 `,
-			hosts:  []string{"host1", "host2", "host3", "host4"},
+			// ansible-core lists a group level by level: northeast (host4) is a
+			// child of usa, atlanta and raleigh are grandchildren
+			hosts:  []string{"host4", "host1", "host2", "host3"},
 			groups: []string{"atlanta", "northeast", "raleigh", "southeast", "usa"},
 			check: func(t *testing.T, inv *Inventory) {
 				h2 := inv.Host("host2")
@@ -448,7 +450,7 @@ func TestINIErrors(t *testing.T) {
 		{"trailing colon", "[web]\nweb1:\n", 2, "port number"},
 		{"yaml marker", "---\n", 1, "YAML"},
 		{"bad ansible_port", "[web]\nweb1 ansible_port=ssh\n", 0, "ansible_port: expected a port number"},
-		{"jinja in ansible_host", "[web]\nweb1 ansible_host='{{ x }}'\n", 0, "jinja"},
+		{"undefined jinja in ansible_host", "[web]\nweb1 ansible_host='{{ x }}'\n", 0, "host web1: ansible_host:1: 'x' is undefined"},
 		{"bad group priority", "[web]\nweb1\n[web:vars]\nansible_group_priority=high\n", 4, "ansible_group_priority"},
 	}
 	for _, tt := range tests {
@@ -611,7 +613,9 @@ func TestConnectionVars(t *testing.T) {
 			Host{Address: "10.0.0.1", Port: 2200, User: "ops", KeyFile: "/k", Become: true}},
 		{"old aliases", "h ansible_ssh_host=10.0.0.2 ansible_ssh_port=2201 ansible_ssh_user=old",
 			Host{Address: "10.0.0.2", Port: 2201, User: "old"}},
-		{"current name wins over alias", "h ansible_ssh_host=old ansible_host=new", Host{Address: "new"}},
+		// ansible-core 2.14 connects to ansible_ssh_host when both are set
+		// (its ssh plugin lists the alias last, and the last one set wins)
+		{"legacy alias wins over current name", "h ansible_ssh_host=old ansible_host=new", Host{Address: "old"}},
 		{"port shorthand", "h:2022", Host{Address: "h", Port: 2022}},
 		{"inline port beats shorthand", "h:2022 ansible_port=2023", Host{Address: "h", Port: 2023}},
 		{"tilde key", "h ansible_ssh_private_key_file=~/.ssh/deploy", Host{Address: "h", KeyFile: home + "/.ssh/deploy"}},
@@ -646,7 +650,9 @@ w2 x=2 y=3
 [web]
 w3
 `)
-	if got, want := names(inv.Hosts()), []string{"b0", "w2", "w1", "d1", "w3"}; !reflect.DeepEqual(got, want) {
+	// ansible-core: ungrouped first, then each group's hosts in the order
+	// the groups were defined
+	if got, want := names(inv.Hosts()), []string{"b0", "w2", "w1", "w3", "d1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("order = %v, want %v", got, want)
 	}
 	w2 := inv.Host("w2")
@@ -716,7 +722,6 @@ func TestYAMLErrors(t *testing.T) {
 		{"hosts as list", "all:\n  hosts:\n    - web1\n", 3, "expected a mapping"},
 		{"host vars not a mapping", "all:\n  hosts:\n    web1: 5\n", 3, "expected a mapping of variables"},
 		{"plugin config", "plugin: aws_ec2\nregions: [x]\n", 1, "inventory plugin configuration"},
-		{"child not a group", "all:\n  children:\n    web: [a]\n", 3, "expected a mapping or null"},
 		{"bad range", "all:\n  hosts:\n    web[3:1]:\n", 3, "begin <= end"},
 	}
 	for _, tt := range tests {
@@ -771,5 +776,70 @@ func TestLoadDetectsFormat(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// ansible-core warns about a top-level group whose definition is not a
+// mapping and skips it; a child group that is not a mapping makes it stop
+// reading the file, which rollout refuses.
+func TestYAMLScalarGroups(t *testing.T) {
+	inv := mustYAML(t, "broken: just-a-string\nall:\n  children:\n    db:\n      hosts:\n        d1:\n")
+	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"d1"}) {
+		t.Errorf("hosts = %v", got)
+	}
+	w := inv.Warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], "inv.yml:1: ") || !strings.Contains(w[0], `"broken"`) {
+		t.Errorf("warnings = %q", w)
+	}
+	_, err := ParseYAML("inv.yml", []byte("all:\n  children:\n    web: [a]\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "inv.yml:3: ") || !strings.Contains(err.Error(), "expected a mapping or null") {
+		t.Errorf("scalar child: err = %v", err)
+	}
+}
+
+// YAML merge keys (kubespray's samples use them) merge mappings in every
+// section: vars, hosts and children, as PyYAML does.
+func TestYAMLMergeKeys(t *testing.T) {
+	inv := mustYAML(t, `
+base: &base
+  ansible_user: deploy
+  ansible_port: 2200
+hostset: &hostset
+  h1:
+  h2:
+    ansible_port: 2202
+all:
+  children:
+    web:
+      hosts:
+        <<: *hostset
+        h3:
+      vars:
+        <<: *base
+        ansible_user: web
+`)
+	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"h1", "h2", "h3"}) {
+		t.Fatalf("hosts = %v (a merge key must not become a host)", got)
+	}
+	if inv.Host("<<") != nil {
+		t.Fatal("host << exists")
+	}
+	h1, h2 := inv.Host("h1"), inv.Host("h2")
+	if h1.User != "web" || h1.Port != 2200 || h2.Port != 2202 {
+		t.Errorf("h1 = %+v, h2 = %+v", h1, h2)
+	}
+}
+
+// Aliases used inside their own anchors are refused, not followed forever.
+func TestYAMLRecursiveAliases(t *testing.T) {
+	for _, src := range []string{
+		"all:\n  vars: &h\n    a: 1\n    <<: *h\n",
+		"all: &a\n  children:\n    g: *a\n",
+		"all:\n  hosts: &h\n    x:\n      <<: *h\n",
+	} {
+		_, err := ParseYAML("c.yml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), "alias") {
+			t.Errorf("%q: err = %v", src, err)
+		}
 	}
 }

@@ -101,7 +101,10 @@ func (inv *Inventory) knownGroups() string {
 	return "known groups: " + strings.Join(groups, ", ")
 }
 
-// evaluate returns the selected hosts (possibly none) in inventory order.
+// evaluate returns the selected hosts (possibly none) in Ansible's order:
+// the union terms in the order written, each term's hosts in its groups'
+// order, each host once; then the intersections and exclusions filter
+// that list (ansible-core's _evaluate_patterns).
 func (inv *Inventory) evaluate(pattern string) ([]*Host, error) {
 	terms, err := inv.splitPattern(pattern)
 	if err != nil {
@@ -122,6 +125,7 @@ func (inv *Inventory) evaluate(pattern string) ([]*Host, error) {
 		regular = []term{{text: groupAll}}
 	}
 
+	var out []*Host
 	selected := map[*Host]bool{}
 	for _, t := range regular {
 		hosts, err := inv.matchTerm(t)
@@ -129,7 +133,10 @@ func (inv *Inventory) evaluate(pattern string) ([]*Host, error) {
 			return nil, err
 		}
 		for _, h := range hosts {
-			selected[h] = true
+			if !selected[h] {
+				selected[h] = true
+				out = append(out, h)
+			}
 		}
 	}
 	for _, t := range append(and, not...) {
@@ -141,17 +148,13 @@ func (inv *Inventory) evaluate(pattern string) ([]*Host, error) {
 		for _, h := range hosts {
 			set[h] = true
 		}
-		for h := range selected {
-			if set[h] == (t.op == '!') {
-				delete(selected, h)
+		kept := out[:0]
+		for _, h := range out {
+			if set[h] != (t.op == '!') {
+				kept = append(kept, h)
 			}
 		}
-	}
-	out := make([]*Host, 0, len(selected))
-	for _, h := range inv.hosts {
-		if selected[h] {
-			out = append(out, h)
-		}
+		out = kept
 	}
 	return out, nil
 }
@@ -256,8 +259,12 @@ func (inv *Inventory) splitPattern(pattern string) ([]term, error) {
 	return terms, nil
 }
 
-// matchTerm returns the hosts one term (without its operator) matches, in
-// inventory order.
+// matchTerm returns the hosts one term (without its operator) matches,
+// in Ansible's order (ansible-core's _match_one_pattern): every matching
+// group's hosts, groups in the order they were defined, then (when no
+// group matched, or the term is a glob or a regular expression) every
+// matching host in the order hosts were defined. A subscript applies to
+// that list before repeats are dropped, as in ansible-core.
 func (inv *Inventory) matchTerm(t term) ([]*Host, error) {
 	if t.op == 0 {
 		if h, ok := inv.byName[t.text]; ok {
@@ -285,33 +292,42 @@ func (inv *Inventory) matchTerm(t term) ([]*Host, error) {
 		return nil, badPattern(t.text, "%v", err)
 	}
 
-	matched := map[*Host]bool{}
+	var hosts []*Host
 	groupMatched := false
-	for name, hosts := range inv.members {
+	for _, name := range inv.groupOrder {
 		if re.MatchString(name) {
 			groupMatched = true
-			for _, h := range hosts {
-				matched[h] = true
-			}
+			hosts = append(hosts, inv.members[name]...)
 		}
 	}
 	if !groupMatched || expr[0] == '~' || strings.ContainsAny(expr, ".?*[") {
-		for _, h := range inv.hosts {
+		for _, h := range inv.hostOrder {
 			if re.MatchString(h.Name) {
-				matched[h] = true
+				hosts = append(hosts, h)
 			}
 		}
 	}
-	hosts := make([]*Host, 0, len(matched))
-	for _, h := range inv.hosts {
-		if matched[h] {
-			hosts = append(hosts, h)
+	if h := inv.implicit[expr]; len(hosts) == 0 && h != nil {
+		hosts = []*Host{h}
+	}
+	if sub != nil {
+		if hosts, err = applySubscript(t.text, hosts, sub); err != nil {
+			return nil, err
 		}
 	}
-	if sub == nil {
-		return hosts, nil
+	return dedupe(hosts), nil
+}
+
+func dedupe(hosts []*Host) []*Host {
+	seen := make(map[*Host]bool, len(hosts))
+	out := hosts[:0:0]
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
 	}
-	return applySubscript(t.text, hosts, sub)
+	return out
 }
 
 // applySubscript applies [i], [-i], [i:j] (inclusive) or [i:] to hosts.
@@ -335,6 +351,13 @@ func applySubscript(pattern string, hosts []*Host, m []string) ([]*Host, error) 
 		return nil, badPattern(pattern, "index %q is too large", m[3])
 	}
 	end := n - 1
+	if m[5] != "" && strings.Trim(m[5], "0") == "" {
+		// ansible-core treats an end of 0 as no end at all: x[i:0] is x[i]
+		if start >= n {
+			return nil, fmt.Errorf("%w pattern %q: index %d is out of range (%s has %d hosts)", ErrNoMatch, pattern, start, m[1], n)
+		}
+		return hosts[start : start+1], nil
+	}
 	if m[5] != "" {
 		if end, err = strconv.Atoi(m[5]); err != nil {
 			return nil, badPattern(pattern, "index %q is too large", m[5])
@@ -355,8 +378,9 @@ func applySubscript(pattern string, hosts []*Host, m []string) ([]*Host, error) 
 func globRegexp(glob string) (*regexp.Regexp, error) {
 	var b strings.Builder
 	b.WriteString(`(?s)^`)
-	for i := 0; i < len(glob); i++ {
-		c := glob[i]
+	g := []rune(glob) // names may be any Unicode: work on runes, not bytes
+	for i := 0; i < len(g); i++ {
+		c := g[i]
 		switch c {
 		case '*':
 			b.WriteString(`.*`)
@@ -364,34 +388,34 @@ func globRegexp(glob string) (*regexp.Regexp, error) {
 			b.WriteString(`.`)
 		case '[':
 			j := i + 1
-			if j < len(glob) && glob[j] == '!' {
+			if j < len(g) && g[j] == '!' {
 				j++
 			}
-			if j < len(glob) && glob[j] == ']' {
+			if j < len(g) && g[j] == ']' {
 				j++
 			}
-			for j < len(glob) && glob[j] != ']' {
+			for j < len(g) && g[j] != ']' {
 				j++
 			}
-			if j >= len(glob) {
+			if j >= len(g) {
 				b.WriteString(`\[`)
 				continue
 			}
-			class := glob[i+1 : j]
+			class := g[i+1 : j]
 			i = j
 			b.WriteByte('[')
-			if strings.HasPrefix(class, "!") {
+			if len(class) > 0 && class[0] == '!' {
 				b.WriteByte('^')
 				class = class[1:]
-			} else if strings.HasPrefix(class, "^") {
+			} else if len(class) > 0 && class[0] == '^' {
 				b.WriteString(`\^`)
 				class = class[1:]
 			}
-			for k := 0; k < len(class); k++ {
-				if class[k] == '\\' || class[k] == '[' || class[k] == ']' {
+			for _, r := range class {
+				if r == '\\' || r == '[' || r == ']' {
 					b.WriteByte('\\')
 				}
-				b.WriteByte(class[k])
+				b.WriteRune(r)
 			}
 			b.WriteByte(']')
 		default:

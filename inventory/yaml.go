@@ -17,25 +17,32 @@ var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // shape, recursively). A group may appear in several places; its
 // definitions are merged. filename is used in error messages only.
 func ParseYAML(filename string, data []byte) (*Inventory, error) {
+	b := newBuilder(filename)
+	if err := b.parseYAML(filename, data); err != nil {
+		return nil, err
+	}
+	return b.finish()
+}
+
+// parseYAML adds one YAML (or JSON) inventory file to the inventory being
+// built.
+func (b *builder) parseYAML(filename string, data []byte) error {
+	b.filename = filename
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if m := yamlErrLine.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &parseError{file: filename, line: line, msg: m[2]}
-		}
-		return nil, &parseError{file: filename, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return yamlError(filename, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil, &parseError{file: filename, msg: "expected a mapping of groups (all: ...), got an empty document"}
+		return &parseError{file: filename, msg: "expected a mapping of groups (all: ...), got an empty document"}
 	}
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return nil, &parseError{file: filename, line: root.Line, msg: fmt.Sprintf("expected a mapping of groups (all: ...), got %s", kindName(root))}
+		return &parseError{file: filename, line: root.Line, msg: fmt.Sprintf("expected a mapping of groups (all: ...), got %s", kindName(root))}
 	}
-	p := &yamlParser{b: newBuilder(filename)}
+	p := &yamlParser{b: b}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "plugin" {
-			return nil, p.errorf(root.Content[i], "this is an inventory plugin configuration (plugin: %s), not a YAML inventory; only static INI and YAML inventories are read", root.Content[i+1].Value)
+			return p.errorf(root.Content[i], "this is an inventory plugin configuration (plugin: %s), not a YAML inventory; only static INI and YAML inventories are read", root.Content[i+1].Value)
 		}
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -45,14 +52,46 @@ func ParseYAML(filename string, data []byte) (*Inventory, error) {
 			continue
 		}
 		if err := p.group(k.Value, v); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return p.b.finish()
+	return nil
+}
+
+// yamlError is a YAML syntax error at file:line.
+func yamlError(filename string, err error) error {
+	if m := yamlErrLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &parseError{file: filename, line: line, msg: m[2]}
+	}
+	return &parseError{file: filename, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
 type yamlParser struct {
-	b *builder
+	b      *builder
+	depth  int // nesting of groups, values and merges: aliases may loop
+	visits int // nodes walked: aliases may multiply them
+}
+
+// maxYAMLDepth bounds nesting; only an alias that refers to itself (or a
+// file nobody writes by hand) goes deeper.
+const maxYAMLDepth = 200
+
+// maxYAMLVisits bounds the values walked, so that aliases of aliases
+// ("billion laughs") cannot make a small file take forever.
+const maxYAMLVisits = 1 << 20
+
+// enter counts one level of nesting; it fails on a recursive alias.
+func (p *yamlParser) enter(n *yaml.Node) error {
+	p.depth++
+	p.visits++
+	if p.visits > maxYAMLVisits {
+		return p.errorf(n, "more than %d values once aliases are expanded", maxYAMLVisits)
+	}
+	if p.depth > maxYAMLDepth {
+		return p.errorf(n, "nested more than %d levels deep: is an alias (*name) used inside its own anchor (&name)?", maxYAMLDepth)
+	}
+	return nil
 }
 
 func (p *yamlParser) errorf(n *yaml.Node, format string, args ...any) error {
@@ -70,6 +109,10 @@ func isNull(n *yaml.Node) bool {
 // group reads one group definition: null or a mapping with hosts, vars
 // and children.
 func (p *yamlParser) group(name string, n *yaml.Node) error {
+	defer func() { p.depth-- }()
+	if err := p.enter(n); err != nil {
+		return err
+	}
 	p.b.group(name)
 	if isNull(n) {
 		return nil
@@ -102,7 +145,10 @@ func (p *yamlParser) group(name string, n *yaml.Node) error {
 				}
 			case "children":
 				if !isGroupDef(e.val) {
-					return p.errorf(e.key, "child group %q of %q: expected a mapping or null, got %s", e.key.Value, name, kindName(e.val))
+					// ansible-core gives up on the rest of the file here
+					// ("is not a known host nor group") and keeps what it
+					// read before: refused rather than half-read
+					return p.errorf(e.key, "child group %q of %q: expected a mapping or null, got %s (ansible-core stops reading the file here and uses only the hosts before this line)", e.key.Value, name, kindName(e.val))
 				}
 				if err := p.group(e.key.Value, e.val); err != nil {
 					return err
@@ -128,29 +174,50 @@ type yamlEntry struct {
 // section. A plain string is accepted as a mapping with one null entry, as
 // Ansible does.
 func (p *yamlParser) sectionEntries(group, section string, v *yaml.Node) ([]yamlEntry, error) {
+	defer func() { p.depth-- }()
+	if err := p.enter(v); err != nil {
+		return nil, err
+	}
 	switch {
 	case v.Kind == yaml.ScalarNode && section != "vars":
 		return []yamlEntry{{key: v, val: &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: v.Line}}}, nil
 	case v.Kind != yaml.MappingNode:
 		return nil, p.errorf(v, "%s of group %q: expected a mapping, got %s", section, group, kindName(v))
 	}
-	var out []yamlEntry
+	// YAML merge keys (<<: *anchor, or a list of anchors) as PyYAML reads
+	// them: merged entries first (of several anchors, the earlier one
+	// wins), then the mapping's own, which win over merged ones.
+	var merged, own []yamlEntry
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		k := v.Content[i]
-		if section == "vars" && k.Value == "<<" {
-			merged := resolve(v.Content[i+1])
-			if merged.Kind == yaml.MappingNode {
-				more, err := p.sectionEntries(group, section, merged)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, more...)
-				continue
+		k, val := v.Content[i], resolve(v.Content[i+1])
+		if k.Value != "<<" || k.Tag == "!!str" && k.Style != 0 {
+			own = append(own, yamlEntry{key: k, val: val})
+			continue
+		}
+		var sources []*yaml.Node
+		switch val.Kind {
+		case yaml.MappingNode:
+			sources = []*yaml.Node{val}
+		case yaml.SequenceNode:
+			for j := len(val.Content) - 1; j >= 0; j-- {
+				sources = append(sources, resolve(val.Content[j]))
 			}
 		}
-		out = append(out, yamlEntry{key: k, val: resolve(v.Content[i+1])})
+		if len(sources) == 0 {
+			return nil, p.errorf(k, "merge key <<: expected an alias of a mapping (<<: *anchor) or a list of them, got %s", kindName(val))
+		}
+		for _, src := range sources {
+			if src.Kind != yaml.MappingNode {
+				return nil, p.errorf(k, "merge key <<: expected an alias of a mapping, got %s", kindName(src))
+			}
+			more, err := p.sectionEntries(group, section, src)
+			if err != nil {
+				return nil, err
+			}
+			merged = append(merged, more...)
+		}
 	}
-	return out, nil
+	return append(merged, own...), nil
 }
 
 func (p *yamlParser) hosts(group string, key, val *yaml.Node) error {
@@ -196,6 +263,10 @@ var yaml11Bools = map[string]bool{
 // or map[string]any.
 func (p *yamlParser) value(n *yaml.Node) (any, error) {
 	n = resolve(n)
+	defer func() { p.depth-- }()
+	if err := p.enter(n); err != nil {
+		return nil, err
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 && n.Tag == "!!str" {

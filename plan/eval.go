@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -19,6 +21,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/rollout-sh/rollout/internal/jinja"
 	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/inventory"
 )
@@ -215,19 +218,78 @@ func forHost(diags hcl.Diagnostics, prefix, host string) hcl.Diagnostics {
 }
 
 // Render produces the bytes to deploy for file f on host h at revision.
-// A template (f.Template) is parsed as an HCL template (${...},
-// %{ if }, %{ for }) and evaluated with the same scope as ForHost, values
-// unquoted. Diagnostics name the file as SOURCE@SHORTREV and their Detail
-// names the host. Other files are returned unchanged.
+// An HCL template (template = true or "hcl") is parsed as an HCL template
+// (${...}, %{ if }, %{ for }) and evaluated with the same scope as
+// ForHost, values unquoted. A Jinja2 template (template = "jinja2") is
+// rendered as Ansible's template module renders it, with Ansible's names
+// (inventory_hostname, group_names, groups, hostvars, every merged host
+// variable) and rollout_revision; an undefined variable is an error.
+// Diagnostics name the file as SOURCE@SHORTREV and their Detail names the
+// host. Other files are returned unchanged. A plain or HCL-templated file
+// holding Jinja2 syntax gets a warning.
 func (p *Plan) Render(f FileSpec, src []byte, h *inventory.Host, revision string) ([]byte, hcl.Diagnostics) {
+	name := f.Source + "@" + ShortRev(revision)
+	warn := jinjaLeftWarning(f, name, src)
 	if !f.Template {
-		return src, nil
+		return src, warn
 	}
 	if p == nil || h == nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Plan not decoded",
 			Detail: "Render needs a plan returned by Parse or Load and a host."}}
 	}
-	name := f.Source + "@" + ShortRev(revision)
+	if f.Engine == EngineJinja2 {
+		return renderJinja(name, src, h, revision)
+	}
+	out, diags := p.renderHCL(name, src, h, revision)
+	return out, append(diags, warn...)
+}
+
+// jinjaLeftWarning warns about a plain or HCL-templated file that holds
+// Jinja2 syntax, which would reach the host unrendered.
+func jinjaLeftWarning(f FileSpec, name string, src []byte) hcl.Diagnostics {
+	if f.Engine == EngineJinja2 {
+		return nil
+	}
+	line := jinja.HasMarkers(src)
+	if line == 0 {
+		return nil
+	}
+	how := "is not a template"
+	if f.Template {
+		how = "is an HCL template (template = true)"
+	}
+	rng := lineRange(name, src, line, 1)
+	return hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "Jinja2 syntax left unrendered",
+		Detail:  fmt.Sprintf("file %q %s, but line %d holds Jinja2 ({{ ... }} or {%% ... %%}), which would reach the host as it is; write template = \"jinja2\" if it is an Ansible template.", f.Name, how, line),
+		Subject: rng}}
+}
+
+// lineRange is the range of line (1-based) of src from column col to the
+// line's end, with byte offsets, so that diagnostics show that line.
+func lineRange(name string, src []byte, line, col int) *hcl.Range {
+	start := 0
+	for l := 1; l < line && start < len(src); l++ {
+		i := bytes.IndexByte(src[start:], '\n')
+		if i < 0 {
+			start = len(src)
+			break
+		}
+		start += i + 1
+	}
+	end := start
+	if i := bytes.IndexByte(src[start:], '\n'); i >= 0 {
+		end = start + i
+	} else {
+		end = len(src)
+	}
+	from := min(start+col-1, end)
+	return &hcl.Range{Filename: name,
+		Start: hcl.Pos{Line: line, Column: col, Byte: from},
+		End:   hcl.Pos{Line: line, Column: col + end - from, Byte: end}}
+}
+
+// renderHCL renders an HCL template (${...}, %{ if }, %{ for }).
+func (p *Plan) renderHCL(name string, src []byte, h *inventory.Host, revision string) ([]byte, hcl.Diagnostics) {
 	const prefix = "While rendering for host %q: "
 	expr, diags := hclsyntax.ParseTemplate(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
@@ -376,8 +438,21 @@ func (d *decoder) fileSpec(b *block, raw, quoted *hcl.EvalContext) FileSpec {
 			f.Source = clean
 		}
 	}
-	if t, ok := d.boolean(a["template"], raw); ok {
-		f.Template = t
+	if attr := a["template"]; attr != nil {
+		if v, ok := d.eval(attr, raw); ok {
+			switch {
+			case v.Type() == cty.Bool:
+				f.Template = v.True()
+			case v.Type() == cty.String && (v.AsString() == EngineHCL || v.AsString() == EngineJinja2):
+				f.Template = true
+				f.Engine = v.AsString()
+			default:
+				d.typeError(attr, attr.Expr.Range(), `true (HCL template syntax), "hcl" or "jinja2" (Ansible-style Jinja2)`, v)
+			}
+			if f.Template && f.Engine == "" {
+				f.Engine = EngineHCL
+			}
+		}
 	}
 	if s, ok := d.nonEmpty(a["dest"], raw, "an absolute path on the host"); ok {
 		if !path.IsAbs(s) || strings.HasSuffix(s, "/") {
@@ -531,4 +606,31 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// renderJinja renders an Ansible-style Jinja2 template for h with
+// Ansible's names (h.TemplateVars) and rollout_revision. An error names
+// the template, its line and the host.
+func renderJinja(name string, src []byte, h *inventory.Host, revision string) ([]byte, hcl.Diagnostics) {
+	vars := h.TemplateVars()
+	vars["rollout_revision"] = revision
+	out, err := jinja.Render(name, src, vars)
+	if err == nil {
+		return out, nil
+	}
+	var je *jinja.Error
+	msg := err.Error()
+	dg := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Jinja2 template failed"}
+	if errors.As(err, &je) {
+		msg = je.Msg
+		if je.Line > 0 {
+			dg.Subject = lineRange(name, src, je.Line, max(je.Col, 1))
+		}
+	}
+	dg.Detail = fmt.Sprintf("While rendering for host %q: %s (template %s", h.Name, msg, name)
+	if je != nil && je.Line > 0 {
+		dg.Detail += fmt.Sprintf(", line %d", je.Line)
+	}
+	dg.Detail += ")."
+	return nil, hcl.Diagnostics{dg}
 }

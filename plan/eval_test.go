@@ -96,7 +96,7 @@ func TestForHost(t *testing.T) {
 		},
 		Files: []FileSpec{
 			{
-				Name: "app.conf", Source: "conf/app.tmpl", Template: true,
+				Name: "app.conf", Source: "conf/app.tmpl", Template: true, Engine: EngineHCL,
 				Dest: "/srv/w1/etc/" + evil, Mode: 0o600, Owner: "app:app",
 				Validate: "appd -check -config %s -name web1",
 			},

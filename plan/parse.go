@@ -46,6 +46,7 @@ var planSchema = &hcl.BodySchema{
 		{Type: "drain", LabelNames: []string{"kind"}},
 		{Type: "file", LabelNames: []string{"name"}},
 		{Type: "health", LabelNames: []string{"kind"}},
+		{Type: "analysis", LabelNames: []string{"kind"}},
 	},
 }
 
@@ -186,7 +187,6 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	a := content.Attributes
 
 	for _, req := range [][2]string{
-		{"inventory", `inventory = "inventory.ini"`},
 		{"hosts", `hosts = "web"`},
 		{"revision", `revision = "v1.4.2" (a tag or a full commit SHA)`},
 		{"restart", `restart = "systemctl restart appd"`},
@@ -266,6 +266,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 
 	fileNames := map[string]hcl.Range{}
 	sawHealth := false
+	var analysisBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "drain":
@@ -276,6 +277,8 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			}
 			impl.drain = d.labelled(b, drainSchemas, drainRequired, "drain")
 			p.HasDrain = true
+		case "analysis":
+			analysisBlocks = append(analysisBlocks, b)
 		case "health":
 			sawHealth = true // a health block of an unknown kind is its own error, not "no health block"
 			if h := d.labelled(b, healthSchemas, healthRequired, "health"); h != nil {
@@ -294,6 +297,14 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			d.require(b, bc.Attributes, fileRequired)
 			impl.files = append(impl.files, &block{label: name, attrs: bc.Attributes, def: b.DefRange})
 		}
+	}
+	for i, b := range analysisBlocks {
+		if i > 0 {
+			d.errorf(b.DefRange, "Duplicate analysis block",
+				"A plan has at most one analysis block; the first is at %s.", analysisBlocks[0].DefRange)
+			continue
+		}
+		p.Analysis = d.analysis(b, ctx, impl.drain)
 	}
 	if len(impl.files) == 0 {
 		d.errorf(blk.DefRange, "Missing file block",

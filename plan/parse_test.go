@@ -223,7 +223,7 @@ func TestParseDiagnostics(t *testing.T) {
 		{"relative dest", "file \"m\" {\nsource = \"m\"\ndest = \"etc/m\"\n}", `"etc/m"`, "Invalid dest", "absolute path"},
 		{"source outside repo", "file \"m\" {\nsource = \"../m\"\ndest = \"/m\"\n}", `"../m"`, "Invalid source", "not a file inside the repository"},
 		{"bad owner", "file \"m\" {\nsource = \"m\"\ndest = \"/m\"\nowner = \"a b\"\n}", `"a b"`, "Invalid owner", `"user:group"`},
-		{"template not bool", "file \"m\" {\nsource = \"m\"\ndest = \"/m\"\ntemplate = \"maybe\"\n}", `"maybe"`, "Incorrect attribute value type", "template must be true or false"},
+		{"template not bool or engine", "file \"m\" {\nsource = \"m\"\ndest = \"/m\"\ntemplate = \"maybe\"\n}", `"maybe"`, "Incorrect attribute value type", "template must be true (HCL template syntax), \"hcl\" or \"jinja2\""},
 		{"unknown file attribute", "file \"m\" {\nsource = \"m\"\ndest = \"/m\"\nsrc = \"x\"\n}", `src =`, "Unsupported argument", `"src" is not expected`},
 		{"file missing dest", "file \"m\" {\nsource = \"m\"\n}", `file "m"`, "Missing dest", `file "m" must set dest`},
 		{"ramp not ending at 100", "drain \"haproxy\" {\nendpoints = [\"unix:/s\"]\nbackend = \"b\"\nramp = [\"10%\", \"50%\"]\n}", `["10%", "50%"]`, "Invalid ramp", "must end at 100% (full weight); it ends at 50%"},
@@ -247,7 +247,6 @@ func TestParseDiagnostics(t *testing.T) {
 		{"no plan block", "inventory = \"x\"\n", `inventory`, "Unsupported argument", `"inventory" is not expected`},
 		{"two plan blocks", minimal("") + "plan \"db\" {\n}\n", `plan "db"`, "Duplicate plan block", "the first is at rollout.hcl:1,"},
 		{"syntax error", "plan \"web\" {\n  hosts = \n}\n", "\n}\n", "Invalid expression", "Expected the start of an expression"},
-		{"missing inventory", strings.Replace(minimal(""), `inventory = "inv.ini"`, "", 1), `plan "web"`, "Missing inventory", `inventory = "inventory.ini"`},
 		{"missing hosts", strings.Replace(minimal(""), `hosts     = "web"`, "", 1), `plan "web"`, "Missing hosts", "must set hosts"},
 		{"missing revision", strings.Replace(minimal(""), `revision  = "v1"`, "", 1), `plan "web"`, "Missing revision", "a tag or a full commit SHA"},
 		{"missing restart", strings.Replace(minimal(""), `restart   = "systemctl restart appd"`, "", 1), `plan "web"`, "Missing restart", "must set restart"},
@@ -259,28 +258,35 @@ func TestParseDiagnostics(t *testing.T) {
 			if !strings.Contains(src, `plan "`) && tt.name != "no plan block" {
 				src = minimal(`repo = "/r"` + "\n" + tt.src)
 			}
-			p, diags := Parse("rollout.hcl", []byte(src))
-			if p != nil {
-				t.Errorf("got a plan despite errors")
-			}
-			wantPos := "rollout.hcl:" + posOf(t, src, tt.at)
-			for _, d := range diags {
-				if d.Summary == tt.summary {
-					if got := diagPos(d); got != wantPos {
-						t.Errorf("%s at %s, want %s", d.Summary, got, wantPos)
-					}
-					if !strings.Contains(d.Detail, tt.detail) {
-						t.Errorf("detail %q does not contain %q", d.Detail, tt.detail)
-					}
-					if d.Severity != hcl.DiagError {
-						t.Errorf("severity %v, want error", d.Severity)
-					}
-					return
-				}
-			}
-			t.Errorf("no %q diagnostic in:\n%v", tt.summary, diagsText(diags))
+			wantDiag(t, src, tt.at, tt.summary, tt.detail)
 		})
 	}
+}
+
+// wantDiag parses src, which must be refused with an error diagnostic
+// summary starting at the text at, whose detail contains detail.
+func wantDiag(t *testing.T, src, at, summary, detail string) {
+	t.Helper()
+	p, diags := Parse("rollout.hcl", []byte(src))
+	if p != nil {
+		t.Errorf("got a plan despite errors")
+	}
+	wantPos := "rollout.hcl:" + posOf(t, src, at)
+	for _, d := range diags {
+		if d.Summary == summary {
+			if got := diagPos(d); got != wantPos {
+				t.Errorf("%s at %s, want %s", d.Summary, got, wantPos)
+			}
+			if !strings.Contains(d.Detail, detail) {
+				t.Errorf("detail %q does not contain %q", d.Detail, detail)
+			}
+			if d.Severity != hcl.DiagError {
+				t.Errorf("severity %v, want error", d.Severity)
+			}
+			return
+		}
+	}
+	t.Errorf("no %q diagnostic in:\n%v", summary, diagsText(diags))
 }
 
 func diagsText(diags hcl.Diagnostics) string {
@@ -350,7 +356,7 @@ func TestParseReportsAllProblemsAtOnce(t *testing.T) {
 `
 	_, diags := Parse("rollout.hcl", []byte(src))
 	want := []string{
-		"Missing inventory", "Missing restart", "Invalid batch", "Invalid on_failure",
+		"Missing restart", "Invalid batch", "Invalid on_failure",
 		"Invalid duration", "Unsupported argument", "Invalid ramp", "Duplicate drain block",
 		"Validate command without %s",
 	}
@@ -420,5 +426,17 @@ func TestParseUnknownHealthKindIsOneProblem(t *testing.T) {
 	}
 	if len(diags) != 1 || diags[0].Summary != "Unknown health kind" {
 		t.Errorf("diagnostics %q, want just Unknown health kind", summaries)
+	}
+}
+
+// inventory may be left out: ansible.cfg's [defaults] inventory then
+// names it (rollout.Select refuses when neither does).
+func TestInventoryOptional(t *testing.T) {
+	p, diags := Parse("rollout.hcl", []byte(strings.Replace(minimal(""), `inventory = "inv.ini"`, "", 1)))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if p.Inventory != "" {
+		t.Errorf("Inventory = %q, want empty", p.Inventory)
 	}
 }

@@ -53,6 +53,17 @@ type Repo struct {
 	mu   sync.Mutex
 	path string
 	repo *git.Repository
+
+	// files caches ReadFile's answers: a path at a commit never changes,
+	// and rendering a fleet reads the same few files once per host.
+	files map[fileKey]fileRead
+}
+
+type fileKey struct{ commit, path string }
+
+type fileRead struct {
+	b   []byte
+	err error
 }
 
 // OpenRepo opens the git repository at path or at the nearest directory
@@ -236,6 +247,8 @@ func (r *Repo) HasCommit(sha string) bool {
 // commit, a full hash. A missing path (or a directory) is an error
 // wrapping ErrNoSuchFile naming path@short; a symbolic link is refused,
 // since its content is a link target and not the file to deploy.
+// Answers are cached per commit and path; callers must not modify the
+// bytes returned.
 func (r *Repo) ReadFile(commit, path string) ([]byte, error) {
 	if !isFullHash(commit) {
 		return nil, fmt.Errorf("read %s: %w: %q is not a full commit hash", path, ErrUnknownRevision, commit)
@@ -244,8 +257,22 @@ func (r *Repo) ReadFile(commit, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s@%s: %w", path, ShortRev(commit), err)
 	}
+	k := fileKey{strings.ToLower(commit), clean}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if got, ok := r.files[k]; ok {
+		return got.b, got.err
+	}
+	b, err := r.readFile(k.commit, clean, path)
+	if r.files == nil {
+		r.files = map[fileKey]fileRead{}
+	}
+	r.files[k] = fileRead{b, err}
+	return b, err
+}
+
+// readFile reads clean at commit from the object store; r.mu is held.
+func (r *Repo) readFile(commit, clean, path string) ([]byte, error) {
 	c, err := r.repo.CommitObject(plumbing.NewHash(strings.ToLower(commit)))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, r.unknown(commit))

@@ -17,6 +17,12 @@ type Quantity struct {
 	Set     bool // the value was given
 }
 
+// Template engines of a file block's template attribute.
+const (
+	EngineHCL    = "hcl"
+	EngineJinja2 = "jinja2"
+)
+
 // Range is expect_hosts: an exact number (Min == Max) or "10..14".
 type Range struct{ Min, Max int }
 
@@ -26,7 +32,7 @@ type Plan struct {
 	Filename string // the plan file as given
 	Dir      string // absolute directory of the plan file
 
-	Inventory string // absolute path of the inventory file
+	Inventory string // absolute path of the inventory file or directory ("" = ansible.cfg's)
 	Hosts     string // host pattern
 	Repo      string // absolute path of the git repository (default: the one containing the plan)
 	Revision  string // as written: a full SHA or a tag
@@ -42,6 +48,8 @@ type Plan struct {
 	ApproveAfter  []int // 1-based batch numbers after which a person must approve
 
 	HasDrain bool // a drain block was written
+
+	Analysis *Analysis // nil without an analysis block
 
 	// unexported: kept expressions for ForHost (implementation's choice)
 	impl *planImpl
@@ -67,7 +75,8 @@ type HostSpec struct {
 type FileSpec struct {
 	Name     string // the block label
 	Source   string // path inside the repo at the revision
-	Template bool
+	Template bool   // rendered per host (Engine says how)
+	Engine   string // "hcl" (template = true or "hcl") or "jinja2"; "" when not a template
 	Dest     string
 	Mode     os.FileMode // default 0644
 	Owner    string      // "" = leave as is; "user" or "user:group"

@@ -299,7 +299,7 @@ func (c *Client) wrap(cmd string) string {
 	if !c.cfg.Become {
 		return cmd
 	}
-	return "sudo -n sh -c " + shell.Quote(cmd)
+	return shell.Sudo(c.cfg.BecomeUser) + shell.Quote(cmd)
 }
 
 // Run runs cmd on the host through the host's long-lived shell (see

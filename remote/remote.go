@@ -32,6 +32,7 @@ type Config struct {
 	ConnectTimeout    time.Duration // TCP connect + handshake; default 10s
 	KeepaliveInterval time.Duration // default 15s; the connection is closed after 3 missed replies
 	Become            bool          // run every command through `sudo -n sh -c '...'`
+	BecomeUser        string        // with Become: `sudo -n -u USER` ("" = root, sudo's default)
 	// HostKeyCallback is for tests only: when set it replaces known_hosts
 	// verification entirely.
 	HostKeyCallback ssh.HostKeyCallback

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -84,7 +85,8 @@ const (
 	StepRestart  Step = "restart"
 	StepHealth   Step = "health" // stable window, flap guard, deadline
 	StepUndrain  Step = "undrain"
-	StepRecord   Step = "record" // write current.json
+	StepRecord   Step = "record"   // write current.json
+	StepAnalysis Step = "analysis" // a canary verdict during the ramp or bake failed (see Judged)
 
 	// recovery
 	StepRestore     Step = "restore"      // put the previous files back (before restart)
@@ -134,7 +136,7 @@ func NextStep(cur Step, ok bool, policy Policy) Step {
 			return StepHealth
 		case StepHealth:
 			return StepUndrain
-		case StepUndrain:
+		case StepUndrain, StepAnalysis:
 			return StepRecord
 		case StepRecord:
 			return EndOK
@@ -158,7 +160,9 @@ func NextStep(cur Step, ok bool, policy Policy) Step {
 	case StepInstall, StepCheck:
 		// files may have moved, nothing restarted: restore them
 		return StepRestore
-	case StepRestart, StepHealth:
+	case StepRestart, StepHealth, StepAnalysis:
+		// the new revision runs; for a failed canary verdict the host was
+		// already taken out of traffic again
 		if policy == PolicyRollback {
 			return StepRollback
 		}
@@ -175,6 +179,17 @@ func NextStep(cur Step, ok bool, policy Policy) Step {
 		return EndDrained
 	}
 	return EndDrained
+}
+
+// Judged is the step whose outcome NextStep should look at: a step that
+// failed because of a canary analysis verdict (ErrAnalysis, during the ramp
+// or the bake) counts as StepAnalysis, which on_failure handles like a
+// failed health gate; any other outcome is the step's own.
+func Judged(s Step, err error) Step {
+	if errors.Is(err, ErrAnalysis) {
+		return StepAnalysis
+	}
+	return s
 }
 
 // Member is one server of the load-balanced pool as the LB sees it.

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -164,11 +165,36 @@ func TestNextStepTable(t *testing.T) {
 		{StepRollback, false, PolicyRollback, StepDiagnose},
 		{StepDiagnose, true, PolicyHalt, EndDrained},
 		{StepRecord, true, PolicyHalt, EndOK},
+		{StepAnalysis, false, PolicyRollback, StepRollback},
+		{StepAnalysis, false, PolicyHalt, StepDiagnose},
 	}
 	for _, tt := range tests {
 		if got := NextStep(tt.cur, tt.ok, tt.policy); got != tt.want {
 			t.Errorf("NextStep(%s, %v, %s) = %s, want %s", tt.cur, tt.ok, tt.policy, got, tt.want)
 		}
+	}
+}
+
+// A failed canary verdict during the ramp is on_failure's business (roll
+// back or leave drained), where any other undrain failure is diagnosed.
+func TestJudged(t *testing.T) {
+	verdict := &AnalysisError{Step: "ramp 10%", Reason: "error rate 5%"}
+	wrapped := fmt.Errorf("undrain: %w", verdict)
+	for _, tt := range []struct {
+		err    error
+		policy Policy
+		want   Step
+	}{
+		{wrapped, PolicyRollback, StepRollback},
+		{wrapped, PolicyHalt, StepDiagnose},
+		{errors.New("load balancer never reported the server UP"), PolicyRollback, StepDiagnose},
+	} {
+		if got := NextStep(Judged(StepUndrain, tt.err), false, tt.policy); got != tt.want {
+			t.Errorf("%v under %s: %s, want %s", tt.err, tt.policy, got, tt.want)
+		}
+	}
+	if Judged(StepUndrain, nil) != StepUndrain {
+		t.Error("a step that passed is its own")
 	}
 }
 

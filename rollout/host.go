@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollout-sh/rollout/analysis"
 	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/journal"
@@ -26,7 +27,8 @@ type hostPipeline struct {
 	moved      []Rendered        // files moved into place (restore these)
 	lastHealth error
 	diag       string
-	invalid    error // the validators' verdict, found while staging
+	invalid    error              // the validators' verdict, found while staging
+	anaStart   *analysis.Snapshot // counters when the host came back (canary analysis)
 }
 
 var stepPhase = map[Step]event.Phase{
@@ -89,7 +91,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 				}
 			}
 		}
-		step = NextStep(step, err == nil, policy)
+		step = NextStep(Judged(step, err), err == nil, policy)
 	}
 	var o event.Outcome
 	msg := ""
@@ -443,6 +445,9 @@ func (p *hostPipeline) undrain(ctx context.Context, ramp bool) error {
 			return err
 		}
 	}
+	if ramp {
+		p.analysisStart(ctx)
+	}
 	if err := d.Undrain(ctx); err != nil {
 		return err
 	}
@@ -458,11 +463,22 @@ func (p *hostPipeline) undrain(ctx context.Context, ramp bool) error {
 				return fmt.Errorf("health at weight %d%%: %w", w, err)
 			}
 		}
+		if ramp {
+			if err := p.judge(ctx, fmt.Sprintf("ramp %d%%", w), 0); err != nil {
+				if errors.Is(err, ErrAnalysis) {
+					p.stopServing(ctx)
+				}
+				return err
+			}
+		}
 	}
 	deadline := r.env.Now().Add(serveDeadline(p.h.t.Spec))
 	for {
 		up, status, err := d.Serving(ctx)
 		if err == nil && up {
+			if ramp && r.bake > 0 && p.anaStart != nil {
+				return p.bakeJudged(ctx)
+			}
 			return nil
 		}
 		if r.env.Now().After(deadline) {
@@ -475,6 +491,20 @@ func (p *hostPipeline) undrain(ctx context.Context, ramp bool) error {
 			return err
 		}
 	}
+}
+
+// bakeJudged keeps the host serving at full weight for the bake pause,
+// judged by the analysis all along, before it is recorded.
+func (p *hostPipeline) bakeJudged(ctx context.Context) error {
+	p.r.emit(event.Event{Event: event.HostPhase, Host: p.h.t.Host.Name, Batch: p.batch, Phase: event.PhaseBake, Status: event.StatusRunning,
+		Revision: p.r.pr.Revision, Message: fmt.Sprintf("baking %s under canary analysis", p.r.bake)})
+	if err := p.judge(ctx, "bake", p.r.bake); err != nil {
+		if errors.Is(err, ErrAnalysis) {
+			p.stopServing(ctx)
+		}
+		return err
+	}
+	return nil
 }
 
 func usesLBHealth(s *plan.HostSpec) bool {

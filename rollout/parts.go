@@ -87,25 +87,10 @@ func stageScript(dest, sp string, content []byte, mode os.FileMode, owner string
 	b.WriteString(`rm -f -- "$t"` + "\n")
 	b.WriteString(`(umask 077; ` + shell.Printf(content) + ` >"$t")` + "\n")
 	fmt.Fprintf(&b, `n=$(wc -c <"$t"); if [ $n -ne %d ]; then echo "short write: $n of %d bytes"; exit 1; fi`+"\n", len(content), len(content))
-	fmt.Fprintf(&b, `chmod %s "$t"`+"\n", octalMode(mode))
+	fmt.Fprintf(&b, `chmod %s "$t"`+"\n", shell.OctalMode(mode))
 	if owner != "" {
 		fmt.Fprintf(&b, `chown %s "$t"`+"\n", shell.Quote(owner))
 	}
 	b.WriteString(`sync -- "$t" 2>/dev/null || sync`)
 	return b.String()
-}
-
-// octalMode renders mode for chmod, including setuid, setgid and sticky.
-func octalMode(m os.FileMode) string {
-	v := uint32(m.Perm())
-	if m&os.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&os.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&os.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return "0" + strconv.FormatUint(uint64(v), 8)
 }

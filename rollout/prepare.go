@@ -50,6 +50,8 @@ type Prepared struct {
 	BatchSpec []plan.Quantity
 	Batches   [][]string
 	Sources   map[string][]byte // for diagnostics snippets
+	Warnings  []string          // from Select, plus templates that look like Jinja2 but are not rendered as such
+	Forks     int               // ansible.cfg's forks (0 = not set)
 }
 
 // Target returns the target named name, or nil.
@@ -70,6 +72,8 @@ type Selection struct {
 	Pool      []*inventory.Host // selected by the plan's hosts
 	Hosts     []*inventory.Host // after --limit
 	Sources   map[string][]byte
+	Warnings  []string // ansible.cfg settings not honoured, inventory entries skipped
+	Forks     int      // ansible.cfg's forks (0 = not set)
 }
 
 // Select loads the plan and inventory and selects hosts. It touches
@@ -88,11 +92,13 @@ func Select(req Request) (*Selection, error) {
 		return nil, &DiagError{Diags: diags, Sources: sel.Sources}
 	}
 	sel.Plan = p
-	inv, err := inventory.Load(p.Inventory)
+	inv, cfg, err := loadInventory(p)
 	if err != nil {
 		return nil, refuse("fix the inventory, then: rollout validate "+req.PlanFile, "inventory: %v", err)
 	}
 	sel.Inventory = inv
+	sel.Warnings = append(cfg.Warnings, inv.Warnings()...)
+	sel.Forks = cfg.Forks
 	pool, err := inv.Select(p.Hosts)
 	if err != nil {
 		return nil, refuse(fmt.Sprintf("set hosts = \"...\" in %s to a group or host of %s (its groups are listed above), then: rollout hosts %s", req.PlanFile, p.Inventory, req.PlanFile),
@@ -113,7 +119,34 @@ func Select(req Request) (*Selection, error) {
 			return nil, refuse("see the hosts the plan selects, and pick a --limit among them: rollout hosts "+req.PlanFile, "--limit %q: %v", req.Limit, err)
 		}
 	}
+	for _, h := range pool {
+		if err := h.CheckConnection(); err != nil {
+			return nil, refuse("exclude it with hosts = \""+p.Hosts+":!"+h.Name+"\" in the plan, or set ansible_connection=ssh for it in the inventory; check with: rollout hosts "+req.PlanFile+" --vars", "plan %q: %v", p.Name, err)
+		}
+	}
 	return sel, nil
+}
+
+// loadInventory reads the plan's inventory (or, when the plan names none,
+// ansible.cfg's) with group_vars/host_vars beside it and beside the plan,
+// and ansible.cfg's connection defaults.
+func loadInventory(p *plan.Plan) (*inventory.Inventory, *inventory.AnsibleConfig, error) {
+	cfg, err := inventory.FindConfig(p.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	sources := cfg.Inventory
+	if p.Inventory != "" {
+		sources = []string{p.Inventory}
+	}
+	if len(sources) == 0 {
+		return nil, nil, fmt.Errorf("plan %q sets no inventory, and no ansible.cfg names one: set inventory = \"inventory.ini\" in the plan", p.Name)
+	}
+	inv, err := inventory.LoadWith(sources, inventory.Options{PlaybookDir: p.Dir, Defaults: cfg.Defaults})
+	if err != nil {
+		return nil, nil, err
+	}
+	return inv, cfg, nil
 }
 
 // Prepare loads the plan, inventory and repository, selects hosts, resolves
@@ -128,7 +161,7 @@ func Prepare(req Request) (*Prepared, error) {
 		return nil, err
 	}
 	p := sel.Plan
-	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources}
+	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources, Warnings: sel.Warnings, Forks: sel.Forks}
 	hosts := sel.Hosts
 
 	if p.Repo == "" {
@@ -175,6 +208,20 @@ func Prepare(req Request) (*Prepared, error) {
 	}
 	if all.HasErrors() {
 		return nil, &DiagError{Diags: all, Sources: pr.Sources}
+	}
+	seen := map[string]bool{}
+	for _, dg := range all {
+		if dg.Severity != hcl.DiagWarning {
+			continue
+		}
+		msg := dg.Summary + ": " + dg.Detail
+		if dg.Subject != nil {
+			msg = fmt.Sprintf("%s:%d: %s", dg.Subject.Filename, dg.Subject.Start.Line, msg)
+		}
+		if !seen[msg] {
+			seen[msg] = true
+			pr.Warnings = append(pr.Warnings, msg)
+		}
 	}
 	names := make([]string, len(pr.Targets))
 	for i, t := range pr.Targets {

@@ -63,7 +63,11 @@ type Env struct {
 	// NewGate returns the host's health gate; quick means one passing
 	// round (plus the flap guard), used between ramp steps.
 	NewGate func(ctx context.Context, t *Target, d Drainer, quick bool) (Gate, error)
-	Sink    event.Sink
+	// NewAnalyser returns the source of the plan's canary analysis (one
+	// for the run; t is the first host to change). Needed only when the
+	// plan has an analysis block.
+	NewAnalyser func(ctx context.Context, a *plan.Analysis, t *Target) (Analyser, error)
+	Sink        event.Sink
 	// Hint returns the next command for a connection error the drivers
 	// recognise (an unknown or changed host key), or "".
 	Hint  func(error) string
@@ -128,6 +132,8 @@ type run struct {
 	messages map[string]string
 	reported map[string]bool // host_done emitted
 	inFlight map[string]event.Phase
+	analyser Analyser      // nil without an analysis block
+	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
 	touched  bool
 	started  bool // run_start emitted
 	// unreleased: hosts whose lock this run could not release (unreachable
@@ -382,6 +388,9 @@ func (r *run) execute(ctx context.Context) error {
 	if err := r.checkBackendSize(ctx, todo); err != nil {
 		return err
 	}
+	if err := r.startAnalysis(ctx, todo); err != nil {
+		return err
+	}
 
 	// rollback rehearsal
 	if Policy(pr.Plan.OnFailure) == PolicyRollback {
@@ -555,6 +564,35 @@ func (r *run) checkBackendSize(ctx context.Context, todo []string) error {
 	return nil
 }
 
+// startAnalysis builds the canary analysis source and reads it once: a
+// plan whose analysis cannot read a single counter is refused before any
+// host is touched.
+func (r *run) startAnalysis(ctx context.Context, todo []string) error {
+	a := r.pr.Plan.Analysis
+	if a == nil {
+		return nil
+	}
+	fix := fmt.Sprintf("fix the analysis %q block (%s), then: rollout validate %s", a.Kind, a.Def, r.pr.Req.PlanFile)
+	if r.env.NewAnalyser == nil {
+		return refuse(fix, "analysis %q: no analysis source is wired in", a.Kind)
+	}
+	an, err := r.env.NewAnalyser(ctx, a, r.hosts[todo[0]].t)
+	if err != nil {
+		return refuse(fix, "analysis %q: %v", a.Kind, err)
+	}
+	s := an.Read(ctx)
+	if len(s.LBs) == 0 {
+		var why []string
+		for lb, e := range s.Unread {
+			why = append(why, lb+": "+e)
+		}
+		sort.Strings(why)
+		return refuse(fix, "analysis %q: cannot read any counters: %s", a.Kind, strings.Join(why, "; "))
+	}
+	r.analyser = an
+	return nil
+}
+
 func (r *run) rehearse(todo []string) error {
 	var problems []string
 	for _, name := range todo {
@@ -696,6 +734,13 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 			st.Batches = insertBatch(st.Batches, d.Batch, now, later)
 		}
 		st.InFlight = true
+		r.bake = 0
+		if pr.Plan.Analysis != nil && d.Batch+1 < len(st.Batches) {
+			// the batch bakes inside its hosts' pipelines, judged by the
+			// analysis, before they are recorded: a failed verdict is then
+			// still a host failure on_failure can handle
+			r.bake = pr.Plan.Pause
+		}
 		failures := r.runBatch(ctx, d.Batch+1, now)
 		st.InFlight = false
 		st.Failures += failures
@@ -706,7 +751,7 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 		if approveAfter[d.Batch+1] && st.Next < len(st.Batches) {
 			st.NeedApproval = true
 		}
-		if pr.Plan.Pause > 0 && st.Next < len(st.Batches) {
+		if pr.Plan.Pause > 0 && st.Next < len(st.Batches) && pr.Plan.Analysis == nil {
 			st.BakeUntil = r.env.Now().Add(pr.Plan.Pause)
 		}
 	}

@@ -28,7 +28,7 @@ type SavedPlan struct {
 	Plan            string      `json:"plan"`
 	Revision        string      `json:"revision"`
 	PlanSHA256      string      `json:"plan_sha256"`
-	InventorySHA256 string      `json:"inventory_sha256"`
+	InventorySHA256 string      `json:"inventory_sha256"` // inventory.Digest: what the inventory resolved to
 	Limit           string      `json:"limit,omitempty"`
 	Batch           string      `json:"batch,omitempty"`
 	Batches         [][]string  `json:"batches"`
@@ -64,9 +64,7 @@ func NewSaved(pr *Prepared, views []HostView, now time.Time) (*SavedPlan, error)
 	if s.PlanSHA256, err = fileSHA(pr.Req.PlanFile); err != nil {
 		return nil, err
 	}
-	if s.InventorySHA256, err = fileSHA(pr.Plan.Inventory); err != nil {
-		return nil, err
-	}
+	s.InventorySHA256 = pr.Inventory.Digest()
 	byName := map[string]HostView{}
 	for _, v := range views {
 		byName[v.Name] = v
@@ -137,8 +135,8 @@ func PrepareSaved(s *SavedPlan) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sum, err := fileSHA(pr.Plan.Inventory); err != nil || sum != s.InventorySHA256 {
-		return nil, stale(s, "the inventory %s changed since the plan was saved", pr.Plan.Inventory)
+	if pr.Inventory.Digest() != s.InventorySHA256 {
+		return nil, stale(s, "the inventory (its hosts, their order, groups or variables, group_vars/host_vars included) changed since the plan was saved")
 	}
 	if pr.Revision != s.Revision {
 		return nil, stale(s, "the revision resolves to %s now (planned %s)", plan.ShortRev(pr.Revision), plan.ShortRev(s.Revision))

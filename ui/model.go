@@ -49,6 +49,7 @@ type hostState struct {
 	elapsed  *float64
 	window   *float64
 	weight   *int
+	analysis *event.AnalysisFigures // the last canary verdict
 	outcome  string
 	revision string
 	doneAt   time.Time
@@ -290,6 +291,9 @@ func (m *Model) apply(e event.Event) {
 	case event.RampStep:
 		h := m.touch(e)
 		h.weight = e.Weight
+	case event.Analysis:
+		h := m.touch(e)
+		h.analysis = e.Analysis
 	case event.HostDone:
 		h := m.touch(e)
 		h.outcome, h.revision, h.doneAt = e.Status, e.Revision, e.Time
@@ -573,7 +577,12 @@ func (m Model) hostLines(w, maxH int) []string {
 			blk.brief = join(blk.header, plural(len(b.hosts), "host"))
 		}
 		for _, name := range b.hosts {
-			blk.rows = append(blk.rows, m.hostRow(m.host(name), hw, w))
+			h := m.host(name)
+			blk.rows = append(blk.rows, m.hostRow(h, hw, w))
+			if h.outcome != string(event.OutcomeOK) {
+				// while judged, and after a failed verdict: the evidence
+				blk.rows = append(blk.rows, m.analysisLines(h)...)
+			}
 		}
 		blocks = append(blocks, blk)
 	}

@@ -158,6 +158,8 @@ func describe(e event.Event) (what, status, detail string) {
 		return "waiting", e.Status, msg
 	case event.Approved:
 		return "approved", "", msg
+	case event.Analysis:
+		return "analysis", e.Status, analysisDetail(e)
 	case event.Log:
 		return "log", e.Level, msg
 	case event.RunDone:

@@ -155,6 +155,9 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}
@@ -180,7 +183,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		for _, t := range pr.Targets {
 			hosts = append(hosts, t.Host)
 		}
-		views := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.Forks, false, nil)
+		views := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.forks(pr.Forks), false, nil)
 		text, question := describeRun(pr, views, o.Kind)
 		fmt.Fprint(ios.Err, text)
 		if !confirm(ios, question) {
@@ -222,7 +225,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 	env := w.Env(hintSink{flags: o.hintFlags(), next: sinks})
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), LocalDir: dir,
-		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.Forks, Expect: expect}
+		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect}
 
 	var res *rollout.Result
 	var runErr error

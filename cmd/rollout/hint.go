@@ -30,16 +30,6 @@ func (g *GlobalOptions) hintFlags() []string {
 	return out
 }
 
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
-
-// shellWord quotes s for a POSIX shell when it needs quoting.
-func shellWord(s string) string {
-	if s != "" && plainWord.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // rolloutCommand finds `rollout VERB ...` in a hint; the command ends at
 // `;`, ` (`, `, or `, ` or `, a newline or the end.
 var rolloutCommand = regexp.MustCompile(`rollout (?:validate|hosts|plan|apply|rollback|status|history|repair|unlock)\b`)

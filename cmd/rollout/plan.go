@@ -77,6 +77,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	var diffs map[string]string // host/dest → diff
 	batchOf := map[string]int{}
 	for i, b := range pr.Batches {
@@ -96,7 +99,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			hosts = append(hosts, t.Host)
 		}
 		views = map[string]rollout.HostView{}
-		all := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.Forks, false, nil)
+		all := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.forks(pr.Forks), false, nil)
 		for _, v := range all {
 			views[v.Name] = v
 		}

@@ -129,7 +129,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
 	pf.BoolVar(&g.AcceptNewHostKeys, "accept-new-host-keys", false, "record unknown host keys (like StrictHostKeyChecking=accept-new); changed keys are still refused")
 	pf.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
-	pf.IntVar(&g.Forks, "forks", rollout.DefaultForks, "hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock")
+	pf.IntVar(&g.Forks, "forks", 0, fmt.Sprintf("hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock (default: forks from ansible.cfg, else %d)", rollout.DefaultForks))
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		switch g.UI {
 		case "json":
@@ -159,6 +159,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		newRepairCmd(ios, g),
 		newUnlockCmd(ios, g),
 	)
+	extendRoot(root, ios, g)
 	return root, g
 }
 
@@ -276,11 +277,11 @@ func groupPerHost(diags hcl.Diagnostics) hcl.Diagnostics {
 	for _, g := range groups {
 		if len(g.hosts) > 1 {
 			rest := g.d.Detail[len(perHost.FindString(g.d.Detail)):]
-			names := g.hosts
-			if len(names) > 8 {
-				names = append(append([]string{}, names[:8]...), fmt.Sprintf("and %d more", len(g.hosts)-8))
+			others := g.hosts[1:]
+			if len(others) > 8 {
+				others = append(append([]string{}, others[:8]...), fmt.Sprintf("and %d more", len(g.hosts)-9))
 			}
-			g.d.Detail = fmt.Sprintf("While rendering for %d hosts (%s): %s", len(g.hosts), strings.Join(names, ", "), rest)
+			g.d.Detail = fmt.Sprintf("While rendering for host %q and %d more (%s): %s", g.hosts[0], len(g.hosts)-1, strings.Join(others, ", "), rest)
 		}
 	}
 	return out
@@ -304,4 +305,12 @@ func localDir(g *GlobalOptions, planFile string) string {
 
 func journalPath(g *GlobalOptions, planFile string) string {
 	return filepath.Join(localDir(g, planFile), "journal.jsonl")
+}
+
+// forks is --forks, else ansible.cfg's forks, else rollout.DefaultForks.
+func (g *GlobalOptions) forks(fromConfig int) int {
+	if g.Forks <= 0 && fromConfig > 0 {
+		return fromConfig
+	}
+	return forks(g)
 }

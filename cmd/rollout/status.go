@@ -56,7 +56,7 @@ func inspect(ctx context.Context, g *GlobalOptions, planFile, limit string, with
 		return nil, nil, err
 	}
 	defer w.Close()
-	views := rollout.Inspect(ctx, sel.Plan, sel.Hosts, w.Env(nil), g.Forks, withLB, nil)
+	views := rollout.Inspect(ctx, sel.Plan, sel.Hosts, w.Env(nil), g.forks(sel.Forks), withLB, nil)
 	return views, sel, nil
 }
 

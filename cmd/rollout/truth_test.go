@@ -283,7 +283,7 @@ func TestTemplateErrorGroupedAcrossHosts(t *testing.T) {
 	f.commit(t, "v3", "2026-01-03T12:00:00Z")
 	p := f.plan(t, "rollout.hcl", planSettings{revision: "v3"})
 	r := rolloutCLI(t, "validate", p)
-	expect(t, r, rollout.ExitRefused, "1 problem(s)", `While rendering for 4 hosts (web1, web2, web3, web4)`, `"nosuch"`)
+	expect(t, r, rollout.ExitRefused, "1 problem(s)", `While rendering for host "web1" and 3 more (web2, web3, web4)`, `"nosuch"`)
 	if n := strings.Count(r.errOut, "Unsupported attribute"); n != 1 {
 		t.Errorf("the template error is printed %d times, want once:\n%s", n, r)
 	}
@@ -344,4 +344,20 @@ func TestWithFlags(t *testing.T) {
 			t.Errorf("withFlags(%q)\n got %q\nwant %q", in, got, want)
 		}
 	}
+}
+
+// hostsFromJSON reads `hosts --ui json`: one "host" line per host, then run_done.
+func hostsFromJSON(t *testing.T, out string) []hostJSON {
+	t.Helper()
+	var hosts []hostJSON
+	for _, l := range jsonLinesOf(t, out) {
+		var h hostJSON
+		if err := json.Unmarshal(l, &h); err != nil {
+			t.Fatalf("hosts --ui json: %v\n%s", err, l)
+		}
+		if h.Event == "host" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

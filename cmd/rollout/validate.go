@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/rollout"
 )
 
@@ -49,6 +50,9 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 	if len(problems) > 0 {
 		return &rollout.Refusal{Problem: strings.Join(problems, "\n"), Next: "fix the plan, then: rollout validate " + o.PlanFile}
 	}
+	for _, w := range pr.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	files := 0
 	for _, t := range pr.Targets {
 		files += len(t.Files)
@@ -81,8 +85,10 @@ type validatedJSON struct {
 
 type hostsOptions struct {
 	*GlobalOptions
-	PlanFile string
-	Limit    string
+	PlanFile    string
+	Limit       string
+	Vars        bool
+	ShowSecrets bool
 }
 
 func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -97,17 +103,23 @@ func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
+	cmd.Flags().BoolVar(&o.Vars, "vars", false, "show each host's merged variables, as ansible-inventory --host does (secrets redacted)")
+	cmd.Flags().BoolVar(&o.ShowSecrets, "show-secrets", false, "with --vars: show the values of keys that look secret (*password*, *secret*, *token*, *_key)")
 	return cmd
 }
 
 // hostJSON is one host in `hosts --ui json` (docs/json-events.md, "host").
 type hostJSON struct {
-	Event   string   `json:"event"` // "host"
-	Name    string   `json:"host"`
-	Address string   `json:"address"`
-	Port    int      `json:"port"`
-	User    string   `json:"user,omitempty"`
-	Groups  []string `json:"groups"`
+	Event      string         `json:"event"` // "host"
+	Name       string         `json:"host"`
+	Address    string         `json:"address"`
+	Port       int            `json:"port"`
+	User       string         `json:"user,omitempty"`
+	KeyFile    string         `json:"key_file,omitempty"`
+	Connection string         `json:"connection,omitempty"`
+	BecomeUser string         `json:"become_user,omitempty"`
+	Groups     []string       `json:"groups"`
+	Vars       map[string]any `json:"vars,omitempty"`
 }
 
 func hostsRun(ios *IOStreams, o *hostsOptions) error {
@@ -123,10 +135,22 @@ func hostsRun(ios *IOStreams, o *hostsOptions) error {
 			fmt.Fprintf(ios.Err, "warning: %s; apply refuses this plan until hosts or expect_hosts in %s is fixed\n", r.Problem, o.PlanFile)
 		}
 	}
+	for _, w := range sel.Warnings {
+		fmt.Fprintln(ios.Err, "warning: "+w)
+	}
 	if o.UI == "json" {
 		enc := json.NewEncoder(ios.Out)
+		enc.SetEscapeHTML(false)
 		for _, h := range sel.Hosts {
-			if err := enc.Encode(hostJSON{Event: "host", Name: h.Name, Address: h.Address, Port: portOr22(h.Port), User: h.User, Groups: nonNil(h.Groups)}); err != nil {
+			hj := hostJSON{Event: "host", Name: h.Name, Address: h.Address, Port: portOr22(h.Port), User: h.User, KeyFile: h.KeyFile,
+				Connection: h.Connection, BecomeUser: h.BecomeUser, Groups: nonNil(h.Groups)}
+			if o.Vars {
+				hj.Vars = inventory.Redact(h.Vars, o.ShowSecrets)
+				if hj.Vars == nil {
+					hj.Vars = map[string]any{}
+				}
+			}
+			if err := enc.Encode(hj); err != nil {
 				return err
 			}
 		}
@@ -142,6 +166,17 @@ func hostsRun(ios *IOStreams, o *hostsOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", h.Name, h.Address, portOr22(h.Port), user, strings.Join(h.Groups, ","))
 	}
 	_ = tw.Flush()
+	if o.Vars {
+		for _, h := range sel.Hosts {
+			fmt.Fprintf(ios.Out, "\n%s:\n", h.Name)
+			enc := json.NewEncoder(ios.Out)
+			enc.SetIndent("", "    ")
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(inventory.Redact(h.Vars, o.ShowSecrets)); err != nil {
+				return fmt.Errorf("host %s: vars: %w", h.Name, err)
+			}
+		}
+	}
 	fmt.Fprintf(ios.Out, "%d of %d host(s) selected by hosts = %q", len(sel.Hosts), len(sel.Pool), sel.Plan.Hosts)
 	if o.Limit != "" {
 		fmt.Fprintf(ios.Out, " and --limit %q", o.Limit)

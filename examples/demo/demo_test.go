@@ -25,7 +25,7 @@ func TestRepoTagsRenderAndValidate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("make-repo.sh: %v\n%s", err, out)
 	}
-	for _, tag := range []string{"v1", "v2", "broken-config", "crashloop"} {
+	for _, tag := range []string{"v1", "v2", "broken-config", "crashloop", "flaky"} {
 		if !strings.Contains(string(out), tag+" ") {
 			t.Errorf("make-repo.sh output does not list %s:\n%s", tag, out)
 		}
@@ -44,6 +44,7 @@ func TestRepoTagsRenderAndValidate(t *testing.T) {
 		{"v2", true, `message = "hello again from web3, now on v2"`},
 		{"broken-config", false, `unknown key "colour"`},
 		{"crashloop", true, `exit_after = 1s`},
+		{"flaky", true, `error_rate = 0.05`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tag, func(t *testing.T) {

@@ -7,6 +7,8 @@
 #   v2             a good next version
 #   broken-config  renders a config that fails `demo-app -check` (unknown key)
 #   crashloop      passes the validator, but the app exits after 1s (exit_after)
+#   flaky          healthy, but 5% of "/" requests fail with 500 (error_rate):
+#                  only canary analysis of real traffic catches it
 # Author, committer and dates are fixed, so the SHAs are the same on every
 # machine and no git identity is needed. Prints the tags and their SHAs.
 set -eu
@@ -44,7 +46,8 @@ cat >"$dir/README.md" <<'MD'
 `demo-app -check -config FILE` validates.
 
 Tags: `v1`, `v2` (good), `broken-config` (fails the validator),
-`crashloop` (passes the validator, the app then exits every second).
+`crashloop` (passes the validator, the app then exits every second),
+`flaky` (healthy, but 5% of requests fail: for canary analysis).
 MD
 
 cat >"$dir/conf/app.conf.tmpl" <<'TMPL'
@@ -83,6 +86,16 @@ exit_after = 1s
 TMPL
 commit crashloop "app.conf: v4 (crash loop: exit_after = 1s)"
 
-for t in v1 v2 broken-config crashloop; do
+cat >"$dir/conf/app.conf.tmpl" <<'TMPL'
+# demo-app config for ${host.name}, rendered by rollout
+version = 5
+message = "v5 on ${host.name}"
+listen = 127.0.0.1:${host.vars.app_port}
+# healthy, /healthz answers ok, but one request in twenty to / fails with 500
+error_rate = 0.05
+TMPL
+commit flaky "app.conf: v5 (5% of requests fail: error_rate = 0.05)"
+
+for t in v1 v2 broken-config crashloop flaky; do
 	printf '%-14s %s\n' "$t" "$(git -C "$dir" rev-parse "$t^{commit}")"
 done

@@ -30,6 +30,18 @@ plan "demo" {
     ramp      = ["50%", "100%"]
   }
 
+  # Canary analysis (docs/analysis.md): compare the host just changed with
+  # the others from HAProxy's own counters at every ramp step. It needs
+  # traffic through HAProxy; without it the step holds and then fails with
+  # "not enough traffic" at the deadline. Uncomment to catch the flaky tag.
+  # analysis "haproxy" {
+  #   max_error_rate          = "1%"
+  #   max_error_rate_increase = "0.5%"
+  #   min_requests            = 100
+  #   interval                = "5s"
+  #   deadline                = "1m"
+  # }
+
   file "app.conf" {
     source   = "conf/app.conf.tmpl"
     template = true

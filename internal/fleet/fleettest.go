@@ -148,7 +148,7 @@ func RequireTool(t testing.TB, name string) {
 }
 
 // DemoTags are the tags examples/demo/make-repo.sh creates.
-var DemoTags = []string{"v1", "v2", "broken-config", "crashloop"}
+var DemoTags = []string{"v1", "v2", "broken-config", "crashloop", "flaky"}
 
 // DemoRepo creates the demo config repository in dir with this checkout's
 // examples/demo/make-repo.sh and returns the commit of each of DemoTags.

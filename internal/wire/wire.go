@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollout-sh/rollout/drain"
 	"github.com/rollout-sh/rollout/health"
+	"github.com/rollout-sh/rollout/internal/localrun"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/remote"
 	"github.com/rollout-sh/rollout/rollout"
@@ -34,9 +35,23 @@ type Wiring struct {
 	inv   *inventory.Inventory
 	ssh   *inventory.SSHConfig
 	mu    sync.Mutex
-	pools map[bool]*remote.Pool // by become
+	pools map[becomeKey]*remote.Pool
 	lbs   map[string]*drain.RuntimeAPI
 	opts  Options
+}
+
+// becomeKey selects the pool: connections that become another user are
+// kept apart from those that do not.
+type becomeKey struct {
+	become bool
+	user   string
+}
+
+// Conn is the run's connection to one host: an SSH client, or this
+// machine for ansible_connection=local.
+type Conn interface {
+	rollout.Conn
+	Output(ctx context.Context, cmd string) ([]byte, error)
 }
 
 // New prepares the wiring for hosts of inv.
@@ -45,7 +60,7 @@ func New(inv *inventory.Inventory, opts Options) (*Wiring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh config: %w", err)
 	}
-	return &Wiring{inv: inv, ssh: cfg, pools: map[bool]*remote.Pool{}, lbs: map[string]*drain.RuntimeAPI{}, opts: opts}, nil
+	return &Wiring{inv: inv, ssh: cfg, pools: map[becomeKey]*remote.Pool{}, lbs: map[string]*drain.RuntimeAPI{}, opts: opts}, nil
 }
 
 // Close closes every connection.
@@ -60,14 +75,18 @@ func (w *Wiring) Close() {
 	}
 }
 
-func (w *Wiring) pool(become bool) *remote.Pool {
+func (w *Wiring) pool(become bool, user string) *remote.Pool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	p := w.pools[become]
+	if !become {
+		user = ""
+	}
+	k := becomeKey{become, user}
+	p := w.pools[k]
 	if p == nil {
 		p = remote.NewPool(remote.Config{KnownHostsFile: w.opts.KnownHosts, AcceptNewHostKeys: w.opts.AcceptNewHostKeys,
-			ConnectTimeout: w.opts.ConnectTimeout, Become: become})
-		w.pools[become] = p
+			ConnectTimeout: w.opts.ConnectTimeout, Become: become, BecomeUser: user})
+		w.pools[k] = p
 	}
 	return p
 }
@@ -92,13 +111,20 @@ func (w *Wiring) Target(h *inventory.Host) (remote.Target, error) {
 	return t, nil
 }
 
-// Connect returns the run's connection to h.
-func (w *Wiring) Connect(ctx context.Context, h *inventory.Host) (*remote.Client, error) {
+// Connect returns the run's connection to h: SSH, or this machine for a
+// host with ansible_connection=local. Any other connection is refused.
+func (w *Wiring) Connect(ctx context.Context, h *inventory.Host) (Conn, error) {
+	if err := h.CheckConnection(); err != nil {
+		return nil, err
+	}
+	if h.Connection == inventory.ConnectionLocal {
+		return localrun.Host{Become: h.Become, BecomeUser: h.BecomeUser}, nil
+	}
 	t, err := w.Target(h)
 	if err != nil {
 		return nil, err
 	}
-	return w.pool(h.Become).Get(ctx, t)
+	return w.pool(h.Become, h.BecomeUser).Get(ctx, t)
 }
 
 // Env returns the engine's environment with sink receiving events.
@@ -111,15 +137,16 @@ func (w *Wiring) Env(sink event.Sink) rollout.Env {
 			}
 			return c, nil
 		},
-		NewDrainer: w.NewDrainer,
-		NewGate:    w.NewGate,
-		Sink:       sink,
-		Hint:       Hint,
+		NewDrainer:  w.NewDrainer,
+		NewGate:     w.NewGate,
+		NewAnalyser: w.NewAnalyser,
+		Sink:        sink,
+		Hint:        Hint,
 	}
 }
 
 // via returns the connection of the inventory host named name.
-func (w *Wiring) via(ctx context.Context, name string) (*remote.Client, error) {
+func (w *Wiring) via(ctx context.Context, name string) (Conn, error) {
 	vh := w.inv.Host(name)
 	if vh == nil {
 		return nil, fmt.Errorf("via = %q: no such host in the inventory", name)

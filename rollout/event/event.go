@@ -25,6 +25,7 @@ const (
 	Log            Kind = "log"             // Message, Level
 	RunDone        Kind = "run_done"        // Status, Counts, ExitCode, Message (what happened), Next (the command to run next)
 	HostState      Kind = "host_state"      // Host, Revision, Message: what rollout knows of a host before it is touched (skip, change, drift)
+	Analysis       Kind = "analysis"        // Host, Batch, Status pass|hold|fail, Message (the reason), Analysis (the figures)
 )
 
 // Phase is one step of the per-host pipeline.
@@ -45,6 +46,7 @@ const (
 	PhaseRollback Phase = "rollback"
 	PhaseDiagnose Phase = "diagnose"
 	PhaseConnect  Phase = "connect"
+	PhaseBake     Phase = "bake" // serving at full weight, judged by canary analysis before the next batch
 )
 
 // Outcome is how a host ended a run.
@@ -102,12 +104,57 @@ type Event struct {
 	Weight *int `json:"weight,omitempty"`
 	// host_done
 	Diagnostics string `json:"diagnostics,omitempty"`
+	// analysis
+	Analysis *AnalysisFigures `json:"analysis,omitempty"`
 	// log
 	Level string `json:"level,omitempty"`
 	// run_done
 	Counts   map[Outcome]int `json:"counts,omitempty"`
 	ExitCode *int            `json:"exit_code,omitempty"`
 	Next     string          `json:"next,omitempty"` // a command that works when pasted
+}
+
+// AnalysisFigures is the evidence behind one canary analysis verdict: the
+// host just changed (canary) and the servers not yet changed (baseline),
+// over the same window, with the plan's limits. Rates are fractions.
+type AnalysisFigures struct {
+	Kind     string         `json:"kind"`      // haproxy | command
+	Step     string         `json:"step"`      // "ramp 10%", "bake"
+	Verdict  string         `json:"verdict"`   // pass | hold | fail
+	WindowS  float64        `json:"window_s"`  // since the host came back
+	ElapsedS float64        `json:"elapsed_s"` // in this step
+	Canary   CohortFigures  `json:"canary"`
+	Baseline CohortFigures  `json:"baseline"`
+	PerLB    []LBFigures    `json:"per_lb,omitempty"`
+	Limits   AnalysisLimits `json:"limits"`
+	Notes    []string       `json:"notes,omitempty"`
+}
+
+// CohortFigures is one cohort over the window.
+type CohortFigures struct {
+	Servers   []string `json:"servers"`
+	Requests  int64    `json:"requests"`
+	Errors    int64    `json:"errors"`
+	ErrorRate float64  `json:"error_rate"`
+	Retries   int64    `json:"retries,omitempty"`
+	RTimeMS   *float64 `json:"rtime_ms,omitempty"` // mean response time, when the source has it
+}
+
+// LBFigures is the two cohorts as one load balancer saw them.
+type LBFigures struct {
+	LB       string        `json:"lb"`
+	Canary   CohortFigures `json:"canary"`
+	Baseline CohortFigures `json:"baseline"`
+}
+
+// AnalysisLimits are the plan's analysis settings.
+type AnalysisLimits struct {
+	MaxErrorRate            *float64 `json:"max_error_rate,omitempty"`
+	MaxErrorRateIncrease    *float64 `json:"max_error_rate_increase,omitempty"`
+	MaxResponseTimeIncrease *float64 `json:"max_response_time_increase,omitempty"`
+	MinRequests             int      `json:"min_requests"`
+	IntervalS               float64  `json:"interval_s"`
+	DeadlineS               float64  `json:"deadline_s"`
 }
 
 // Sink receives events. Implementations must be safe for concurrent use.

@@ -21,6 +21,9 @@ type Config struct {
 	ExitAfter   time.Duration // 0 = never
 	StartDelay  time.Duration
 	SlowMS      int
+	// ErrorRate is the share of "/" requests answered 500 (0..1), a fault
+	// that only real traffic reveals: /healthz stays healthy.
+	ErrorRate float64
 }
 
 // Problem is one thing wrong with a config file, at a line.
@@ -163,6 +166,12 @@ func (c *Config) set(key, val string) error {
 			return fmt.Errorf("slow_ms: want a non-negative integer, got %q", val)
 		}
 		c.SlowMS = n
+	case "error_rate":
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil || f < 0 || f > 1 {
+			return fmt.Errorf("error_rate: want a share of requests from 0 to 1 such as 0.05, got %q", val)
+		}
+		c.ErrorRate = f
 	case "invalid":
 		return fmt.Errorf("invalid: this config is marked invalid (invalid = %s)", val)
 	default:

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,8 +15,13 @@ const maxSlow = 5 * time.Minute
 // newHandler serves /, /healthz and /slow for a config.
 func newHandler(c *Config) http.Handler {
 	mux := http.NewServeMux()
+	var served atomic.Int64
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		if !sleep(r, time.Duration(c.SlowMS)*time.Millisecond) {
+			return
+		}
+		if failing(served.Add(1), c.ErrorRate) {
+			http.Error(w, "injected fault (error_rate)", http.StatusInternalServerError)
 			return
 		}
 		body := "version=" + c.Version
@@ -43,6 +50,16 @@ func newHandler(c *Config) http.Handler {
 		fmt.Fprintf(w, "version=%s slept=%dms\n", c.Version, d.Milliseconds())
 	})
 	return mux
+}
+
+// failing reports whether the n-th request (from 1) is one of the share
+// rate that fails: spread evenly, so any run of 1/rate requests holds
+// exactly one failure.
+func failing(n int64, rate float64) bool {
+	if rate <= 0 {
+		return false
+	}
+	return math.Floor(float64(n)*rate) > math.Floor(float64(n-1)*rate)
 }
 
 // sleep waits d or until the client goes away; it reports whether to answer.

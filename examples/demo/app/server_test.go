@@ -135,3 +135,27 @@ func TestServeExitAfter(t *testing.T) {
 		t.Errorf("serve = %v, want errExitAfter", err)
 	}
 }
+
+// error_rate fails exactly that share of "/" requests, spread evenly, while
+// /healthz stays healthy: a fault only real traffic reveals.
+func TestHandlerErrorRate(t *testing.T) {
+	h := newHandler(&Config{Version: "5", ErrorRate: 0.05})
+	failed := 0
+	for i := 0; i < 200; i++ {
+		code, _ := get(t, h, "/")
+		if code == http.StatusInternalServerError {
+			failed++
+		} else if code != 200 {
+			t.Fatalf("GET / = %d", code)
+		}
+		if code, _ := get(t, h, "/healthz"); code != 200 {
+			t.Fatalf("healthz = %d with error_rate set", code)
+		}
+	}
+	if failed != 10 {
+		t.Errorf("%d of 200 failed, want 10 (5%%)", failed)
+	}
+	if _, err := ParseConfig("app.conf", []byte("version = 1\nlisten = 127.0.0.1:1\nerror_rate = 1.5\n")); err == nil || !strings.Contains(err.Error(), "app.conf:3: error_rate") {
+		t.Errorf("error_rate 1.5: %v", err)
+	}
+}
