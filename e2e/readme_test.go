@@ -88,6 +88,9 @@ func TestReadmeCommandsOnTheFleet(t *testing.T) {
 		r := e.rcRun(0, args...)
 		switch args[0] {
 		case "hosts":
+			if !strings.Contains(strings.Join(args, " "), "web:!web3") {
+				break
+			}
 			if strings.Contains(r.stdout, "web3 ") || !strings.Contains(r.stdout, "3 of 4 host(s)") {
 				t.Errorf("hosts --limit 'web:!web3':\n%s", r.stdout)
 			}
