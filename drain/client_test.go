@@ -404,7 +404,7 @@ func TestHintsByCause(t *testing.T) {
 		{"refused via", &ConnectError{Endpoint: "unix:/run/haproxy/admin.sock (via lb1)", Cause: CauseRefused, Err: syscall.ECONNREFUSED}, `ssh lb1 "echo 'show info' | socat stdio unix-connect:/run/haproxy/admin.sock"`},
 		{"tcp", &ConnectError{Endpoint: "tcp:10.0.0.5:9999", Cause: CauseTimeout, Err: errors.New("i/o timeout")}, "socat stdio tcp:10.0.0.5:9999"},
 		{"tcp limit", &ConnectError{Endpoint: "tcp:10.0.0.5:9999", Cause: CauseConnLimit, Err: syscall.EAGAIN}, "ss -tnp dst 10.0.0.5:9999"},
-		{"sshd", &ConnectError{Endpoint: "unix:/s (via lb1)", Cause: CauseSSHRejected, Err: errors.New("ssh: rejected: administratively prohibited (open failed)")}, "AllowStreamLocalForwarding"},
+		{"sshd", &ConnectError{Endpoint: "unix:/s (via lb1)", Cause: CauseSSHRejected, Err: errors.New("ssh: rejected: connect failed (\"open failed\")")}, "AllowStreamLocalForwarding"},
 		{"permission", &ConnectError{Endpoint: "unix:/s", Cause: CausePermission, Err: syscall.EACCES}, "`user`/`group`/`mode`"},
 		{"level", &LevelError{Endpoint: "unix:/s", Level: "operator"}, "add `level admin`"},
 		{"names", fmt.Errorf("check h: %w", &ReplyError{Endpoint: "unix:/s", Command: "get weight web/x", Reply: "No such server."}), "show servers state"},
@@ -436,7 +436,7 @@ func TestDialCause(t *testing.T) {
 		{errors.New("ssh lb1: dial unix /x: ssh: rejected: connect failed (Connection refused)"), CauseRefused},
 		{errors.New("ssh lb1: dial unix /x: ssh: rejected: connect failed (No such file or directory)"), CauseMissing},
 		// OpenSSH's sshd, whatever went wrong with a stream-local channel
-		{errors.New("ssh lb1: dial unix /x: ssh: rejected: administratively prohibited (open failed)"), CauseSSHRejected},
+		{errors.New("ssh lb1: dial unix /x: ssh: rejected: connect failed (\"open failed\")"), CauseSSHRejected},
 		{errors.New("ssh: handshake failed"), CauseOther},
 	}
 	for _, tt := range tests {

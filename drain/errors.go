@@ -25,6 +25,10 @@ const (
 	// channel, whether the socket was full, missing or not listening, or
 	// forwarding is disabled.
 	CauseSSHRejected
+	// CauseNoAnswer: connected, but not a byte came back before the
+	// deadline. On a local socket that is HAProxy keeping the connection
+	// in its accept backlog because its connection limit is reached.
+	CauseNoAnswer
 )
 
 func (c Cause) String() string {
@@ -41,6 +45,8 @@ func (c Cause) String() string {
 		return "timeout"
 	case CauseSSHRejected:
 		return "rejected by sshd"
+	case CauseNoAnswer:
+		return "no answer"
 	}
 	return "unreachable"
 }
@@ -89,8 +95,11 @@ type ConnectError struct {
 
 func (e *ConnectError) Error() string {
 	msg := fmt.Sprintf("haproxy %s: %v", e.Endpoint, e.Err)
-	if e.Cause == CauseConnLimit {
+	switch e.Cause {
+	case CauseConnLimit:
 		msg += " (the stats socket is at its connection limit)"
+	case CauseNoAnswer:
+		msg += " (connected, but HAProxy did not answer: the stats socket may be at its connection limit)"
 	}
 	if e.Attempts > 1 {
 		msg += fmt.Sprintf(" (gave up after %d attempts in %s)", e.Attempts, e.Since.Round(time.Millisecond))
@@ -120,6 +129,8 @@ func Hint(err error) string {
 	if errors.As(err, &ce) {
 		sock, probe := ce.Endpoint, probeCommand(ce.Endpoint)
 		switch ce.Cause {
+		case CauseNoAnswer:
+			return "HAProxy accepted no command on " + sock + ": it queues connections beyond its limit (stats maxconn, 10 by default) without answering; find the clients holding it with `" + holders(sock) + "` and stop what is polling it, or raise the limit with `stats maxconn 50` in haproxy.cfg's global section and reload HAProxy; if nothing holds it, HAProxy is stuck"
 		case CauseConnLimit:
 			return "the HAProxy stats socket " + sock + " refused the connection: it is at its limit of concurrent connections (stats maxconn, 10 by default) and other clients hold them; find them with `" + holders(sock) + "` and stop what is polling it, or raise the limit with `stats maxconn 50` in haproxy.cfg's global section and reload HAProxy"
 		case CauseRefused, CauseMissing, CauseTimeout, CauseOther:

@@ -257,6 +257,20 @@ func (a *RuntimeAPI) do(ctx context.Context, cmds ...string) ([]cliReply, error)
 		return c.replies, c.err
 	case <-ctx.Done():
 		a.mu.Lock()
+		taken := c.taken
+		a.mu.Unlock()
+		if taken {
+			// in flight, with a deadline no earlier than ours: its own
+			// error says more than "deadline exceeded" (no answer, say)
+			t := time.NewTimer(50 * time.Millisecond)
+			defer t.Stop()
+			select {
+			case <-c.done:
+				return c.replies, c.err
+			case <-t.C:
+			}
+		}
+		a.mu.Lock()
 		if !c.taken {
 			for i, q := range a.queue {
 				if q == c {
@@ -346,7 +360,11 @@ func (a *RuntimeAPI) roundTrip(ctx context.Context, cmds []string) ([]cliReply, 
 		if err != nil {
 			return nil, err
 		}
+		fresh := cc.fresh
 		replies, err := cc.exchange(ctx, cmds)
+		if err != nil && fresh && cc.read == 0 && (ctx.Err() != nil || isTimeout(err)) {
+			err = &ConnectError{Endpoint: a.where(), Cause: CauseNoAnswer, Attempts: 1, Err: ctx.Err()}
+		}
 		a.mu.Lock()
 		a.use.Lines++
 		a.use.Commands += len(cmds)
@@ -366,6 +384,10 @@ func (a *RuntimeAPI) roundTrip(ctx context.Context, cmds []string) ([]cliReply, 
 		a.mu.Unlock()
 		if reused && attempt == 0 && ctx.Err() == nil {
 			continue
+		}
+		var ce *ConnectError
+		if errors.As(err, &ce) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("haproxy %s: %s: %w", a.where(), line, ctxErr(ctx, err))
 	}
@@ -399,7 +421,9 @@ func (a *RuntimeAPI) conn(ctx context.Context) (*cliConn, bool, error) {
 		a.mu.Unlock()
 		return nil, false, err
 	}
-	return &cliConn{conn: c, r: bufio.NewReader(c), fresh: true}, false, nil
+	cc := &cliConn{conn: c, fresh: true}
+	cc.r = bufio.NewReader(readCounter{c, &cc.read})
+	return cc, false, nil
 }
 
 // release keeps cc for the next line, or closes it.
@@ -442,6 +466,7 @@ const (
 func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 	start := time.Now()
 	wait := firstBackoff
+	var last *ConnectError
 	for attempt := 1; ; attempt++ {
 		a.mu.Lock()
 		a.use.Attempts++
@@ -454,7 +479,13 @@ func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 			return c, nil
 		}
 		cause := dialCause(err)
+		if ctx.Err() != nil && last != nil {
+			// the deadline cut this attempt short: what kept us out is the
+			// error before it (a full socket, say), not the timeout
+			cause, err = last.Cause, last.Err
+		}
 		ce := &ConnectError{Endpoint: a.where(), Cause: cause, Attempts: attempt, Since: time.Since(start), Err: err}
+		last = ce
 		a.mu.Lock()
 		a.dialErr = ce
 		a.mu.Unlock()
@@ -479,8 +510,26 @@ func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 type cliConn struct {
 	conn  net.Conn
 	r     *bufio.Reader
-	fresh bool // the prompt preamble has not been sent yet
+	read  int64 // bytes received so far
+	fresh bool  // the prompt preamble has not been sent yet
 	timer *time.Timer
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readCounter counts the bytes a connection delivered.
+type readCounter struct {
+	r io.Reader
+	n *int64
+}
+
+func (c readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
 }
 
 // preamble turns on interactive mode (every reply ends with an empty line

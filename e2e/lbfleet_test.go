@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rollout-sh/rollout/internal/fleet"
 )
 
 // cliWatch samples HAProxy's own view of its stats socket ("show sess",
@@ -138,20 +139,16 @@ func TestFullStatsSocketRefusalNamesTheLimit(t *testing.T) {
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	e.waitAllUp(t)
 	snap := e.snapshot(t)
-	var held []net.Conn
-	for len(held) < 100 {
-		c, err := net.Dial("unix", e.f.HAProxySockets[0])
-		if err != nil {
-			break
-		}
-		held = append(held, c)
+	held, err := fleet.FillStatsSocket(e.f.HAProxySockets[0])
+	if err != nil {
+		t.Fatal(err)
 	}
 	r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "plain")
 	for _, c := range held {
 		c.Close()
 	}
 	out := r.stdout + r.stderr
-	if r.code != 2 || !strings.Contains(out, "resource temporarily unavailable") || !strings.Contains(out, "stats maxconn") {
+	if r.code != 2 || !strings.Contains(out, "connection limit") || !strings.Contains(out, "stats maxconn") {
 		dump(t, r)
 		t.Fatalf("exit %d: want 2, naming the connection limit and stats maxconn", r.code)
 	}

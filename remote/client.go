@@ -21,8 +21,9 @@ import (
 	"github.com/rollout-sh/rollout/internal/transport"
 )
 
-// Client is one SSH connection to one host. Every command runs in its own
-// session; a Client is safe for concurrent use.
+// Client is one SSH connection to one host. Commands run through the host's
+// long-lived shell (up to maxShells of them for concurrent callers); a
+// Client is safe for concurrent use.
 type Client struct {
 	name   string
 	target Target

@@ -1,7 +1,8 @@
 // Package remote runs commands and places files on hosts over SSH.
 //
-// One Client holds one SSH connection to one host for the whole run; every
-// command gets its own session. Host keys are always verified against a
+// One Client holds one SSH connection to one host for the whole run, and on
+// it one long-lived remote shell that runs the commands (session.go); only
+// large uploads and cancels open sessions of their own. Host keys are always verified against a
 // known_hosts file, authentication uses the ssh-agent and then identity files,
 // and nothing ever prompts.
 package remote

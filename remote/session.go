@@ -55,8 +55,8 @@ const (
 	// larger input goes through a session of its own (streamed).
 	maxInlineStdin = 1 << 20
 	// killWait bounds how long a cancelled command may take to end before
-	// its shell is abandoned.
-	killWait = 5 * time.Second
+	// its shell is abandoned (TERM, two seconds, KILL, on a busy host).
+	killWait = 10 * time.Second
 )
 
 // Stats counts what a Client sent to its host.
@@ -317,8 +317,10 @@ func (sh *hostShell) run(ctx context.Context, display, cmd string, stdin []byte,
 func (sh *hostShell) lost(display string, err error) error {
 	c := sh.c
 	sh.broken = true
+	var exit error
 	select {
 	case <-sh.ended:
+		exit = sh.exit
 	case <-time.After(time.Second):
 	}
 	what := fmt.Sprintf("run %s", abbreviate(display, 160))
@@ -330,7 +332,7 @@ func (sh *hostShell) lost(display string, err error) error {
 	// died under a command is a lost host session.
 	junk := strings.TrimSpace(sh.errs.junkText())
 	var ee *ssh.ExitError
-	if errors.As(sh.exit, &ee) && !sh.helloDone() {
+	if errors.As(exit, &ee) && !sh.helloDone() {
 		return c.failed(&ExitError{Host: c.name, Cmd: display, Status: ee.ExitStatus(), Signal: ee.Signal(), Stderr: junk})
 	}
 	why := "the remote shell ended"
@@ -353,7 +355,7 @@ func (sh *hostShell) helloDone() bool {
 }
 
 // cancel stops the command in flight: a separate session kills every
-// descendant of the shell, TERM first, KILL after two seconds. The shell
+// descendant of the shell, TERM first, KILL after about two seconds. The shell
 // survives and reports the command's end; if it does not within killWait,
 // the shell is abandoned.
 func (sh *hostShell) cancel(ctx context.Context, j *job) {
@@ -385,12 +387,13 @@ L() { ps -A -o pid= -o ppid= -o pgid= 2>/dev/null | awk -v r="$P" '{pp[$1]=$2; p
 k=$(L); [ -n "$k" ] || exit 0
 kill -TERM $k 2>/dev/null
 i=0
-while [ $i -lt 20 ]; do
+while [ $i -lt 10 ]; do
+  sleep 0.2 2>/dev/null || sleep 1
   k=$(L); [ -n "$k" ] || exit 0
-  sleep 0.1 2>/dev/null || sleep 1
   i=$((i+1))
 done
 kill -KILL $k 2>/dev/null
+k=$(L); [ -z "$k" ] || kill -KILL $k 2>/dev/null
 exit 0`
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -177,4 +178,38 @@ func (f *Fleet) ServerStatus(lb int) (map[string]string, error) {
 // FrontendURL is the base URL of HAProxy number lb's HTTP frontend.
 func (f *Fleet) FrontendURL(lb int) string {
 	return "http://127.0.0.1:" + strconv.Itoa(f.FrontendPorts[lb])
+}
+
+// FillStatsSocket takes every connection an HAProxy stats socket will
+// take, its 10 (stats maxconn) and its accept backlog, until connecting
+// fails with EAGAIN; then once more after a moment, because HAProxy frees
+// the slots of connections closed just before asynchronously. Close the
+// returned connections to free the socket again.
+func FillStatsSocket(sock string) ([]net.Conn, error) {
+	var held []net.Conn
+	for round := 0; round < 2; round++ {
+		for {
+			if len(held) == 200 {
+				closeAll(held)
+				return nil, fmt.Errorf("%s: 200 connections and it still accepts: not a stock stats socket", sock)
+			}
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				if !errors.Is(err, syscall.EAGAIN) {
+					closeAll(held)
+					return nil, fmt.Errorf("filling %s: %w", sock, err)
+				}
+				break
+			}
+			held = append(held, c)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return held, nil
+}
+
+func closeAll(cs []net.Conn) {
+	for _, c := range cs {
+		c.Close()
+	}
 }
