@@ -103,8 +103,9 @@ listen = 127.0.0.1:{{ app_port }}
 	t.Setenv("ANSIBLE_CONFIG", "") // ./ansible.cfg, as ansible finds it
 
 	r := e.rollout("hosts", "--ui", "json", "--vars")
-	if r.code != 0 || !strings.Contains(r.stdout, `"address": "127.0.0.1"`) || !strings.Contains(r.stdout, `"user": "root"`) ||
-		!strings.Contains(r.stdout, `"key_file": "`+e.f.ClientKey+`"`) || !strings.Contains(r.stdout, fmt.Sprintf(`"port": %d`, e.f.Hosts[0].SSHPort)) {
+	// JSON lines (docs/json-events.md "host"): compact objects
+	if r.code != 0 || !strings.Contains(r.stdout, `"address":"127.0.0.1"`) || !strings.Contains(r.stdout, `"user":"root"`) ||
+		!strings.Contains(r.stdout, `"key_file":"`+e.f.ClientKey+`"`) || !strings.Contains(r.stdout, fmt.Sprintf(`"port":%d`, e.f.Hosts[0].SSHPort)) {
 		t.Fatalf("rollout hosts: %+v", r)
 	}
 	if !strings.Contains(r.stderr, "host_key_checking = False is not honoured") {

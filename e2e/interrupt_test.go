@@ -160,7 +160,7 @@ func isPhase(ph event.Phase) func(event.Event) bool {
 // jsonKeys are the keys docs/json-events.md promises per event kind (the
 // ones that are always there; optional ones like message are not listed).
 var jsonKeys = map[event.Kind][]string{
-	event.RunStart:       {"plan", "revision", "scope", "batches"},
+	event.RunStart:       {"schema", "plan", "revision", "scope", "batches"},
 	event.PreflightStart: {"hosts"},
 	event.PreflightHost:  {"host", "status"},
 	event.PreflightDone:  {"status"},
@@ -697,8 +697,11 @@ func TestInterruptEachPhase(t *testing.T) {
 }
 
 // approve_after without a terminal and without --yes is refused before
-// anything is touched; with --yes the run goes through, and its JSON
-// stream holds the whole contract (approved before batch 2).
+// anything is touched (and a refused json run still prints run_start …
+// run_done with exit_code 2). --yes answers the start prompt only: the run
+// stops at the gate with exit 1, the canary done and the rest not started,
+// and names the command to continue. With --auto-approve it goes through,
+// and its JSON stream and the journal record who approved.
 func TestApproveAfterWithoutTerminal(t *testing.T) {
 	e := setup(t, 3, 1)
 	e.extra = `  approve_after = [1]`
@@ -707,12 +710,20 @@ func TestApproveAfterWithoutTerminal(t *testing.T) {
 	snap := e.snapshot(t)
 	for _, ui := range []string{"json", "plain"} {
 		r := e.rollout("apply", "--batch", "1", "--ui", ui) // stdin is /dev/null: not a terminal
-		if r.code != 2 || !strings.Contains(r.stderr, "--yes") || !strings.Contains(r.stderr, "approv") {
+		if r.code != 2 || !strings.Contains(r.stderr, "--yes") || !strings.Contains(r.stderr, "approv") || !strings.Contains(r.stderr, "--auto-approve") {
 			dump(t, r)
-			t.Fatalf("--ui %s: exit %d, want 2 with a message about approval and --yes", ui, r.code)
+			t.Fatalf("--ui %s: exit %d, want 2 with a message about approval, --yes and --auto-approve", ui, r.code)
 		}
-		if strings.Contains(r.stdout, "host_phase") || (ui == "json" && r.stdout != "") {
-			t.Errorf("--ui %s: a refused run wrote to stdout: %q", ui, r.stdout)
+		if strings.Contains(r.stdout, "host_phase") {
+			t.Errorf("--ui %s: a refused run wrote host events to stdout: %q", ui, r.stdout)
+		}
+		if ui == "json" {
+			evs := parseEvents(t, r.stdout)
+			if len(evs) != 2 || evs[0].Event != event.RunStart || evs[1].Event != event.RunDone || evs[1].ExitCode == nil || *evs[1].ExitCode != 2 {
+				t.Errorf("--ui json refused: stdout is not run_start … run_done exit_code 2:\n%s", r.stdout)
+			}
+		} else if r.stdout != "" {
+			t.Errorf("--ui plain: a refused run wrote to stdout: %q", r.stdout)
 		}
 	}
 	if evs, err := journal.Read(filepath.Join(e.dir, ".rollout", "journal.jsonl")); err == nil {
@@ -730,17 +741,36 @@ func TestApproveAfterWithoutTerminal(t *testing.T) {
 	e.untouched(t, snap, "a refused run")
 	e.checkNoneDrained(t, nil)
 
+	// --yes alone: the canary is done, the run stops at the gate
 	r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "json")
+	if r.code != 1 {
+		dump(t, r)
+		t.Fatalf("--yes without --auto-approve: exit %d, want 1 (stopped at the gate)", r.code)
+	}
+	evs := checkJSONContract(t, r.stdout, 1)
+	last := evs[len(evs)-1]
+	if last.Counts[event.OutcomeOK] != 1 || last.Counts[event.OutcomeNotStarted] != 2 || !strings.Contains(last.Next, "--auto-approve") {
+		t.Errorf("stopped at the gate: run_done = %+v, want 1 ok, 2 not_started, next naming --auto-approve", last)
+	}
+	for _, ev := range evs {
+		if ev.Event == event.Approved {
+			t.Errorf("--yes approved a gate: %+v", ev)
+		}
+	}
+	e.checkNoneDrained(t, nil)
+
+	r = e.rollout("apply", "--batch", "1", "--yes", "--auto-approve", "--ui", "json")
 	if r.code != 0 {
 		dump(t, r)
-		t.Fatalf("with --yes: exit %d, want 0", r.code)
+		t.Fatalf("with --auto-approve: exit %d, want 0", r.code)
 	}
-	evs := checkJSONContract(t, r.stdout, 0)
-	last := evs[len(evs)-1]
-	if last.Status != "ok" || last.Counts[event.OutcomeOK] != 3 {
-		t.Errorf("run_done = %+v, want ok with 3 ok", last)
+	evs = checkJSONContract(t, r.stdout, 0)
+	last = evs[len(evs)-1]
+	if last.Status != "ok" || last.Counts[event.OutcomeOK] != 2 || last.Counts[event.OutcomeSkipped] != 1 {
+		t.Errorf("run_done = %+v, want ok with 2 ok and the canary skipped", last)
 	}
-	// the approval (given by --yes) sits between batch 1 and batch 2
+	// the approval (given by --auto-approve, and saying so) sits between
+	// batch 1 and batch 2
 	var order []string
 	for _, ev := range evs {
 		switch ev.Event {
@@ -748,9 +778,12 @@ func TestApproveAfterWithoutTerminal(t *testing.T) {
 			order = append(order, fmt.Sprintf("%s%d", ev.Event, ev.Batch))
 		case event.Approved:
 			order = append(order, "approved")
+			if ev.Message != "approved by --auto-approve" {
+				t.Errorf("approved event does not record --auto-approve: %+v", ev)
+			}
 		}
 	}
-	want := "batch_start1 batch_done1 approved batch_start2 batch_done2 batch_start3 batch_done3"
+	want := "batch_start1 batch_done1 approved batch_start2 batch_done2"
 	if got := strings.Join(order, " "); got != want {
 		t.Errorf("batches and approvals: %s\nwant: %s", got, want)
 	}
@@ -772,8 +805,19 @@ func TestApproveAfterWithoutTerminal(t *testing.T) {
 			t.Errorf("%s phases: %s", h, got)
 		}
 	}
-	if len(names) != 3 {
-		t.Errorf("%d hosts had phases, want 3", len(names))
+	if len(names) != 2 {
+		t.Errorf("%d hosts had phases, want 2 (the canary was done by the run stopped at the gate)", len(names))
+	}
+	journaled := false
+	if jevs, err := journal.Read(filepath.Join(e.dir, ".rollout", "journal.jsonl")); err == nil {
+		for _, ev := range jevs {
+			if ev.Run == evs[0].Run && ev.Event == event.Approved && ev.Message == "approved by --auto-approve" {
+				journaled = true
+			}
+		}
+	}
+	if !journaled {
+		t.Error("the journal does not record the approval by --auto-approve")
 	}
 	e.checkAtRevision(t, e.tags["v2"], "version=2")
 	e.checkJournalRun(t, evs[0].Run, "ok")

@@ -144,9 +144,18 @@ func (e *env) rcStatus(t *testing.T) map[string]rcStatusRow {
 	t.Helper()
 	r := e.rcRun(0, "status", "--ui", "json")
 	var rows []rcStatusRow
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
-		dump(t, r)
-		t.Fatalf("status --ui json: %v", err)
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var row struct {
+			rcStatusRow
+			Event string `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			dump(t, r)
+			t.Fatalf("status --ui json: %v", err)
+		}
+		if row.Event == "host_status" {
+			rows = append(rows, row.rcStatusRow)
+		}
 	}
 	m := map[string]rcStatusRow{}
 	for _, row := range rows {

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
 
@@ -97,7 +99,7 @@ func TestHaltLeavesCanaryDrainedAndRepairRestores(t *testing.T) {
 // owner and run). After `rollout unlock`, `rollout repair` puts the
 // canary's files from before the run back (the run never recorded it),
 // restarts it and returns it to the LB; a re-run then completes.
-func TestKilledControllerRepairUnlockResume(t *testing.T) {
+func TestKilledControllerRepairTakesOverDeadLock(t *testing.T) {
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
@@ -131,28 +133,48 @@ func TestKilledControllerRepairUnlockResume(t *testing.T) {
 		t.Errorf("history does not show the killed run %s:\n%s", runID, r.stdout)
 	}
 
-	// the dead run's locks live on (TTL 2m): repair and apply are both
-	// refused, naming the dead run, its owner and `rollout unlock`
-	for _, args := range [][]string{{"repair", "--yes"}, {"apply", "--batch", "1", "--yes", "--ui", "plain"}} {
-		r = e.rcRun(2, args...)
-		if !strings.Contains(r.stderr, rcOwner(t)) || !strings.Contains(r.stderr, runID) || !strings.Contains(r.stderr, "rollout unlock") {
+	// status says what needs attention, with the command, and exits 4
+	r = e.rcRun(4, "status", "--detailed-exitcode")
+	for _, want := range []string{canary + " left drained by run " + runID + " (dead)", "rollout repair rollout.hcl --known-hosts"} {
+		if !strings.Contains(r.stdout, want) {
 			dump(t, r)
-			t.Errorf("%s: lock refusal does not name owner %s, run %s and `rollout unlock`", args[0], rcOwner(t), runID)
+			t.Errorf("status --detailed-exitcode lacks %q", want)
+		}
+	}
+
+	// the dead run's locks live on (TTL 2m), but its pid is gone from this
+	// machine: apply is refused naming the run, its owner, that it is dead,
+	// and `rollout repair`
+	r = e.rcRun(2, "apply", "--batch", "1", "--yes", "--ui", "plain")
+	for _, want := range []string{rcOwner(t), runID, "that run is dead", "not running on this machine", "rollout repair"} {
+		if !strings.Contains(r.stderr, want) {
+			dump(t, r)
+			t.Errorf("apply: lock refusal lacks %q", want)
 		}
 	}
 	e.rcAssertOutOfRotation(t, canary)
 	if got, want := e.liveConfig(ch), e.rcRender(t, "v2", ch); got != want {
 		t.Fatalf("a refused command changed the canary's files:\n%s", got)
 	}
-	r = e.rcRun(0, "unlock", "--yes")
-	if !strings.Contains(r.stdout, runID) {
-		t.Errorf("unlock does not show the run it unlocks:\n%s", r.stdout)
-	}
 
-	// repair: back to its state before the run (v1 files, restarted, UP)
+	// repair takes the dead run's locks over (says so, records it), and puts
+	// the canary back to its state before the run (v1 files, restarted, UP)
 	r = e.rcRun(0, "repair", "--yes")
-	if !strings.Contains(r.stdout, canary) || !strings.Contains(r.stdout, runID) {
-		t.Errorf("repair output does not name %s and run %s:\n%s", canary, runID, r.stdout)
+	if !strings.Contains(r.stdout, canary) || !strings.Contains(r.stdout, runID) || !strings.Contains(r.stdout, "took over the lock") {
+		t.Errorf("repair output does not name %s and run %s and the lock it took over:\n%s", canary, runID, r.stdout)
+	}
+	evs, err := journal.Read(filepath.Join(e.dir, ".rollout", "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := false
+	for _, ev := range evs {
+		if ev.Run == runID && ev.Event == event.Log && strings.Contains(ev.Message, "took over the lock") {
+			recorded = true
+		}
+	}
+	if !recorded {
+		t.Errorf("the journal does not record that repair took over run %s's lock", runID)
 	}
 	e.rcWaitLB(t, canary, "UP")
 	for _, h := range e.f.Hosts {
@@ -161,6 +183,8 @@ func TestKilledControllerRepairUnlockResume(t *testing.T) {
 			t.Errorf("%s still locked after repair: %+v", h.Name, li)
 		}
 	}
+
+	e.rcRun(0, "status", "--detailed-exitcode") // nothing needs attention now
 
 	// the re-run completes
 	e.writePlan(e.tags["v2"], "halt", "0s")

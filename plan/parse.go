@@ -266,6 +266,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	impl.stateDir, impl.check, impl.restart, impl.diagnostics = a["state_dir"], a["check"], a["restart"], a["diagnostics"]
 
 	fileNames := map[string]hcl.Range{}
+	sawHealth := false
 	var analysisBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
@@ -287,6 +288,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		case "analysis":
 			analysisBlocks = append(analysisBlocks, b)
 		case "health":
+			sawHealth = true // a health block of an unknown kind is its own error, not "no health block"
 			if h := d.labelled(b, healthSchemas, healthRequired, "health"); h != nil {
 				impl.health = append(impl.health, h)
 			}
@@ -316,7 +318,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		d.errorf(blk.DefRange, "Missing file block",
 			`plan %q must deploy at least one file: a file "NAME" block with source (a path in the repository) and dest (the path on the host).`, p.Name)
 	}
-	if len(impl.health) == 0 {
+	if len(impl.health) == 0 && !sawHealth {
 		d.warnf(blk.DefRange, "No health block",
 			"Without a health block a host returns to the load balancer right after its restart, unchecked; add one, for example health \"tcp\" { address = \"${host.address}:8080\" }.")
 	}

@@ -416,6 +416,19 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// A health block of an unknown kind is one error, not also "No health block".
+func TestParseUnknownHealthKindIsOneProblem(t *testing.T) {
+	src := strings.Replace(minimal(`repo = "/r"`), `health "tcp"`, `health "tpc"`, 1)
+	_, diags := Parse("rollout.hcl", []byte(src))
+	var summaries []string
+	for _, d := range diags {
+		summaries = append(summaries, d.Summary)
+	}
+	if len(diags) != 1 || diags[0].Summary != "Unknown health kind" {
+		t.Errorf("diagnostics %q, want just Unknown health kind", summaries)
+	}
+}
+
 // inventory may be left out: ansible.cfg's [defaults] inventory then
 // names it (rollout.Select refuses when neither does).
 func TestInventoryOptional(t *testing.T) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,6 +335,9 @@ func TestEngineValidatorFailureTouchesNothing(t *testing.T) {
 	if f.rec.count("drain ") != drains {
 		t.Fatal("a host was drained although preflight failed")
 	}
+	if res.Next != "rollout apply "+f.planFile || !strings.Contains(res.Summary, "no host was changed") {
+		t.Errorf("a failed preflight ends without a next step: summary %q, next %q", res.Summary, res.Next)
+	}
 	for h, b := range before {
 		if f.file(h) != b {
 			t.Fatalf("%s live file changed by a failed preflight", h)
@@ -641,6 +646,61 @@ func TestEngineWaitsForSessionsThenTimesOut(t *testing.T) {
 	}
 }
 
+// cutConn fails every command once cut is set: the host became unreachable.
+type cutConn struct {
+	localConn
+	cut *atomic.Bool
+}
+
+func (c cutConn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if c.cut.Load() {
+		return errors.New("connection lost")
+	}
+	return c.localConn.Run(ctx, cmd, stdin, stdout, stderr)
+}
+
+type sinkFunc func(event.Event)
+
+func (f sinkFunc) Emit(e event.Event) { f(e) }
+
+// A run that cannot release its lock on a host that went away says so in
+// its summary, and its next command clears it.
+func TestEngineUnreleasedLockIsReported(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]`)
+	pr, err := Prepare(Request{PlanFile: f.planFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := &atomic.Bool{}
+	env := f.env()
+	env.Connect = func(_ context.Context, h *inventory.Host) (Conn, error) {
+		if h.Name == "web2" {
+			return cutConn{cut: cut}, nil
+		}
+		return localConn{}, nil
+	}
+	var runDone event.Event
+	env.Sink = sinkFunc(func(e event.Event) {
+		if e.Event == event.HostDone && e.Host == "web2" {
+			cut.Store(true) // web2 is done, then unreachable
+		}
+		if e.Event == event.RunDone {
+			runDone = e
+		}
+	})
+	res, err := Run(context.Background(), pr, env, Options{RunID: "r-cut", Owner: "t", LocalDir: filepath.Join(f.dir, ".rollout")}, nil)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := "rollout unlock " + f.planFile + " --yes"
+	if res.Next != want || !strings.Contains(res.Summary, "could not release its lock on web2") {
+		t.Errorf("summary %q, next %q; want the unreleased lock on web2 and %q", res.Summary, res.Next, want)
+	}
+	if runDone.Next != want || !strings.Contains(runDone.Message, "web2") {
+		t.Errorf("run_done %+v does not report the unreleased lock", runDone)
+	}
+}
+
 // checkFailing is a drainer whose preflight check fails with err.
 type checkFailing struct {
 	fakeDrainer
@@ -684,5 +744,45 @@ func TestEngineLBPreflightHintFollowsTheCause(t *testing.T) {
 				t.Fatal("web1 touched although the LB preflight failed")
 			}
 		})
+	}
+}
+
+// --yes does not pass approve_after gates: with no one to approve
+// (Unattended) the run stops at the gate, the canary done, the rest not
+// started, and names --auto-approve; with AutoApprove the gate passes and
+// the approved event says by what.
+func TestEngineApprovalGateWithoutAPerson(t *testing.T) {
+	f := newFleet(t, 3, "batch = [1]\n  approve_after = [1]")
+	res, err := f.apply(Request{}, Options{Unattended: true})
+	if !errors.Is(err, ErrApprovalNeeded) || ExitCode(err) != ExitFailed {
+		t.Fatalf("err = %v, want ErrApprovalNeeded (exit 1)", err)
+	}
+	if res.Outcomes["web1"] != event.OutcomeOK || res.Outcomes["web2"] != event.OutcomeNotStarted || res.Outcomes["web3"] != event.OutcomeNotStarted {
+		t.Errorf("outcomes %v, want web1 ok and the rest not_started", res.Outcomes)
+	}
+	if res.Next != "rollout apply "+f.planFile+" --yes --auto-approve" {
+		t.Errorf("next %q does not continue with --auto-approve", res.Next)
+	}
+	for _, e := range f.rec.events {
+		if e.Event == event.Approved {
+			t.Errorf("an unattended run approved a gate: %+v", e)
+		}
+	}
+
+	res, err = f.apply(Request{}, Options{Unattended: true, AutoApprove: true})
+	if err != nil {
+		t.Fatalf("with AutoApprove: %v", err)
+	}
+	approved := 0
+	for _, e := range f.rec.events {
+		if e.Event == event.Approved {
+			approved++
+			if e.Message != "approved by --auto-approve" {
+				t.Errorf("approved event does not say by what: %+v", e)
+			}
+		}
+	}
+	if approved != 1 || res.Outcomes["web2"] != event.OutcomeOK || res.Outcomes["web3"] != event.OutcomeOK {
+		t.Errorf("with AutoApprove: %d approvals, outcomes %v", approved, res.Outcomes)
 	}
 }

@@ -7,7 +7,10 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+
+	"github.com/rollout-sh/rollout/inventory"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -24,6 +27,11 @@ const (
 // ErrRunFailed is returned when a run halted or rolled back: hosts may be
 // mixed, the output says which.
 var ErrRunFailed = errors.New("the run failed")
+
+// ErrApprovalNeeded is returned when a run stopped at an approve_after gate
+// that no one could approve (no terminal and no --auto-approve). It is a
+// failure (exit 1): hosts before the gate were changed.
+var ErrApprovalNeeded = fmt.Errorf("no one could approve: %w", ErrRunFailed)
 
 // ErrInterrupted is returned when the run was stopped by Ctrl-C / SIGTERM.
 var ErrInterrupted = errors.New("interrupted")
@@ -99,4 +107,49 @@ func ExitCode(err error) int {
 	default:
 		return ExitFailed
 	}
+}
+
+// connectHint is the next step when hosts cannot be reached: the ssh line
+// that shows why (as rollout connects: address, port, user, key), and the
+// same run without them.
+func connectHint(hosts []*inventory.Host, req Request, kind string) string {
+	if len(hosts) == 0 {
+		return "rerun with -v to see which host failed"
+	}
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
+	ssh := SSHCommand(hosts[0])
+	limit := req.Limit
+	if limit == "" {
+		limit = "all"
+	}
+	for _, u := range hosts {
+		limit += ":!" + u.Name
+	}
+	return fmt.Sprintf("see why with: %s; or go on without them: rollout %s %s --limit %s",
+		ssh, kind, req.PlanFile, shellQuote(limit))
+}
+
+// SSHCommand is the OpenSSH command line that connects to h the way
+// rollout does (address, port, user, key) and shows why it fails.
+func SSHCommand(h *inventory.Host) string {
+	ssh := "ssh -v"
+	if h.Port != 0 && h.Port != 22 {
+		ssh += fmt.Sprintf(" -p %d", h.Port)
+	}
+	if h.KeyFile != "" {
+		ssh += " -i " + shellQuote(h.KeyFile)
+	}
+	target := h.Address
+	if h.User != "" {
+		target = h.User + "@" + target
+	}
+	return ssh + " " + shellQuote(target) + " true"
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

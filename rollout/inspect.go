@@ -140,6 +140,13 @@ func healthNow(ctx context.Context, t *Target, d Drainer, env Env) string {
 // statusHealthTimeout bounds the health look of `rollout status`.
 const statusHealthTimeout = 5 * time.Second
 
+// AtTarget reports whether a host, as this look found it, already runs t at
+// rev with matching live files: the run will skip it (the same rule the
+// runner applies when it reads the host).
+func (v HostView) AtTarget(t *Target, rev string) bool {
+	return v.Err == nil && v.State != nil && v.State.Revision == rev && filesMatch(t.Files, v.Live)
+}
+
 // unhashed lists the files recorded in st that live does not cover.
 func unhashed(st *journal.HostState, live map[string]string) []string {
 	if st == nil {

@@ -101,19 +101,22 @@ func Select(req Request) (*Selection, error) {
 	sel.Forks = cfg.Forks
 	pool, err := inv.Select(p.Hosts)
 	if err != nil {
-		return nil, refuse("rollout hosts "+req.PlanFile+" --limit all, to see what the inventory holds", "plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
+		return nil, refuse(fmt.Sprintf("set hosts = \"...\" in %s to a group or host of %s (its groups are listed above), then: rollout hosts %s", req.PlanFile, p.Inventory, req.PlanFile),
+			"plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
 	}
 	sel.Pool = pool
+	sel.Hosts = pool
 	if r := p.ExpectHosts; r != nil && !r.Contains(len(pool)) {
-		return nil, refuse("check the pattern with: rollout hosts "+req.PlanFile,
+		// the selection comes back with the refusal: `rollout hosts`, the
+		// command the hint names, shows it
+		return sel, refuse("check the pattern with: rollout hosts "+req.PlanFile,
 			"plan %q: hosts = %q selects %d hosts (%s), but expect_hosts = %s; a pattern that selects the wrong number of hosts is refused",
 			p.Name, p.Hosts, len(pool), hostNames(pool, 8), r.String())
 	}
-	sel.Hosts = pool
 	if req.Limit != "" {
 		sel.Hosts, err = inv.Limit(p.Hosts, req.Limit)
 		if err != nil {
-			return nil, refuse("rollout hosts "+req.PlanFile+" --limit PATTERN", "--limit %q: %v", req.Limit, err)
+			return nil, refuse("see the hosts the plan selects, and pick a --limit among them: rollout hosts "+req.PlanFile, "--limit %q: %v", req.Limit, err)
 		}
 	}
 	for _, h := range pool {
@@ -161,9 +164,13 @@ func Prepare(req Request) (*Prepared, error) {
 	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources, Warnings: sel.Warnings, Forks: sel.Forks}
 	hosts := sel.Hosts
 
+	if p.Repo == "" {
+		return nil, refuse(fmt.Sprintf("put the plan inside the git repository that holds the deployable files, or set repo = \"PATH\" in %s; then: rollout validate %s", req.PlanFile, req.PlanFile),
+			"plan %q: no git repository: the plan sets no repo, and no directory from %s up holds a .git", p.Name, p.Dir)
+	}
 	repo, err := plan.OpenRepo(p.Repo)
 	if err != nil {
-		return nil, refuse("set repo = \"...\" in the plan to a git repository", "plan %q: repo: %v", p.Name, err)
+		return nil, refuse(fmt.Sprintf("set repo = \"PATH\" in %s to a git repository; then: rollout validate %s", req.PlanFile, req.PlanFile), "plan %q: repo: %v", p.Name, err)
 	}
 	pr.Repo = repo
 	rev := p.Revision

@@ -152,8 +152,8 @@ func TestLostConnectionIsUnknown(t *testing.T) {
 			if res.Outcomes["web1"] != event.OutcomeOK {
 				t.Errorf("web1: %s", res.Outcomes["web1"])
 			}
-			if !strings.Contains(res.Next, "unknown state: web2") || !strings.Contains(res.Next, "rollout repair") {
-				t.Errorf("next = %q", res.Next)
+			if !strings.Contains(res.Summary, "unknown state: web2") || res.Next != "rollout repair "+f.planFile {
+				t.Errorf("summary = %q, next = %q", res.Summary, res.Next)
 			}
 			for _, e := range f.rec.events {
 				if e.Event == event.HostDone && e.Host == "web2" {

@@ -92,10 +92,13 @@ type Options struct {
 	Backend     Backend
 	LocalDir    string // the local state dir (.rollout beside the plan)
 	Adopt       bool   // overwrite hosts whose live files drifted
-	AutoApprove bool   // --yes: approvals are given
-	LockTTL     time.Duration
-	Forks       int
-	PollEvery   time.Duration // sessions polling (default 250ms)
+	AutoApprove bool   // --auto-approve: approve_after gates pass without a person (recorded in the approved event)
+	// Unattended: no person can approve (no terminal, no TUI). Without
+	// AutoApprove the run stops at an approve_after gate.
+	Unattended bool
+	LockTTL    time.Duration
+	Forks      int
+	PollEvery  time.Duration // sessions polling (default 250ms)
 	// Expect, from a saved plan: what each host must still look like
 	// (deployed revision, live files), or the run is refused as stale.
 	Expect map[string]SavedHost
@@ -110,7 +113,8 @@ type Result struct {
 	RunID    string
 	Outcomes map[string]event.Outcome
 	ExitCode int
-	Next     string
+	Summary  string // what happened, naming the hosts that need attention
+	Next     string // the command to run next (works when pasted)
 }
 
 type hostInfo struct {
@@ -141,6 +145,9 @@ type run struct {
 	touched  bool
 	started  bool  // run_start emitted
 	lost     error // why the run must stop safely (lock lost, journal unwritable)
+	// unreleased: hosts whose lock this run could not release (unreachable
+	// at the end); the summary says so, with the command that clears them
+	unreleased []string
 }
 
 // start emits run_start once, with the batches the run will really use.
@@ -149,7 +156,7 @@ func (r *run) start(batches [][]string) {
 		return
 	}
 	r.started = true
-	r.emit(event.Event{Event: event.RunStart, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
+	r.emit(event.Event{Event: event.RunStart, Schema: event.Schema, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
 		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind})
 }
 
@@ -301,15 +308,20 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	// connect to every target (and via hosts, through the drainer factory)
+	var unreachMu sync.Mutex
+	var unreachable []*inventory.Host
 	if err := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
 		c, err := r.env.Connect(ctx, h.t.Host)
 		if err != nil {
+			unreachMu.Lock()
+			unreachable = append(unreachable, h.t.Host)
+			unreachMu.Unlock()
 			return err
 		}
 		h.conn = c
 		return nil
 	}); err != nil {
-		return r.connectRefusal(err)
+		return r.connectRefusal(err, unreachable)
 	}
 
 	// host locks and what is on each host now: one command per host
@@ -341,6 +353,9 @@ func (r *run) execute(ctx context.Context) error {
 		_ = r.forEachOf(rctx, locked, func(ctx context.Context, h *hostInfo) error {
 			if err := journal.ReleaseHostLock(ctx, h.conn, h.t.Spec.StateDir, planName, r.opts.RunID); err != nil {
 				r.log("warn", "%s: releasing lock: %v", h.t.Host.Name, err)
+				r.mu.Lock()
+				r.unreleased = append(r.unreleased, h.t.Host.Name)
+				r.mu.Unlock()
 			}
 			return nil
 		})
@@ -719,7 +734,14 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 		st.Paused, st.Stopping = r.ctl.snapshot()
 		if st.NeedApproval && (r.opts.AutoApprove || r.ctl.takeApproval()) {
 			st.NeedApproval = false
-			r.emit(event.Event{Event: event.Approved, Batch: st.Next + 1})
+			msg := "approved by a person"
+			if r.opts.AutoApprove {
+				msg = "approved by --auto-approve"
+			}
+			r.emit(event.Event{Event: event.Approved, Batch: st.Next + 1, Message: msg})
+		}
+		if st.NeedApproval && r.opts.Unattended {
+			return r.stopAtGate(st)
 		}
 		d := Decide(st, r.env.Now())
 		switch d.Action {
@@ -928,10 +950,27 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		err = &StoppedError{Cause: lost}
 	}
 	res.ExitCode = ExitCode(err)
-	res.Next = r.nextCommand(res, err)
+	res.Summary, res.Next = r.nextCommand(res, err)
+	if len(r.unreleased) > 0 {
+		sort.Strings(r.unreleased)
+		unlock := "rollout unlock " + r.pr.Req.PlanFile + " --yes"
+		res.Summary = strings.TrimPrefix(fmt.Sprintf("%s; this run could not release its lock on %s (unreachable at the end): when it is back, %s",
+			res.Summary, strings.Join(r.unreleased, ", "), unlock), "; ")
+		if err == nil {
+			res.Next = unlock
+		}
+	}
 	status := "ok"
-	msg := res.Next
+	msg := res.Summary
+	var ref *Refusal
+	var diag *DiagError
 	switch {
+	case errors.As(err, &ref):
+		status = "refused"
+		msg, res.Next = ref.Problem, ref.Next
+	case errors.As(err, &diag):
+		status = "refused"
+		msg, res.Next = diag.Error(), "rollout validate "+r.pr.Req.PlanFile
 	case res.ExitCode == ExitRefused:
 		status = "refused"
 		msg = err.Error()
@@ -941,7 +980,7 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		status = "failed"
 	}
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
-		ExitCode: event.Int(res.ExitCode), Message: msg})
+		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next})
 	return res, err
 }
 
@@ -954,7 +993,9 @@ func (r *run) revisionOf(name string) string {
 	return ""
 }
 
-func (r *run) nextCommand(res *Result, err error) string {
+// nextCommand says what the run left behind (naming hosts) and the one
+// command to run next.
+func (r *run) nextCommand(res *Result, err error) (summary, next string) {
 	pf := r.pr.Req.PlanFile
 	var drained, unknown, failed []string
 	for _, name := range r.order {
@@ -969,25 +1010,59 @@ func (r *run) nextCommand(res *Result, err error) string {
 	}
 	switch {
 	case len(unknown) > 0:
-		return fmt.Sprintf("hosts in an unknown state: %s; run: rollout repair %s", strings.Join(unknown, ", "), pf)
+		next = "rollout repair " + pf
+		return fmt.Sprintf("hosts in an unknown state: %s; run: %s", strings.Join(unknown, ", "), next), next
 	case len(drained) > 0:
-		return fmt.Sprintf("left drained for inspection: %s; when done: rollout repair %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
-			strings.Join(drained, ", "), pf, pf, strings.Join(drained, ","))
+		next = "rollout repair " + pf
+		return fmt.Sprintf("left drained for inspection: %s; when done: %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
+			strings.Join(drained, ", "), next, pf, strings.Join(drained, ",")), next
 	case len(failed) > 0:
-		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: rollout %s %s", strings.Join(failed, ", "), r.opts.Kind, pf)
+		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
+		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
+	case errors.Is(err, ErrApprovalNeeded):
+		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", r.opts.Kind, pf)
+		return fmt.Sprintf("stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with %s, or run it in a terminal and approve by hand", next), next
 	case errors.Is(err, ErrLost):
-		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, r.opts.Kind, pf)
+		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
+		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, r.opts.Kind, pf), next
 	case errors.Is(err, ErrInterrupted):
-		return fmt.Sprintf("stopped; to continue: rollout %s %s (hosts already done are skipped)", r.opts.Kind, pf)
+		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
+		return fmt.Sprintf("stopped; to continue: %s (hosts already done are skipped)", next), next
 	case err == nil:
-		return fmt.Sprintf("done; check with: rollout status %s", pf)
+		next = "rollout status " + pf
+		return "done; check with: " + next, next
+	case errors.Is(err, ErrRunFailed):
+		// nothing was changed (preflight, say): fix the cause, then run again
+		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
+		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: %s", err, next), next
 	}
-	return ""
+	return "", ""
+}
+
+// stopAtGate ends a run that reached an approve_after gate with no one to
+// approve it: the hosts done stay done, the rest are not started.
+func (r *run) stopAtGate(st RunState) error {
+	var rest []string
+	for _, b := range st.Batches[min(st.Next, len(st.Batches)):] {
+		for _, n := range b {
+			r.setOutcome(n, event.OutcomeNotStarted, "waiting for an approval no one could give")
+			rest = append(rest, n)
+		}
+	}
+	r.log("warn", "batch %d needs an approval, but no one can approve (no terminal) and --auto-approve was not given; %s not started", st.Next+1, strings.Join(rest, ", "))
+	return fmt.Errorf("stopped at the approval after batch %d (%d host(s) not started): %w", st.Next, len(rest), ErrApprovalNeeded)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error { return journal.Pause(ctx, d) }
 
 func lockRefusal(err error, planFile string) error {
+	var le *journal.LockedError
+	if errors.As(err, &le) {
+		if dead, why := journal.OwnerDead(le.Info); dead {
+			return refuse("rollout repair "+planFile+" (puts back what that run left and takes its lock over), then rerun",
+				"%v\nthat run is dead: %s; it may have left hosts drained", err, why)
+		}
+	}
 	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)
 }
 
@@ -1005,8 +1080,8 @@ func (r *run) lbRefusal(err error) error {
 	return refuse(next, "load balancer: %v", err)
 }
 
-func (r *run) connectRefusal(err error) error {
-	next := "check the host with: ssh -v HOST; then rerun"
+func (r *run) connectRefusal(err error, unreachable []*inventory.Host) error {
+	next := connectHint(unreachable, r.pr.Req, r.opts.Kind)
 	if r.env.Hint != nil {
 		if h := r.env.Hint(err); h != "" {
 			next = h

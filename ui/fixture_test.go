@@ -55,7 +55,7 @@ func newScenario() scenario {
 	marks := map[string]int{}
 	mark := func(name string) { marks[name] = len(r.events) }
 
-	r.add(0, event.Event{Event: event.RunStart, Plan: "web", Revision: testRev, Scope: "--batch 1,50%",
+	r.add(0, event.Event{Event: event.RunStart, Schema: event.Schema, Plan: "web", Revision: testRev, Scope: "--batch 1,50%",
 		Batches: [][]string{{"web1"}, {"web2", "web3"}, {"web4"}}})
 	r.add(0.5, event.Event{Event: event.PreflightStart, Hosts: []string{"web1", "web2", "web3", "web4"}})
 	for i, h := range []string{"web1", "web2", "web3", "web4"} {
@@ -135,7 +135,7 @@ func newScenario() scenario {
 		Message: "the run halted before batch 3"})
 	r.add(63, event.Event{Event: event.RunDone, Status: event.StatusFailed, ExitCode: event.Int(1),
 		Counts:  map[event.Outcome]int{event.OutcomeOK: 2, event.OutcomeDrained: 1, event.OutcomeNotStarted: 1},
-		Message: nextStep})
+		Message: nextStep, Next: nextStep})
 	mark("done")
 	return scenario{events: r.events, marks: marks}
 }

@@ -84,6 +84,8 @@ type Model struct {
 	hosts                 map[string]*hostState
 	current               int
 	waiting               *event.Event
+	thin                  thinner
+	approval              *event.Event // a waiting for approval not yet approved; a pause shown over it keeps it pending
 	done                  *event.Event
 	lastEvent, lastRecv   time.Time
 
@@ -113,6 +115,7 @@ func newModel(ctl Controls, now func() time.Time, r *lipgloss.Renderer) Model {
 		now:    now,
 		st:     newStyles(r),
 		f:      newFormatter(),
+		thin:   newThinner(),
 		bar:    progress.New(progress.WithSolidFill("4"), progress.WithColorProfile(r.ColorProfile()), progress.WithWidth(24)),
 		vp:     viewport.New(defaultWidth, 5),
 		hosts:  map[string]*hostState{},
@@ -224,14 +227,14 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 }
 
 func (m Model) approvalPending() bool {
-	return m.done == nil && m.waiting != nil && m.waiting.Status == statusApproval
+	return m.done == nil && m.approval != nil
 }
 
 // apply records what an event says.
 func (m *Model) apply(e event.Event) {
 	m.f.observe(e)
 	m.lastEvent, m.lastRecv = e.Time, m.now()
-	if e.Event != event.Log || e.Level != "debug" {
+	if m.thin.keep(e) { // the log pane is thinned like the plain view
 		m.appendLog(m.f.format(e, m.st.paint)...)
 	}
 
@@ -269,6 +272,7 @@ func (m *Model) apply(e event.Event) {
 		}
 		m.current = e.Batch
 		m.waiting = nil
+		m.approval = nil
 	case event.BatchDone:
 		m.batch(e.Batch).status = e.Status
 	case event.HostPhase:
@@ -297,8 +301,12 @@ func (m *Model) apply(e event.Event) {
 	case event.Waiting:
 		w := e
 		m.waiting = &w
+		if w.Status == statusApproval {
+			m.approval = &w
+		}
 	case event.Approved:
 		m.waiting = nil
+		m.approval = nil
 		if m.notice == noticeApprove {
 			m.notice = ""
 		}
@@ -486,8 +494,10 @@ func (m Model) statusLine(w int) string {
 		s = "run finished: q to quit"
 	case m.interrupts > 0:
 		s = m.notice
+	case m.approvalPending() && m.waiting != nil && m.waiting.Status != statusApproval:
+		s = "approval needed (y to approve, a to abort), and " + oneLine(m.waiting.Message)
 	case m.approvalPending():
-		s = "approval needed (y to approve, a to abort): " + oneLine(m.waiting.Message)
+		s = "approval needed (y to approve, a to abort): " + oneLine(m.approval.Message)
 	case m.notice != "":
 		s = m.notice
 	case m.waiting != nil:

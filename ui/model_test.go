@@ -400,3 +400,26 @@ func TestTUIViewerWithoutControls(t *testing.T) {
 		t.Error("ctrl+c did not leave a viewer")
 	}
 }
+
+// An approval stays pending while the run is also paused: y approves it
+// (the engine takes the approval at once), instead of "nothing to approve".
+func TestTUIApproveWhilePaused(t *testing.T) {
+	s := newScenario()
+	ctl := &fakeControls{}
+	var m tea.Model = NewModel(ctl, fixedNow)
+	for _, e := range s.upTo("approval") {
+		m, _ = m.Update(e)
+	}
+	m, _ = m.Update(key("p"))
+	m, _ = m.Update(event.Event{Event: event.Waiting, Status: "paused", Message: "paused after the current batch (press r to resume)"})
+	if v := m.(Model).View(); !strings.Contains(v, "approval needed") || !strings.Contains(v, "paused") {
+		t.Errorf("paused with an approval pending, the view does not say both:\n%s", v)
+	}
+	m, _ = m.Update(key("y"))
+	if v := m.(Model).View(); strings.Contains(v, noticeNoApproval) {
+		t.Errorf("y while paused says %q though an approval is pending:\n%s", noticeNoApproval, v)
+	}
+	if got := strings.Join(ctl.Calls(), " "); got != "pause approve" {
+		t.Errorf("controls called: %q, want \"pause approve\"", got)
+	}
+}

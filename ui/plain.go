@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -33,10 +34,13 @@ type Plain struct {
 	paint paintFunc
 	err   error
 
-	order    []string // hosts in run_start order, then any others
-	done     map[string]event.Event
-	sessions map[string]int
-	window   map[string]float64
+	order []string // hosts in run_start order, then any others
+	done  map[string]event.Event
+	thin  thinner
+	// preflight failures by message, in first-seen order: printed once per
+	// message with its hosts when preflight_done comes (without Verbose)
+	pfMsgs  []string
+	pfHosts map[string][]string
 }
 
 // NewPlain returns a plain view writing to w.
@@ -45,13 +49,12 @@ func NewPlain(w io.Writer, opts PlainOptions) *Plain {
 		opts.Width = 80
 	}
 	p := &Plain{
-		w:        w,
-		opts:     opts,
-		f:        newFormatter(),
-		paint:    noPaint,
-		done:     map[string]event.Event{},
-		sessions: map[string]int{},
-		window:   map[string]float64{},
+		w:     w,
+		opts:  opts,
+		f:     newFormatter(),
+		paint: noPaint,
+		done:  map[string]event.Event{},
+		thin:  newThinner(),
 	}
 	if opts.Color {
 		r := lipgloss.NewRenderer(w)
@@ -76,14 +79,46 @@ func (p *Plain) Emit(e event.Event) {
 	defer p.mu.Unlock()
 	p.f.observe(e)
 	p.track(e)
+	if !p.opts.Verbose && e.Event == event.PreflightHost && e.Status == event.StatusFailed {
+		if p.pfHosts == nil {
+			p.pfHosts = map[string][]string{}
+		}
+		if _, seen := p.pfHosts[e.Message]; !seen {
+			p.pfMsgs = append(p.pfMsgs, e.Message)
+		}
+		p.pfHosts[e.Message] = append(p.pfHosts[e.Message], e.Host)
+		return
+	}
 	if !p.shown(e) {
 		return
 	}
 	lines := p.f.format(e, p.paint)
+	if e.Event == event.PreflightDone {
+		lines = append(lines, p.preflightGroups()...)
+	}
 	if e.Event == event.RunDone {
 		lines = append(lines, p.summary(e)...)
 	}
 	p.write(strings.Join(lines, "\n") + "\n")
+}
+
+// preflightGroups lists each distinct preflight failure once, with the
+// hosts it happened on: the same bad file on 200 hosts is one problem.
+func (p *Plain) preflightGroups() []string {
+	var out []string
+	for _, msg := range p.pfMsgs {
+		hosts := p.pfHosts[msg]
+		names := hosts
+		if len(names) > 8 {
+			names = append(append([]string{}, names[:8]...), fmt.Sprintf("and %d more", len(hosts)-8))
+		}
+		out = append(out, fmt.Sprintf("preflight failed on %d host(s) (%s):", len(hosts), strings.Join(names, ", ")))
+		for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+			out = append(out, "    | "+strings.TrimRight(l, " \t\r"))
+		}
+	}
+	p.pfMsgs, p.pfHosts = nil, nil
+	return out
 }
 
 func (p *Plain) write(s string) {
@@ -131,6 +166,22 @@ func (p *Plain) shown(e event.Event) bool {
 	if p.opts.Verbose {
 		return true
 	}
+	return p.thin.keep(e)
+}
+
+// thinner drops repeated progress events: a drain_sessions line only when
+// the count changes, a health_progress line only when the window starts
+// (again). The plain view and the TUI's log pane both use it.
+type thinner struct {
+	sessions map[string]int
+	window   map[string]float64
+}
+
+func newThinner() thinner {
+	return thinner{sessions: map[string]int{}, window: map[string]float64{}}
+}
+
+func (t thinner) keep(e event.Event) bool {
 	switch e.Event {
 	case event.Log:
 		return e.Level != "debug"
@@ -138,20 +189,20 @@ func (p *Plain) shown(e event.Event) bool {
 		if e.Sessions == nil {
 			return false
 		}
-		last, seen := p.sessions[e.Host]
-		p.sessions[e.Host] = *e.Sessions
+		last, seen := t.sessions[e.Host]
+		t.sessions[e.Host] = *e.Sessions
 		return !seen || last != *e.Sessions
 	case event.HealthProgress:
 		if e.WindowElapsed == nil {
 			return false
 		}
-		last, seen := p.window[e.Host]
-		p.window[e.Host] = *e.WindowElapsed
+		last, seen := t.window[e.Host]
+		t.window[e.Host] = *e.WindowElapsed
 		return !seen || *e.WindowElapsed < last
 	case event.HostPhase:
 		// A new phase starts the thinning afresh.
-		delete(p.sessions, e.Host)
-		delete(p.window, e.Host)
+		delete(t.sessions, e.Host)
+		delete(t.window, e.Host)
 	}
 	return true
 }
@@ -162,8 +213,18 @@ func (p *Plain) summary(e event.Event) []string {
 	rows := summaryRows(p.order, p.done)
 	table := renderTable(rows, p.opts.Width, !p.opts.Verbose, p.paint)
 	out := append([]string{""}, table...)
-	if e.Message != "" {
-		out = append(out, "next: "+e.Message)
+	switch {
+	case e.Status == "refused":
+		// the command prints a refusal once, on stderr, with its next command
+	case e.Next == "" || strings.Contains(e.Message, e.Next):
+		if e.Message != "" {
+			out = append(out, "next: "+e.Message)
+		}
+	default:
+		if e.Message != "" {
+			out = append(out, e.Message)
+		}
+		out = append(out, "next: "+e.Next)
 	}
 	return out
 }

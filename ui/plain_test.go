@@ -176,3 +176,25 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+// The same preflight failure on many hosts is printed once, with its hosts.
+func TestPlainGroupsPreflightFailures(t *testing.T) {
+	var b strings.Builder
+	p := NewPlain(&b, PlainOptions{})
+	msg := "file \"app.conf\": validator `appd -check -config /etc/app/app.conf.rollout-staged` rejected the new content: exit status 1\nline 6: unknown key \"colour\""
+	p.Emit(event.Event{Event: event.PreflightStart, Hosts: []string{"web1", "web2", "web3", "web4"}})
+	for _, h := range []string{"web1", "web2", "web3"} {
+		p.Emit(event.Event{Event: event.PreflightHost, Host: h, Status: event.StatusFailed, Message: msg})
+	}
+	p.Emit(event.Event{Event: event.PreflightHost, Host: "web4", Status: event.StatusFailed, Message: "file \"app.conf\": staging: disk full"})
+	p.Emit(event.Event{Event: event.PreflightDone, Status: event.StatusFailed, Message: "4 host(s) failed preflight"})
+	out := b.String()
+	if n := strings.Count(out, `unknown key "colour"`); n != 1 {
+		t.Errorf("the same failure is printed %d times, want once:\n%s", n, out)
+	}
+	for _, want := range []string{"preflight failed on 3 host(s) (web1, web2, web3):", "preflight failed on 1 host(s) (web4):", "disk full"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

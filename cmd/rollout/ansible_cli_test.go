@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -23,9 +22,9 @@ func TestHostsVarsRedactsSecrets(t *testing.T) {
 
 	r = rolloutCLI(t, "hosts", p, "--vars", "--limit", "web1", "--ui", "json")
 	expect(t, r, 0)
-	var hosts []hostJSON
-	if err := json.Unmarshal([]byte(r.out), &hosts); err != nil || len(hosts) != 1 {
-		t.Fatalf("%v\n%s", err, r)
+	hosts := hostsFromJSON(t, r.out)
+	if len(hosts) != 1 {
+		t.Fatalf("%d hosts\n%s", len(hosts), r)
 	}
 	if hosts[0].Vars["db_password"] != "<redacted>" || hosts[0].Vars["listen"] != float64(8080) {
 		t.Errorf("json vars = %v", hosts[0].Vars)

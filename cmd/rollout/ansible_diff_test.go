@@ -312,10 +312,7 @@ func compareWithAnsible(t *testing.T, dir string, ans *ansibleAnswer) {
 			t.Errorf("pattern %q: ansible selects %v; rollout: %s", pattern, want, r)
 			continue
 		}
-		var got []hostJSON
-		if err := json.Unmarshal([]byte(r.out), &got); err != nil {
-			t.Fatalf("pattern %q: %v\n%s", pattern, err, r.out)
-		}
+		got := hostsFromJSON(t, r.out)
 		names := make([]string, len(got))
 		for j, h := range got {
 			names[j] = h.Name

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-sh/rollout/internal/wire"
+	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
@@ -30,6 +31,9 @@ type applyOptions struct {
 	To       string // rollback --to
 	Adopt    bool
 	LockTTL  time.Duration
+	// AutoApprove passes approve_after gates without a person; --yes
+	// answers the start prompt only.
+	AutoApprove bool
 }
 
 func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
@@ -44,6 +48,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&o.LockTTL, "lock-ttl", journal.DefaultLockTTL, "how long the plan's locks outlive a run that died (they are renewed while it lives; on etcd, the lease TTL)")
+	cmd.Flags().BoolVar(&o.AutoApprove, "auto-approve", false, "pass the plan's approve_after gates without a person (recorded in the output and the journal); --yes does not")
 	if kind == "rollback" {
 		cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
 		cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
@@ -71,7 +76,57 @@ func owner() string {
 	return u + "@" + h
 }
 
+// uiMode resolves --ui: auto is the TUI on a terminal, plain otherwise; the
+// TUI without a terminal is refused before anything is touched (it would
+// run blind).
+func uiMode(ios *IOStreams, ui, again string) (string, error) {
+	switch ui {
+	case "auto":
+		if ios.OutTTY && ios.InTTY {
+			return "tui", nil
+		}
+		return "plain", nil
+	case "tui":
+		if !ios.OutTTY || !ios.InTTY {
+			return "", &rollout.Refusal{Problem: "--ui tui needs a terminal on stdin and stdout; nothing was touched",
+				Next: again + " --ui plain"}
+		}
+	}
+	return ui, nil
+}
+
+// again is this command line as a user would retype it, without --ui.
+func (o *applyOptions) again() string {
+	s := "rollout " + o.Kind + " " + shellWord(o.PlanFile)
+	if o.Scope.Limit != "" {
+		s += " --limit " + shellWord(o.Scope.Limit)
+	}
+	if o.Scope.Batch != "" {
+		s += " --batch " + shellWord(o.Scope.Batch)
+	}
+	if o.Scope.Revision != "" {
+		s += " --revision " + shellWord(o.Scope.Revision)
+	}
+	if o.To != "" {
+		s += " --to " + shellWord(o.To)
+	}
+	if o.Adopt {
+		s += " --adopt"
+	}
+	if o.Yes {
+		s += " --yes"
+	}
+	if o.AutoApprove {
+		s += " --auto-approve"
+	}
+	return s
+}
+
 func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
+	mode, err := uiMode(ios, o.UI, o.again())
+	if err != nil {
+		return err
+	}
 	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, Revision: o.Scope.Revision}
 	if o.Kind == "rollback" {
 		to, err := rollbackTarget(ctx, ios, o)
@@ -83,6 +138,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	var pr *rollout.Prepared
 	var expect map[string]rollout.SavedHost
 	saved, isSaved, err := rollout.LoadSaved(o.PlanFile)
+	person := mode == "tui" || (mode == "plain" && ios.CanPrompt()) // someone can approve a gate
 	switch {
 	case err != nil:
 		return err
@@ -107,29 +163,36 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}
-	if len(pr.Plan.ApproveAfter) > 0 && !o.Yes && !ios.CanPrompt() {
-		return &rollout.Refusal{
-			Problem: fmt.Sprintf("plan %q asks for approval after batch(es) %v, but no one can answer: stdin/stdout is not a terminal", pr.Plan.Name, pr.Plan.ApproveAfter),
-			Next:    fmt.Sprintf("rollout %s %s --yes (approves every batch), or run it in a terminal", o.Kind, o.PlanFile)}
-	}
 	if !o.Yes && !isSaved { // a saved plan was reviewed when it was made
 		if !ios.CanPrompt() {
-			return &rollout.Refusal{
-				Problem: fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind),
-				Next:    fmt.Sprintf("review with: rollout plan %s; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)}
-		}
-		describePlan(ios, pr)
-		if !confirm(ios, fmt.Sprintf("%s %s to %d host(s)? [y/N] ", o.Kind, plan.ShortRev(pr.Revision), len(pr.Targets))) {
-			fmt.Fprintln(ios.Err, "nothing was touched")
-			return exitError{code: rollout.ExitRefused}
+			problem := fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind)
+			next := fmt.Sprintf("review with: rollout plan %s; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)
+			if len(pr.Plan.ApproveAfter) > 0 && !o.AutoApprove {
+				problem += fmt.Sprintf("; plan %q also asks a person to approve after batch(es) %v, and no one can answer here", pr.Plan.Name, pr.Plan.ApproveAfter)
+				next += " --auto-approve (--yes answers the start prompt only; --auto-approve passes the gates and is recorded in the journal)"
+			}
+			return &rollout.Refusal{Problem: problem, Next: next}
 		}
 	}
-
 	w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions))
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	if !o.Yes && !isSaved {
+		// the prompt shows what will happen: a read-only look at the hosts
+		var hosts []*inventory.Host
+		for _, t := range pr.Targets {
+			hosts = append(hosts, t.Host)
+		}
+		views := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.forks(pr.Forks), false, nil)
+		text, question := describeRun(pr, views, o.Kind)
+		fmt.Fprint(ios.Err, text)
+		if !confirm(ios, question) {
+			fmt.Fprintln(ios.Err, "nothing was touched")
+			return exitError{code: rollout.ExitRefused}
+		}
+	}
 
 	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, pr.Plan)
 	if err != nil {
@@ -148,13 +211,6 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	ios.setInterrupt(ctl.Interrupt)
 	defer ios.setInterrupt(nil)
 
-	mode := o.UI
-	if mode == "auto" {
-		mode = "plain"
-		if ios.OutTTY && ios.InTTY {
-			mode = "tui"
-		}
-	}
 	var view event.Sink
 	var tui *ui.TUI
 	switch mode {
@@ -169,12 +225,12 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", o.UI), Next: "rollout " + o.Kind + " --ui plain"}
 	}
 	sinks := multiSink{view}
-	if mode == "plain" && ios.CanPrompt() && !o.Yes {
+	if mode == "plain" && ios.CanPrompt() && !o.AutoApprove {
 		sinks = append(sinks, &approvalPrompter{ios: ios, ctl: ctl})
 	}
-	env := w.Env(sinks)
+	env := w.Env(hintSink{flags: o.hintFlags(), next: sinks})
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
-		Adopt: o.Adopt, AutoApprove: o.Yes, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL}
+		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL}
 	if saved != nil {
 		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
 	}
@@ -194,14 +250,20 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	} else {
 		res, runErr = rollout.Run(ctx, pr, env, opts, ctl)
 	}
+	if mode == "json" {
+		ios.jsonDone = true // Run always ends its stream with run_done
+	}
 	if runErr != nil {
-		if mode != "json" {
-			printError(ios, runErr)
-			if res != nil && res.Next != "" && rollout.ExitCode(runErr) != rollout.ExitRefused {
-				fmt.Fprintf(ios.Err, "next: %s\n", res.Next)
-			}
+		code := rollout.ExitCode(runErr)
+		switch {
+		case code == rollout.ExitRefused:
+			// a refusal is printed once, on stderr (the views leave it out)
+			printError(ios, runErr, o.hintFlags())
+		case mode == "tui" && res != nil:
+			// the TUI is gone from the screen: say where things are
+			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", res.Summary, withFlags(res.Next, o.hintFlags()))
 		}
-		return exitError{code: rollout.ExitCode(runErr)}
+		return exitError{code: code}
 	}
 	return nil
 }
@@ -247,10 +309,39 @@ func confirm(ios *IOStreams, prompt string) bool {
 	return line == "y" || line == "yes"
 }
 
-func describePlan(ios *IOStreams, pr *rollout.Prepared) {
-	fmt.Fprintf(ios.Err, "plan %q: %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision))
-	for i, b := range pr.Batches {
-		fmt.Fprintf(ios.Err, "  batch %d: %s\n", i+1, strings.Join(b, ", "))
+// describeRun says what a run would do, from a read-only look at its hosts
+// (views, in target order): the hosts it changes in their real batches, the
+// hosts it skips (already at the revision), and those it could not read. It
+// returns the description and the confirmation question.
+func describeRun(pr *rollout.Prepared, views []rollout.HostView, kind string) (text, question string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan %q: %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision))
+	var todo, skip, unknown []string
+	for i, t := range pr.Targets {
+		v := views[i]
+		switch {
+		case v.AtTarget(t, pr.Revision):
+			skip = append(skip, t.Host.Name)
+		case v.Err != nil:
+			unknown = append(unknown, t.Host.Name)
+			todo = append(todo, t.Host.Name)
+		default:
+			todo = append(todo, t.Host.Name)
+		}
 	}
-	fmt.Fprintf(ios.Err, "  on_failure = %s, max_failures allows %d\n", pr.Plan.OnFailure, pr.Plan.FailureLimit(len(pr.Targets)))
+	for i, batch := range plan.Batches(pr.BatchSpec, todo) {
+		fmt.Fprintf(&b, "  batch %d: %s\n", i+1, strings.Join(batch, ", "))
+	}
+	if len(skip) > 0 {
+		fmt.Fprintf(&b, "  skipped, already at %s: %s\n", plan.ShortRev(pr.Revision), strings.Join(skip, ", "))
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(&b, "  could not be read now (the run will connect again): %s\n", strings.Join(unknown, ", "))
+	}
+	fmt.Fprintf(&b, "  on_failure = %s, max_failures allows %d\n", pr.Plan.OnFailure, pr.Plan.FailureLimit(len(todo)))
+	q := fmt.Sprintf("%s %s to %d host(s)", kind, plan.ShortRev(pr.Revision), len(todo))
+	if len(skip) > 0 {
+		q += fmt.Sprintf(" (%d skipped)", len(skip))
+	}
+	return b.String(), q + "? [y/N] "
 }

@@ -248,8 +248,14 @@ func TestHosts(t *testing.T) {
 	r = rolloutCLI(t, "hosts", p, "--limit", "web:!web3", "--ui", "json")
 	expect(t, r, 0)
 	var hosts []hostJSON
-	if err := json.Unmarshal([]byte(r.out), &hosts); err != nil {
-		t.Fatalf("hosts --ui json is not JSON: %v\n%s", err, r)
+	for _, l := range jsonLinesOf(t, r.out) {
+		var h hostJSON
+		if err := json.Unmarshal(l, &h); err != nil {
+			t.Fatalf("hosts --ui json is not JSON lines: %v\n%s", err, r)
+		}
+		if h.Event == "host" {
+			hosts = append(hosts, h)
+		}
 	}
 	var names []string
 	for _, h := range hosts {
@@ -426,7 +432,7 @@ func TestPlanIgnoresTheWorkingTree(t *testing.T) {
 			Revision string
 			Hosts    []planHostJSON
 		}
-		if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		if err := json.Unmarshal(jsonLinesOf(t, r.out)[0], &got); err != nil {
 			t.Fatalf("plan --ui json: %v\n%s", err, r)
 		}
 		if got.Revision != f.v2 {

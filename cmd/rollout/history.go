@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -58,6 +59,9 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 	}
 	runs := journal.Runs(events)
 	if len(runs) == 0 {
+		if o.UI == "json" {
+			return nil // an empty list; run_done follows
+		}
 		fmt.Fprintf(ios.Out, "no runs recorded in %s\n", store.Describe())
 		return nil
 	}
@@ -67,8 +71,7 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 	if o.UI == "json" {
 		enc := json.NewEncoder(ios.Out)
 		for _, r := range runs {
-			r.Events = nil
-			if err := enc.Encode(r); err != nil {
+			if err := enc.Encode(historyLine(r)); err != nil {
 				return err
 			}
 		}
@@ -90,6 +93,42 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 	return tw.Flush()
 }
 
+// historyJSON is one run in `history --ui json`: the snake_case names of
+// docs/json-events.md ("history").
+type historyJSON struct {
+	Event    string            `json:"event"` // "run"
+	Run      string            `json:"run"`
+	Kind     string            `json:"kind,omitempty"`
+	Plan     string            `json:"plan,omitempty"`
+	Revision string            `json:"revision,omitempty"`
+	Scope    string            `json:"scope,omitempty"`
+	Start    *time.Time        `json:"start,omitempty"`
+	End      *time.Time        `json:"end,omitempty"`
+	Finished bool              `json:"finished"`
+	Status   string            `json:"status,omitempty"`
+	ExitCode *int              `json:"exit_code,omitempty"`
+	Message  string            `json:"message,omitempty"`
+	Hosts    map[string]string `json:"hosts"` // host → outcome
+}
+
+func historyLine(r journal.RunSummary) historyJSON {
+	h := historyJSON{Event: "run", Run: r.ID, Kind: r.Kind, Plan: r.Plan, Revision: r.Revision, Scope: r.Scope,
+		Finished: r.Finished, Hosts: map[string]string{}}
+	if !r.Start.IsZero() {
+		h.Start = &r.Start
+	}
+	if !r.End.IsZero() {
+		h.End = &r.End
+	}
+	if r.Finished {
+		h.Status, h.ExitCode, h.Message = r.Status, event.Int(r.ExitCode), r.Message
+	}
+	for _, x := range r.Hosts {
+		h.Hosts[x.Host] = string(x.Outcome)
+	}
+	return h
+}
+
 func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journal.RunSummary) error {
 	var chosen *journal.RunSummary
 	for i := range runs {
@@ -100,23 +139,22 @@ func replay(ctx context.Context, ios *IOStreams, o *historyOptions, runs []journ
 	if chosen == nil {
 		return &rollout.Refusal{Problem: fmt.Sprintf("no run %q in the journal", o.Replay), Next: "rollout history " + o.PlanFile}
 	}
-	return throughView(ctx, ios, o, func(ctx context.Context, s event.Sink) error {
+	return throughView(ctx, ios, o, "rollout history "+shellWord(o.PlanFile)+" --replay "+shellWord(o.Replay), func(ctx context.Context, s event.Sink) error {
 		return ui.Replay(ctx, chosen.Events, s, o.Speed)
 	})
 }
 
 // throughView feeds the events play produces into the view --ui chooses:
-// the same plain, json and TUI views a live run uses.
-func throughView(ctx context.Context, ios *IOStreams, o *historyOptions, play func(context.Context, event.Sink) error) error {
-	mode := o.UI
-	if mode == "auto" {
-		mode = "plain"
-		if ios.OutTTY && ios.InTTY {
-			mode = "tui"
-		}
+// the same plain, json and TUI views a live run uses. self is the command
+// as typed, for the hint when a TUI is asked for without a terminal.
+func throughView(ctx context.Context, ios *IOStreams, o *historyOptions, self string, play func(context.Context, event.Sink) error) error {
+	mode, err := uiMode(ios, o.UI, self)
+	if err != nil {
+		return err
 	}
 	switch mode {
 	case "json":
+		ios.jsonDone = true // the played run ends with its own run_done
 		return play(ctx, ui.NewJSON(ios.Out))
 	case "tui":
 		t := ui.NewTUI(rollout.NewControl(), ui.TUIOptions{Input: ios.In, Output: ios.Out})
@@ -134,7 +172,11 @@ func follow(ctx context.Context, ios *IOStreams, o *historyOptions, store backen
 	if run == "current" {
 		run = ""
 	}
-	return throughView(ctx, ios, o, func(ctx context.Context, s event.Sink) error {
+	self := "rollout history " + shellWord(o.PlanFile) + " --follow"
+	if run != "" {
+		self += "=" + shellWord(run)
+	}
+	return throughView(ctx, ios, o, self, func(ctx context.Context, s event.Sink) error {
 		return store.Follow(ctx, planName, run, s.Emit)
 	})
 }

@@ -40,7 +40,7 @@ func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	o.Scope.bind(cmd, "look at this revision instead of the pin (any commit-ish: branch, tag, short hash)")
 	cmd.Flags().BoolVar(&o.Offline, "offline", false, "do not contact hosts: show only what the repository and inventory say")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when nothing would change, 4 when changes are pending")
-	cmd.Flags().StringVar(&o.Out, "out", "", "save this plan to FILE; `rollout apply FILE` then applies exactly it, or refuses if anything changed")
+	cmd.Flags().StringVar(&o.Out, "out", "", "save this plan to `FILE`; rollout apply FILE then applies exactly it, or refuses if anything changed")
 	cmd.Flags().BoolVar(&o.Diff, "diff", false, "show unified diffs of the files that would change")
 	return cmd
 }
@@ -168,9 +168,8 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		rows = append(rows, row)
 	}
 	if o.UI == "json" {
-		out := map[string]any{"plan": pr.Plan.Name, "revision": pr.Revision, "batches": pr.Batches, "hosts": rows}
+		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": pr.Batches, "hosts": rows}
 		enc := json.NewEncoder(ios.Out)
-		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
 			return err
 		}

@@ -85,7 +85,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		return err
 	}
 	defer w.Close()
-	release, err := lockForRepair(ctx, o, sel, w, store, names)
+	release, err := lockForRepair(ctx, ios, o, sel, w, store, names)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -31,8 +32,18 @@ type IOStreams struct {
 	OutTTY   bool
 	NoColor  bool
 	mu       sync.Mutex
-	onSignal func() // set while a run is live: Ctrl-C goes to the run
+	onSignal func()    // set while a run is live: Ctrl-C goes to the run
+	jsonDone bool      // a run_done was written to stdout (--ui json)
+	jsonOut  io.Writer // stdout, when --ui json (Out may point to stderr then)
 }
+
+// proseOnly are the commands whose report is prose: with --ui json it goes
+// to stderr and stdout gets their run_done.
+var proseOnly = map[string]bool{"repair": true, "unlock": true}
+
+// jsonCommands end their --ui json output with a run_done line.
+var jsonCommands = map[string]bool{"validate": true, "hosts": true, "plan": true, "apply": true, "rollback": true,
+	"status": true, "history": true, "repair": true, "unlock": true}
 
 // setInterrupt routes Ctrl-C to f while a run is live (nil: back to cancel).
 func (s *IOStreams) setInterrupt(f func()) { s.mu.Lock(); s.onSignal = f; s.mu.Unlock() }
@@ -88,6 +99,13 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // newRoot builds the command tree.
 func newRoot(ctx context.Context, ios *IOStreams) *cobra.Command {
+	root, _ := newRootWith(ctx, ios)
+	return root
+}
+
+// newRootWith builds the command tree and returns the global options its
+// flags are bound to.
+func newRootWith(ctx context.Context, ios *IOStreams) (*cobra.Command, *GlobalOptions) {
 	g := &GlobalOptions{}
 	root := &cobra.Command{
 		Use:   "rollout",
@@ -114,7 +132,13 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.IntVar(&g.Forks, "forks", 0, fmt.Sprintf("hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock (default: forks from ansible.cfg, else %d)", rollout.DefaultForks))
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		switch g.UI {
-		case "auto", "tui", "plain", "json":
+		case "json":
+			ios.jsonOut = ios.Out
+			if proseOnly[c.Name()] {
+				ios.Out = ios.Err // stdout carries only JSON; their report is for people
+			}
+			return nil
+		case "auto", "tui", "plain":
 			return nil
 		}
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", g.UI), Next: "rollout " + c.Name() + " --ui plain"}
@@ -137,7 +161,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		newBackendCmd(ios, g),
 	)
 	extendRoot(root, ios, g)
-	return root
+	return root, g
 }
 
 type flagError struct {
@@ -150,31 +174,45 @@ func (f flagError) Error() string { return f.err.Error() }
 // run executes the CLI and returns the exit code: the one place errors
 // become exit codes.
 func run(ctx context.Context, args []string, ios *IOStreams) int {
-	root := newRoot(ctx, ios)
+	root, g := newRootWith(ctx, ios)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	name := ""
+	if c, _, ferr := root.Find(args); ferr == nil {
+		name = c.Name()
+	}
 	if err == nil {
+		if g.UI == "json" && !ios.jsonDone && jsonCommands[name] {
+			writeJSONDone(ios, name, nil, 0, nil)
+		}
 		return 0
 	}
+	code := rollout.ExitCode(err)
 	var fe flagError
 	var ee exitError
 	switch {
 	case errors.As(err, &fe):
 		fmt.Fprintf(ios.Err, "error: %v\n\n%s", fe.err, fe.usage)
-		return rollout.ExitRefused
+		code = rollout.ExitRefused
 	case errors.As(err, &ee):
-		return ee.code
+		code = ee.code
 	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "accepts "), strings.Contains(err.Error(), "arg(s)"):
 		fmt.Fprintf(ios.Err, "error: %v\nrun: rollout --help\n", err)
-		return rollout.ExitRefused
+		code = rollout.ExitRefused
+	default:
+		printError(ios, err, g.hintFlags())
 	}
-	printError(ios, err)
-	return rollout.ExitCode(err)
+	if g.UI == "json" && !ios.jsonDone {
+		// JSON everywhere: stdout's last line says how the command ended
+		writeJSONDone(ios, name, err, code, g.hintFlags())
+	}
+	return code
 }
 
 // printError renders an error for a tired operator: diagnostics with
-// file:line:col and a snippet; refusals with the next command.
-func printError(ios *IOStreams, err error) {
+// file:line:col and a snippet; refusals with the next command (with the
+// flags of this invocation that it needs).
+func printError(ios *IOStreams, err error, flags []string) {
 	var de *rollout.DiagError
 	if errors.As(err, &de) {
 		files := map[string]*hcl.File{}
@@ -182,6 +220,7 @@ func printError(ios *IOStreams, err error) {
 			files[name] = &hcl.File{Bytes: src}
 		}
 		w := hcl.NewDiagnosticTextWriter(ios.Err, files, 100, false)
+		de = &rollout.DiagError{Diags: groupPerHost(de.Diags), Sources: de.Sources}
 		for _, d := range de.Diags {
 			if d.Subject != nil { // file:line:col first, so editors and people can jump to it
 				fmt.Fprintf(ios.Err, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
@@ -195,18 +234,58 @@ func printError(ios *IOStreams, err error) {
 				next += " " + name
 			}
 		}
-		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: %s\n", n, next)
+		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: %s\n", n, withFlags(next, flags))
 		return
 	}
 	var r *rollout.Refusal
 	if errors.As(err, &r) {
 		fmt.Fprintf(ios.Err, "%s\n", r.Problem)
 		if r.Next != "" {
-			fmt.Fprintf(ios.Err, "  next: %s\n", r.Next)
+			fmt.Fprintf(ios.Err, "  next: %s\n", withFlags(r.Next, flags))
 		}
 		return
 	}
 	fmt.Fprintf(ios.Err, "error: %v\n", err)
+}
+
+var perHost = regexp.MustCompile(`^While rendering for host "([^"]+)": `)
+
+// groupPerHost folds diagnostics that differ only in the host they were
+// found for (a template error, rendered once per host) into one naming the
+// hosts: 200 hosts give one problem, not 200.
+func groupPerHost(diags hcl.Diagnostics) hcl.Diagnostics {
+	type group struct {
+		d     *hcl.Diagnostic
+		hosts []string
+	}
+	var out hcl.Diagnostics
+	groups := map[string]*group{}
+	for _, d := range diags {
+		m := perHost.FindStringSubmatch(d.Detail)
+		if m == nil || d.Subject == nil {
+			out = append(out, d)
+			continue
+		}
+		key := fmt.Sprintf("%d|%s|%s|%s", d.Severity, d.Summary, d.Subject.String(), d.Detail[len(m[0]):])
+		if g, ok := groups[key]; ok {
+			g.hosts = append(g.hosts, m[1])
+			continue
+		}
+		c := *d
+		groups[key] = &group{d: &c, hosts: []string{m[1]}}
+		out = append(out, &c)
+	}
+	for _, g := range groups {
+		if len(g.hosts) > 1 {
+			rest := g.d.Detail[len(perHost.FindString(g.d.Detail)):]
+			others := g.hosts[1:]
+			if len(others) > 8 {
+				others = append(append([]string{}, others[:8]...), fmt.Sprintf("and %d more", len(g.hosts)-9))
+			}
+			g.d.Detail = fmt.Sprintf("While rendering for host %q and %d more (%s): %s", g.hosts[0], len(g.hosts)-1, strings.Join(others, ", "), rest)
+		}
+	}
+	return out
 }
 
 // planArg returns the plan file argument (default rollout.hcl).

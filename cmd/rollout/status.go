@@ -11,14 +11,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-sh/rollout/internal/wire"
+	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 type statusOptions struct {
 	*GlobalOptions
-	PlanFile string
-	Limit    string
+	PlanFile         string
+	Limit            string
+	DetailedExitcode bool
 }
 
 func newStatusCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -33,6 +36,7 @@ func newStatusCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
+	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when every host is at its recorded revision and serving, 4 when one needs attention (left drained, stale lock, drift, unreachable)")
 	return cmd
 }
 
@@ -56,18 +60,26 @@ func inspect(ctx context.Context, g *GlobalOptions, planFile, limit string, with
 	return views, sel, nil
 }
 
+// statusJSON is one host in `status --ui json` (docs/json-events.md,
+// "host_status"): one line per host.
 type statusJSON struct {
-	Host             string    `json:"host"`
-	Revision         string    `json:"revision,omitempty"`
-	PreviousRevision string    `json:"previous_revision,omitempty"`
-	RunID            string    `json:"run_id,omitempty"`
-	Time             time.Time `json:"time,omitempty"`
-	Drift            []string  `json:"drift"`
-	Lock             string    `json:"lock,omitempty"`
-	LB               string    `json:"lb,omitempty"`
-	Serving          bool      `json:"serving"`
-	Health           string    `json:"health,omitempty"`
-	Error            string    `json:"error,omitempty"`
+	Time             time.Time  `json:"time"`
+	Event            string     `json:"event"` // "host_status"
+	Host             string     `json:"host"`
+	Revision         string     `json:"revision,omitempty"`
+	PreviousRevision string     `json:"previous_revision,omitempty"`
+	LastRun          string     `json:"last_run,omitempty"`
+	RecordedAt       *time.Time `json:"recorded_at,omitempty"` // absent when nothing is recorded
+	Drift            []string   `json:"drift"`
+	Lock             string     `json:"lock,omitempty"`
+	LB               string     `json:"lb,omitempty"`
+	Serving          bool       `json:"serving"`
+	Health           string     `json:"health,omitempty"`
+	Error            string     `json:"error,omitempty"`
+	// Attention says why the host needs a person (left drained, a stale
+	// lock, drift, unreachable); Next is the command that resolves it.
+	Attention string `json:"attention,omitempty"`
+	Next      string `json:"next,omitempty"`
 }
 
 func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
@@ -75,27 +87,43 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 	if err != nil {
 		return err
 	}
+	var runs []journal.RunSummary
+	if events, err := journal.Read(journalPath(o.GlobalOptions, o.PlanFile)); err == nil {
+		runs = journal.Runs(events)
+	}
+	flags := o.hintFlags()
 	var rows []statusJSON
-	failed := 0
+	failed, attention := 0, 0
+	now := time.Now()
 	for _, v := range views {
-		r := statusJSON{Host: v.Name, Drift: nonNil(v.Drift), LB: v.LB, Serving: v.Serving, Health: v.Health}
+		r := statusJSON{Time: now, Event: "host_status", Host: v.Name, Drift: nonNil(v.Drift), LB: v.LB, Serving: v.Serving, Health: v.Health}
 		if v.Err != nil {
 			r.Error = v.Err.Error()
 			failed++
 		}
 		if v.State != nil {
-			r.Revision, r.PreviousRevision, r.RunID, r.Time = v.State.Revision, v.State.PreviousRevision, v.State.RunID, v.State.Time
+			r.Revision, r.PreviousRevision, r.LastRun = v.State.Revision, v.State.PreviousRevision, v.State.RunID
+			if !v.State.Time.IsZero() {
+				t := v.State.Time
+				r.RecordedAt = &t
+			}
 		}
 		if v.Lock != nil {
-			r.Lock = fmt.Sprintf("%s (run %s)", v.Lock.Owner, v.Lock.RunID)
+			r.Lock = fmt.Sprintf("%s (run %s, pid %d)", v.Lock.Owner, v.Lock.RunID, v.Lock.PID)
+		}
+		r.Attention, r.Next = needsAttention(v, sel, runs, o.PlanFile)
+		r.Next = withFlags(r.Next, flags)
+		if r.Attention != "" {
+			attention++
 		}
 		rows = append(rows, r)
 	}
 	if o.UI == "json" {
 		enc := json.NewEncoder(ios.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rows); err != nil {
-			return err
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
 		}
 	} else {
 		tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
@@ -108,7 +136,10 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 			rev, prev, last := "-", "-", "-"
 			if r.Revision != "" {
 				rev = plan.ShortRev(r.Revision)
-				last = r.Time.Local().Format("2006-01-02 15:04") + " " + r.RunID
+				last = r.LastRun
+				if r.RecordedAt != nil {
+					last = r.RecordedAt.Local().Format("2006-01-02 15:04") + " " + r.LastRun
+				}
 			}
 			if r.PreviousRevision != "" {
 				prev = plan.ShortRev(r.PreviousRevision)
@@ -129,9 +160,89 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		}
 		_ = tw.Flush()
 		fmt.Fprintf(ios.Out, "plan %q pins %s\n", sel.Plan.Name, sel.Plan.Revision)
+		if attention > 0 {
+			fmt.Fprintf(ios.Out, "\n%d host(s) need attention:\n", attention)
+			for _, r := range rows {
+				if r.Attention != "" {
+					fmt.Fprintf(ios.Out, "  %s %s: %s\n", r.Host, r.Attention, r.Next)
+				}
+			}
+		}
 	}
-	if failed > 0 {
+	switch {
+	case failed > 0 && !o.DetailedExitcode:
 		return exitError{code: rollout.ExitFailed}
+	case o.DetailedExitcode && attention > 0:
+		return exitError{code: rollout.ExitChanges}
 	}
 	return nil
+}
+
+// needsAttention says why a host needs a person, and the command that
+// resolves it; "" when it is at its recorded revision and serving.
+func needsAttention(v rollout.HostView, sel *rollout.Selection, runs []journal.RunSummary, planFile string) (why, next string) {
+	pf := shellWord(planFile)
+	if v.Err != nil {
+		h := sel.Inventory.Host(v.Name)
+		if h == nil {
+			return "unreachable", "rollout status " + pf + " --limit " + v.Name
+		}
+		return "unreachable (" + firstLine(v.Err.Error()) + ")", "see why with: " + rollout.SSHCommand(h)
+	}
+	// the last run that touched the host, and how it left it
+	var last *journal.RunSummary
+	var outcome event.Outcome
+	for i := range runs {
+		for _, hr := range runs[i].Hosts {
+			if hr.Host == v.Name && hr.Phase != "" {
+				last, outcome = &runs[i], hr.Outcome
+			}
+		}
+	}
+	runState := func(r *journal.RunSummary) string {
+		if r.Finished {
+			return "finished"
+		}
+		if v.Lock != nil && v.Lock.RunID == r.ID {
+			if dead, _ := journal.OwnerDead(*v.Lock); dead {
+				return "dead"
+			}
+			return "running, or dead on another machine"
+		}
+		return "dead"
+	}
+	switch {
+	case last != nil && (outcome == event.OutcomeDrained || outcome == event.OutcomeUnknown) && !v.Serving:
+		why := fmt.Sprintf("left drained by run %s (%s)", last.ID, runState(last))
+		if outcome == event.OutcomeUnknown {
+			why += ", half-done"
+		}
+		return why, "rollout repair " + pf
+	case v.Lock != nil:
+		if dead, why := journal.OwnerDead(*v.Lock); dead {
+			return fmt.Sprintf("locked by dead run %s (%s)", v.Lock.RunID, why), "rollout repair " + pf
+		}
+		for _, r := range runs {
+			if r.ID == v.Lock.RunID && r.Finished {
+				return fmt.Sprintf("still locked by finished run %s (it could not release the lock)", r.ID), "rollout unlock " + pf + " --yes"
+			}
+		}
+		if v.Lock.Expired(time.Now()) {
+			return fmt.Sprintf("stale lock of run %s (expired)", v.Lock.RunID), "rollout unlock " + pf + " --yes"
+		}
+		return "", ""
+	case len(v.Drift) > 0:
+		return "DRIFT (hand-edited): " + strings.Join(v.Drift, ", "),
+			"see it: rollout plan " + pf + " --diff --limit " + v.Name + "; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
+	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
+		// no run of this plan left it so: rollout has nothing to put back
+		return "out of the load balancer (" + v.LB + "), not by a run of this plan",
+			"check who drained it, then put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
+	}
+	return "", ""
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

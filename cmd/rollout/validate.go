@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -60,12 +61,26 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 	for i, b := range pr.Batches {
 		sizes[i] = fmt.Sprint(len(b))
 	}
+	if o.UI == "json" {
+		return json.NewEncoder(ios.Out).Encode(validatedJSON{Event: "validated", Plan: pr.Plan.Name, Revision: pr.Revision,
+			Hosts: len(pr.Targets), Batches: pr.Batches, Files: files})
+	}
 	fmt.Fprintf(ios.Out, "ok: plan %q at %s: %d host(s) in %d batch(es) [%s], %d file(s) rendered; nothing was touched\n",
 		pr.Plan.Name, pr.Repo.Describe(pr.Revision), len(pr.Targets), len(pr.Batches), strings.Join(sizes, " "), files)
 	if len(pr.BatchSpec) == 0 && o.Scope.Limit == "" {
 		fmt.Fprintf(ios.Out, "note: the plan sets no batch; apply will need --batch or --limit\n")
 	}
 	return nil
+}
+
+// validatedJSON is `validate --ui json` (docs/json-events.md, "validated").
+type validatedJSON struct {
+	Event    string     `json:"event"` // "validated"
+	Plan     string     `json:"plan"`
+	Revision string     `json:"revision"`
+	Hosts    int        `json:"hosts"`
+	Batches  [][]string `json:"batches"`
+	Files    int        `json:"files"` // files rendered, over all hosts
 }
 
 type hostsOptions struct {
@@ -93,8 +108,10 @@ func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	return cmd
 }
 
+// hostJSON is one host in `hosts --ui json` (docs/json-events.md, "host").
 type hostJSON struct {
-	Name       string         `json:"name"`
+	Event      string         `json:"event"` // "host"
+	Name       string         `json:"host"`
 	Address    string         `json:"address"`
 	Port       int            `json:"port"`
 	User       string         `json:"user,omitempty"`
@@ -107,16 +124,25 @@ type hostJSON struct {
 
 func hostsRun(ios *IOStreams, o *hostsOptions) error {
 	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit})
-	if err != nil {
+	if err != nil && sel == nil {
 		return err
+	}
+	if err != nil {
+		// expect_hosts: showing what the pattern selects is this command's
+		// job, so it shows it and warns (refusing would point at itself)
+		var r *rollout.Refusal
+		if errors.As(err, &r) {
+			fmt.Fprintf(ios.Err, "warning: %s; apply refuses this plan until hosts or expect_hosts in %s is fixed\n", r.Problem, o.PlanFile)
+		}
 	}
 	for _, w := range sel.Warnings {
 		fmt.Fprintln(ios.Err, "warning: "+w)
 	}
 	if o.UI == "json" {
-		out := []hostJSON{}
+		enc := json.NewEncoder(ios.Out)
+		enc.SetEscapeHTML(false)
 		for _, h := range sel.Hosts {
-			hj := hostJSON{Name: h.Name, Address: h.Address, Port: portOr22(h.Port), User: h.User, KeyFile: h.KeyFile,
+			hj := hostJSON{Event: "host", Name: h.Name, Address: h.Address, Port: portOr22(h.Port), User: h.User, KeyFile: h.KeyFile,
 				Connection: h.Connection, BecomeUser: h.BecomeUser, Groups: nonNil(h.Groups)}
 			if o.Vars {
 				hj.Vars = inventory.Redact(h.Vars, o.ShowSecrets)
@@ -124,12 +150,11 @@ func hostsRun(ios *IOStreams, o *hostsOptions) error {
 					hj.Vars = map[string]any{}
 				}
 			}
-			out = append(out, hj)
+			if err := enc.Encode(hj); err != nil {
+				return err
+			}
 		}
-		enc := json.NewEncoder(ios.Out)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(out)
+		return nil
 	}
 	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tPORT\tUSER\tGROUPS")

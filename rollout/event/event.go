@@ -9,7 +9,7 @@ import "time"
 type Kind string
 
 const (
-	RunStart       Kind = "run_start"       // Plan, Revision, Scope, Hosts (all targeted), Batches (those to change), Message (apply|rollback)
+	RunStart       Kind = "run_start"       // Schema, Plan, Revision, Scope, Hosts (all targeted), Batches (those to change), Message (apply|rollback)
 	PreflightStart Kind = "preflight_start" // Hosts
 	PreflightHost  Kind = "preflight_host"  // Host, Status ok|failed, Message
 	PreflightDone  Kind = "preflight_done"  // Status ok|failed
@@ -23,7 +23,7 @@ const (
 	Waiting        Kind = "waiting"         // Message: pause between batches or approval needed
 	Approved       Kind = "approved"        //
 	Log            Kind = "log"             // Message, Level
-	RunDone        Kind = "run_done"        // Status, Counts, ExitCode, Message (next command)
+	RunDone        Kind = "run_done"        // Status, Counts, ExitCode, Message (what happened), Next (the command to run next)
 	HostState      Kind = "host_state"      // Host, Revision, Message: what rollout knows of a host before it is touched (skip, change, drift)
 	Analysis       Kind = "analysis"        // Host, Batch, Status pass|hold|fail, Message (the reason), Analysis (the figures)
 )
@@ -70,6 +70,11 @@ const (
 	StatusFailed  = "failed"
 )
 
+// Schema is the version of the JSON event schema (docs/json-events.md),
+// carried by run_start. It changes only when a field is renamed or removed
+// or a value changes meaning; adding fields or kinds keeps it.
+const Schema = 1
+
 // Event is one thing that happened. Zero-valued optional fields are left
 // out of JSON.
 type Event struct {
@@ -84,6 +89,7 @@ type Event struct {
 	Message  string    `json:"message,omitempty"`
 
 	// run_start
+	Schema  int        `json:"schema,omitempty"`
 	Plan    string     `json:"plan,omitempty"`
 	Scope   string     `json:"scope,omitempty"`
 	Batches [][]string `json:"batches,omitempty"`
@@ -105,6 +111,7 @@ type Event struct {
 	// run_done
 	Counts   map[Outcome]int `json:"counts,omitempty"`
 	ExitCode *int            `json:"exit_code,omitempty"`
+	Next     string          `json:"next,omitempty"` // a command that works when pasted
 }
 
 // AnalysisFigures is the evidence behind one canary analysis verdict: the

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rollout-sh/rollout/rollout"
+	"github.com/rollout-sh/rollout/rollout/event"
+	"github.com/rollout-sh/rollout/ui"
+)
+
+// hintFlags are the flags of this invocation that a suggested command needs
+// too: without them a pasted `next:` command reads another state dir,
+// another known_hosts or another ssh_config than the run it follows.
+func (g *GlobalOptions) hintFlags() []string {
+	var out []string
+	add := func(flag, v string) {
+		if v != "" {
+			out = append(out, flag+" "+shellWord(v))
+		}
+	}
+	add("--state-dir", g.StateDir)
+	add("--known-hosts", g.KnownHosts)
+	add("--ssh-config", g.SSHConfig)
+	if g.AcceptNewHostKeys {
+		out = append(out, "--accept-new-host-keys")
+	}
+	return out
+}
+
+// rolloutCommand finds `rollout VERB ...` in a hint; the command ends at
+// `;`, ` (`, `, or `, ` or `, a newline or the end.
+var rolloutCommand = regexp.MustCompile(`rollout (?:validate|hosts|plan|apply|rollback|status|history|repair|unlock)\b`)
+
+// withFlags appends flags to every rollout command in a hint that lacks
+// them.
+func withFlags(hint string, flags []string) string {
+	if len(flags) == 0 || hint == "" {
+		return hint
+	}
+	var b strings.Builder
+	rest := hint
+	for {
+		loc := rolloutCommand.FindStringIndex(rest)
+		if loc == nil {
+			b.WriteString(rest)
+			return b.String()
+		}
+		b.WriteString(rest[:loc[0]])
+		rest = rest[loc[0]:]
+		end := len(rest)
+		for _, sep := range []string{";", " (", ", or ", " or ", "\n", ", then", "`", ")"} {
+			if i := strings.Index(rest, sep); i >= 0 && i < end {
+				end = i
+			}
+		}
+		cmd := strings.TrimRight(rest[:end], " ")
+		for _, f := range flags {
+			if !strings.Contains(cmd, strings.Fields(f)[0]) {
+				cmd += " " + f
+			}
+		}
+		b.WriteString(cmd)
+		rest = rest[len(strings.TrimRight(rest[:end], " ")):]
+	}
+}
+
+// hintSink gives the run's run_done the user's flags in its commands
+// before the views and the journal see it.
+type hintSink struct {
+	flags []string
+	next  event.Sink
+}
+
+func (h hintSink) Emit(e event.Event) {
+	if e.Event == event.RunDone {
+		e.Message = withFlags(e.Message, h.flags)
+		e.Next = withFlags(e.Next, h.flags)
+	}
+	h.next.Emit(e)
+}
+
+// writeJSONDone ends a --ui json command that stopped before its own
+// stream did: a refused apply or rollback gets its run_start too, so every
+// run's stream is run_start … run_done.
+func writeJSONDone(ios *IOStreams, cmdName string, err error, code int, flags []string) {
+	out := ios.jsonOut
+	if out == nil {
+		out = ios.Out
+	}
+	j := ui.NewJSON(out)
+	now := time.Now()
+	if err != nil && (cmdName == "apply" || cmdName == "rollback") {
+		j.Emit(event.Event{Time: now, Event: event.RunStart, Schema: event.Schema, Message: cmdName})
+	}
+	e := event.Event{Time: now, Event: event.RunDone, Status: "failed", ExitCode: event.Int(code)}
+	switch {
+	case err == nil:
+		e.Status = "ok"
+	case code == rollout.ExitChanges && cmdName == "status":
+		e.Status = "attention" // status --detailed-exitcode: a host needs a person
+	case code == rollout.ExitChanges:
+		e.Status = "changes" // plan --detailed-exitcode: changes pending
+	}
+	var r *rollout.Refusal
+	var d *rollout.DiagError
+	switch {
+	case errors.As(err, &r):
+		e.Status, e.Message, e.Next = "refused", r.Problem, withFlags(r.Next, flags)
+	case errors.As(err, &d):
+		e.Status, e.Message, e.Next = "refused", d.Error(), withFlags("rollout validate", flags)
+	case code == rollout.ExitRefused:
+		e.Status, e.Message = "refused", err.Error()
+	case code == rollout.ExitInterrupted:
+		e.Status, e.Message = "interrupted", err.Error()
+	case err != nil:
+		var ee exitError
+		if !errors.As(err, &ee) {
+			e.Message = err.Error()
+		}
+	}
+	j.Emit(e)
+	ios.jsonDone = true
+}
