@@ -84,13 +84,14 @@ deps:
 
 # test: vet + every test, unit and end to end (real sshd, HAProxy, HTTP load).
 # Every package but the end-to-end suite runs under the race detector; the
-# e2e suite (which drives the real binary as a separate process) runs as is.
+# e2e suite (which drives the real binary as a separate process) runs as is,
+# four fleets at a time: its tests mostly wait on real daemons.
 E2E_PACKAGES  = ./e2e/
 RACE_PACKAGES = $(shell $(GO) list ./... | grep -v -e '/e2e$$')
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PACKAGES)
-	$(GO) test -count=1 -timeout 20m $(E2E_PACKAGES)
+	$(GO) test -count=1 -parallel 4 -timeout 25m $(E2E_PACKAGES)
 
 unit:
 	$(GO) test -count=1 -short ./...

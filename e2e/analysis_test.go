@@ -53,6 +53,7 @@ func analysisEvents(evs []event.Event, host string) []event.Event {
 // rolled back; the errors clients saw are bounded by the ramp weight: far
 // below what a full-weight rollout of it would have served.
 func TestAnalysisCatchesFlakyCanary(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.drain = strings.Replace(e.drain, `ramp      = ["50%", "100%"]`, `ramp      = ["25%", "100%"]`, 1)
 	e.extra = analysisBlock(`    max_error_rate          = "1%"
@@ -136,6 +137,7 @@ func TestAnalysisCatchesFlakyCanary(t *testing.T) {
 // equal to the old one), and a release whose response time doubles is
 // caught at its first ramp step and rolled back.
 func TestAnalysisGoodPassesSlowCaught(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	conf := func(version, slow string) string {
 		return "version = " + version + "\nmessage = \"on ${host.name}\"\nlisten = 127.0.0.1:${host.vars.app_port}\nslow_ms = " + slow + "\n"
@@ -228,6 +230,7 @@ func TestAnalysisGoodPassesSlowCaught(t *testing.T) {
 // deadline with "not enough traffic"; under on_failure = "halt" the host is
 // left drained for inspection.
 func TestAnalysisNotEnoughTrafficFailsAtDeadline(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.extra = analysisBlock(`    max_error_rate = "1%"
     min_requests   = 100

@@ -141,6 +141,7 @@ func ghOutputs(t *testing.T, path string) map[string]string {
 }
 
 func TestCIRecipesGitHubActions(t *testing.T) {
+	t.Parallel()
 	fleet.RequireTool(t, "jq")
 	n := setupNginx(t, 2)
 	mustCopy(t, filepath.Join(moduleRoot(t), "examples/ci/rollout-summary.sh"), filepath.Join(n.dir, "ci/rollout-summary.sh"))
@@ -217,6 +218,7 @@ func (c *ciRunner) glJob(jobs map[string]glJob, name string, extra ...string) (i
 }
 
 func TestCIRecipesGitLab(t *testing.T) {
+	t.Parallel()
 	fleet.RequireTool(t, "jq")
 	n := setupNginx(t, 2)
 	mustCopy(t, filepath.Join(moduleRoot(t), "examples/ci/rollout-summary.sh"), filepath.Join(n.dir, "ci/rollout-summary.sh"))

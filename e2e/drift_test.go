@@ -12,6 +12,7 @@ import (
 // (exit 2, naming the host and --adopt) without touching anything, and
 // apply --adopt overwrites it.
 func TestDriftRefusedUntilAdopt(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")

@@ -339,6 +339,7 @@ func dump(t *testing.T, r result) {
 // --batch 1 apply, zero failed requests, every backend on the new version,
 // every server UP at full weight; a second apply changes nothing.
 func TestApplyZeroDroppedRequests(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 4, 1)
 	e.writePlan(e.tags["v2"], "halt", "1s")
 	e.waitAllUp(t)
@@ -424,6 +425,7 @@ func TestApplyZeroDroppedRequests(t *testing.T) {
 // The control experiment: restarting a backend WITHOUT draining under the
 // same load must produce client errors, or the test above proves nothing.
 func TestControlRestartWithoutDrainDropsRequests(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.waitAllUp(t)
 	l := startLoad(e.frontend(), 4)
@@ -446,6 +448,7 @@ func TestControlRestartWithoutDrainDropsRequests(t *testing.T) {
 
 // A config that fails its validator never goes live and nothing is drained.
 func TestBrokenConfigStopsInPreflight(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	if r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "plain"); r.code != 0 {
@@ -486,6 +489,7 @@ func TestBrokenConfigStopsInPreflight(t *testing.T) {
 // the canary goes back to the previous revision and serves, nobody else is
 // touched, and no client request fails.
 func TestCrashLoopCanaryRollsBack(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.writePlan(e.tags["v2"], "rollback", "1s")
 	if r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "plain"); r.code != 0 {
@@ -531,6 +535,7 @@ func TestCrashLoopCanaryRollsBack(t *testing.T) {
 // Host keys: unknown refused (2), accepted with --accept-new-host-keys,
 // changed refused even then.
 func TestHostKeys(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	kh := filepath.Join(e.dir, "known_hosts")
@@ -568,6 +573,7 @@ func TestHostKeys(t *testing.T) {
 
 // Inventory values with shell metacharacters are data, never code.
 func TestInventoryValuesAreNotShellCode(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	marker := filepath.Join(e.dir, "pwned")
 	// the value must reach the command as one word, byte for byte
@@ -598,6 +604,7 @@ func TestInventoryValuesAreNotShellCode(t *testing.T) {
 
 // Refusals that need a host or an LB: unknown server name; lock held.
 func TestUnknownServerRefusedBeforeTouching(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.drain = strings.Replace(e.drain, "server    = host.name", `server    = "nope-${host.name}"`, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
@@ -615,6 +622,7 @@ func TestUnknownServerRefusedBeforeTouching(t *testing.T) {
 // Capacity floor: with one server forced down, a batch that would breach
 // min_in_service is refused before anything is touched.
 func TestCapacityFloorRefuses(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.extra = `  min_in_service = 2`
 	e.writePlan(e.tags["v2"], "halt", "0s")

@@ -40,6 +40,7 @@ func phaseRunning(ph event.Phase, batch int) func(event.Event) bool {
 // server UP at full weight on every LB, no lock, no drift; over the whole
 // test not one client request failed.
 func TestFaultsKillControllerAtEachPhase(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 2)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
@@ -135,6 +136,7 @@ func (e *env) fConverged(t *testing.T, tag, version string) {
 // other host is touched, and the run exits 1 naming it. With sshd back,
 // repair and a re-run converge with no client error.
 func TestFaultsSSHDKilledInHealthWindow(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
@@ -206,6 +208,7 @@ func TestFaultsSSHDKilledInHealthWindow(t *testing.T) {
 // LB. The run ends 1, says the canary is left drained and names the
 // socket; with the socket back, repair returns it and a re-run converges.
 func TestFaultsAdminSocketGone(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
@@ -270,6 +273,7 @@ func TestFaultsAdminSocketGone(t *testing.T) {
 // the cause; nothing is drained, no live file changes. With space back, a
 // re-run converges.
 func TestFaultsDiskFullWhileStaging(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		if os.Getenv("ROLLOUT_E2E") == "1" {
 			t.Fatal("the disk-full fault mounts a tmpfs and needs root")

@@ -503,6 +503,7 @@ func (e *env) rerun(t *testing.T, rev, version string) {
 // Ctrl-C stops at once, reports the canary unknown with `rollout repair`,
 // and repair plus a re-run bring the fleet back. One fleet, four runs.
 func TestInterruptEachPhase(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.waitAllUp(t)
 
@@ -703,6 +704,7 @@ func TestInterruptEachPhase(t *testing.T) {
 // and names the command to continue. With --auto-approve it goes through,
 // and its JSON stream and the journal record who approved.
 func TestApproveAfterWithoutTerminal(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.extra = `  approve_after = [1]`
 	e.writePlan(e.tags["v2"], "halt", "0s")

@@ -18,6 +18,7 @@ import (
 // `make demo` from the checkout runs to completion without a terminal and
 // exits 0 (what CI and a new user run), then `make demo-stop` stops it.
 func TestMakeDemo(t *testing.T) {
+	t.Parallel()
 	rolloutBin(t) // fails early with a clear message if the build is broken
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Fatal("make is not installed")
@@ -66,6 +67,7 @@ func TestMakeDemo(t *testing.T) {
 // inventory host (via): every step on both LBs, zero failed requests on
 // either frontend, both end with every server UP at full weight.
 func TestHAPairThroughSSH(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 2)
 	e.drain = strings.Replace(e.drain, "    backend   = \"web\"", "    via       = \"web1\"\n    backend   = \"web\"", 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
@@ -103,6 +105,7 @@ func TestHAPairThroughSSH(t *testing.T) {
 // A session that never ends makes the drain time out: the host is put back
 // in service untouched, the failure is counted, the run halts.
 func TestDrainTimeoutLeavesHostUntouched(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.drain = strings.Replace(e.drain, `timeout   = "20s"`, `timeout   = "2s"`, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
@@ -162,6 +165,7 @@ func TestDrainTimeoutLeavesHostUntouched(t *testing.T) {
 
 // history lists the runs and --replay plays one through the plain view.
 func TestHistoryAndReplay(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	if r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "plain"); r.code != 0 {
@@ -184,6 +188,7 @@ func TestHistoryAndReplay(t *testing.T) {
 // (servers already down count against the floor), and the hosts left out
 // run in the next batch.
 func TestCapacityFloorShrinksBatch(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 4, 1)
 	e.extra = `  min_in_service = 2`
 	e.writePlan(e.tags["v2"], "halt", "0s")

@@ -115,6 +115,7 @@ func rollUnderLoad(t *testing.T, e *env, args ...string) {
 // load running: the run goes through (it used to fail about half the time
 // with "connect: resource temporarily unavailable").
 func TestTwentyHostsStockStatsSocket(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 20, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	rollUnderLoad(t, e, "--batch", "5")
@@ -135,6 +136,7 @@ func TestHundredHostsStockStatsSocket(t *testing.T) {
 // stats socket, the refusal says so and how to fix it, not "fix the drain
 // block"; nothing is touched.
 func TestFullStatsSocketRefusalNamesTheLimit(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	e.waitAllUp(t)

@@ -35,6 +35,7 @@ func rcReadHostLock(t *testing.T, h fleet.Host) *journal.LockInfo {
 // owner, its run and the host, with nothing touched; a lock past its TTL
 // is taken over and released at the end of the run.
 func TestHostLockHeldRefusesExpiredTakenOver(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v2"], "halt", "0s")
 	locked := e.f.Hosts[1]
@@ -88,6 +89,7 @@ func TestHostLockHeldRefusesExpiredTakenOver(t *testing.T) {
 // it is refused (exit 2) naming the run that holds the plan's lock, and the
 // live run completes undisturbed.
 func TestRepairRefusedWhileRunIsAlive(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v2"], "halt", "4s")
 	bg := e.rcStart(t, "apply", "--batch", "1", "--yes", "--ui", "json")

@@ -169,6 +169,7 @@ func (n *nginxFleet) liveTree(h fleet.Host) map[string]string {
 // changes, and the pid_file flap guard on it passes); a config nginx -t
 // rejects is stopped by the validator before any host leaves HAProxy.
 func TestNginxExample(t *testing.T) {
+	t.Parallel()
 	n := setupNginx(t, 3)
 	pids := map[string]string{}
 	for _, h := range n.f.Hosts {

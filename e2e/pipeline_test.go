@@ -46,6 +46,7 @@ func rcMode(t *testing.T, path string) os.FileMode {
 // restart; a health gate that never passes fails the canary at its
 // deadline and halts the run. Neither failure reaches a later batch.
 func TestFiveHostsBatchesCheckAndHealthFailures(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 5, 1)
 	write := func(rev, extra string) {
 		e.extra = "  batch = [1, 2]\n" + extra

@@ -60,6 +60,7 @@ func readmeCommands(t *testing.T) [][]string {
 // `--yes` is added to the one apply that "asks first", because a test has no
 // terminal (the README says so: "--yes in CI").
 func TestReadmeCommandsOnTheFleet(t *testing.T) {
+	t.Parallel()
 	cmds := readmeCommands(t)
 	if len(cmds) < 8 {
 		t.Fatalf("README's example has %d commands; the extractor is broken", len(cmds))

@@ -15,6 +15,7 @@ import (
 // touched. `rollout repair` then puts the canary's previous files back,
 // restarts it and returns it to the load balancer.
 func TestHaltLeavesCanaryDrainedAndRepairRestores(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.extra = `  diagnostics = ["echo diag-for-${host.name}"]`
 	e.writePlan(e.tags["v2"], "halt", "0s")
@@ -100,6 +101,7 @@ func TestHaltLeavesCanaryDrainedAndRepairRestores(t *testing.T) {
 // canary's files from before the run back (the run never recorded it),
 // restarts it and returns it to the LB; a re-run then completes.
 func TestKilledControllerRepairTakesOverDeadLock(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")

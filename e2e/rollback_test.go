@@ -14,6 +14,7 @@ import (
 // the repo; `--to v1` (a tag) works; a rollback to where the hosts already
 // are is a no-op; an unknown SHA is refused before anything is touched.
 func TestRollbackToEarlierRevision(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
@@ -100,6 +101,7 @@ func TestRollbackToEarlierRevision(t *testing.T) {
 // then dropped from the branch by `git reset --hard`, is still in the
 // object store and rollback deploys it.
 func TestRollbackToCommitNoLongerOnBranch(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, 1)
 	tmpl := e.rcGit(t, "show", "v2:conf/app.conf.tmpl")
 	tmpl = strings.Replace(tmpl, "version = 2", "version = 5", 1)

@@ -10,6 +10,7 @@ import (
 // plan --out saves exactly what apply will do; apply FILE does it without a
 // prompt, or refuses when a host changed since; plan --diff shows the change.
 func TestSavedPlanAndDiff(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	if r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "plain"); r.code != 0 {

@@ -117,6 +117,7 @@ func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 // journal closes the run as interrupted), and it waits for `q` after the
 // run is done.
 func TestTUIAbortInTmux(t *testing.T) {
+	t.Parallel()
 	needTmux(t)
 	e := setup(t, 3, 1)
 	e.writePlan(e.tags["v2"], "halt", "4s")
