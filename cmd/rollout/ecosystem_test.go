@@ -119,6 +119,7 @@ func ansibleRepo(t *testing.T) *fixture {
 	f.write(t, "group_vars/web.yml", "app_port: 8080\n")
 	f.write(t, "templates/app.conf.tmpl", "listen ${host.vars.app_port}\n")
 	f.write(t, "templates/motd", "managed by rollout\n")
+	f.write(t, "templates/site.conf.j2", "server {{ inventory_hostname }}\n")
 	f.commit(t, "v3", "2026-01-03T12:00:00Z")
 	f.write(t, "templates/later.conf", "not committed\n")
 	return f
@@ -142,6 +143,7 @@ func TestInitWritesAPlanValidateAccepts(t *testing.T) {
 		`endpoints = ["unix:/run/haproxy/admin.sock"]`,
 		`source   = "templates/app.conf.tmpl"`, `template = true`,
 		`source   = "templates/motd"`,
+		`  file "site.conf" {`, `source   = "templates/site.conf.j2"`, `template = "jinja2"`,
 		`# templates/later.conf is not committed`,
 		`restart = "systemctl restart appd"`,
 		`url         = "http://${host.address}:${host.vars.app_port}/healthz"`,

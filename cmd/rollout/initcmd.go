@@ -165,7 +165,7 @@ func initRun(ios *IOStreams, o *initOptions) error {
 	}
 	active := 0
 	for _, f := range l.files {
-		if f.committed && f.template != "jinja2" {
+		if f.committed {
 			active++
 		}
 	}
@@ -487,15 +487,14 @@ func renderInitPlan(o *initOptions, l *layout) string {
 		case !f.committed:
 			w("  # %s is not committed at %s: commit it, then uncomment.\n", f.source, plan.ShortRev(o.Revision))
 			prefix = "# "
-		case f.template == "jinja2":
-			w("  # %s is a Jinja2 template: render it with template = \"jinja2\" (docs/plan.md)\n", f.source)
-			w("  # once your rollout supports it, or convert it to HCL template syntax.\n")
-			prefix = "# "
 		}
 		w("  %sfile %s {\n", prefix, hclString(name))
 		w("  %s  source   = %s\n", prefix, hclString(f.source))
-		if f.template == "hcl" {
+		switch f.template {
+		case "hcl":
 			w("  %s  template = true   # HCL template: ${host.name}, ${host.vars.NAME}\n", prefix)
+		case "jinja2":
+			w("  %s  template = \"jinja2\"   # Ansible-style: {{ inventory_hostname }}, group_vars, hostvars (docs/ansible.md)\n", prefix)
 		}
 		w("  %s  dest     = %s   # CHECK\n", prefix, hclString(f.dest))
 		w("  %s  # validate = \"%s -t -c %%s\"   # the service's syntax check of the staged copy\n", prefix, o.Service)
