@@ -45,6 +45,8 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 		return fail("%v", err)
 	}
 	recorded := st != nil && st.RunID == runID && runID != ""
+	// Which files the run moved and left a copy of: those go back.
+	var restore []plan.FileSpec
 	if !recorded {
 		for _, f := range spec.Files {
 			b := backupPath(f.Dest)
@@ -52,13 +54,9 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 			if err := conn.Run(ctx, "if [ -e "+shell.Quote(b)+" ]; then echo yes; fi", nil, &out, nil); err != nil {
 				return fail("looking for %s: %v", b, err)
 			}
-			if strings.TrimSpace(out.String()) != "yes" {
-				continue
+			if strings.TrimSpace(out.String()) == "yes" {
+				restore = append(restore, f)
 			}
-			if err := conn.Run(ctx, "mv -f "+shell.Quote(b)+" "+shell.Quote(f.Dest), nil, nil, nil); err != nil {
-				return fail("restoring %s: %v", f.Dest, err)
-			}
-			res.Restored = append(res.Restored, f.Dest)
 		}
 	}
 	t := &Target{Host: h, Spec: spec}
@@ -66,7 +64,20 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 	if err != nil {
 		return fail("drain driver: %v", err)
 	}
-	if len(res.Restored) > 0 {
+	if len(restore) > 0 {
+		// The dead run may have died after putting the host back (during
+		// the ramp, say): take it out of every LB and wait for its
+		// sessions before its files change and it restarts. Draining a
+		// host already drained changes nothing.
+		if err := drainAndWait(ctx, d, spec.Drain.Timeout); err != nil {
+			return fail("draining before the restore (nothing changed): %v", err)
+		}
+		for _, f := range restore {
+			if err := conn.Run(ctx, "mv -f "+shell.Quote(backupPath(f.Dest))+" "+shell.Quote(f.Dest), nil, nil, nil); err != nil {
+				return fail("restoring %s: %v", f.Dest, err)
+			}
+			res.Restored = append(res.Restored, f.Dest)
+		}
 		var out bytes.Buffer
 		if err := conn.Run(ctx, spec.Restart, nil, &out, &out); err != nil {
 			return fail("files restored, but restart failed (left drained): %v%s", err, tail(out.String()))
@@ -102,4 +113,31 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 	}
 	res.Undrain = true
 	return res
+}
+
+// drainAndWait takes the host out of its load balancers and waits until its
+// sessions reach zero, for at most timeout (0: the default 2m).
+func drainAndWait(ctx context.Context, d Drainer, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	if err := d.Drain(ctx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := d.Sessions(ctx)
+		if err == nil && n == 0 {
+			return d.Settle(ctx)
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("sessions: %w", err)
+			}
+			return fmt.Errorf("%d session(s) still open after %s", n, timeout)
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }

@@ -85,7 +85,7 @@ func dumpLogs(t testing.TB, f *Fleet) {
 		if err != nil || len(b) == 0 {
 			continue
 		}
-		t.Logf("--- tail of %s ---\n%s", p, tail(b, 20))
+		t.Logf("--- tail of %s ---\n%s", p, tail(b, 40))
 	}
 }
 
