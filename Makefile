@@ -19,7 +19,7 @@ MAN_DIR ?= man
 DIST_DIR     ?= dist
 DIST_TARGETS ?= linux/amd64 linux/arm64 darwin/arm64
 
-.PHONY: all build test unit e2e lint fuzz deps bench-deps demo demo-stop bench bench-all bench-scale bench-fleet clean man install dist
+.PHONY: all build test test-large unit e2e lint fuzz deps bench-deps demo demo-stop bench bench-all bench-scale bench-fleet clean man install dist
 
 all: build
 
@@ -92,6 +92,11 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PACKAGES)
 	$(GO) test -count=1 -parallel 4 -timeout 25m $(E2E_PACKAGES)
+
+# test-large: the end-to-end tests too heavy for a 2-core CI machine
+# (100 sshd hosts behind one stock HAProxy, --forks 100).
+test-large: deps
+	ROLLOUT_E2E=1 ROLLOUT_E2E_LARGE=1 $(GO) test -count=1 -timeout 25m -run 'TestHundredHostsStockStatsSocket' -v $(E2E_PACKAGES)
 
 unit:
 	$(GO) test -count=1 -short ./...
