@@ -153,26 +153,7 @@ func TestFaultsSSHDKilledInHealthWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("killed sshd of %s in its health window", canary.Name)
-	var done map[string]event.Event
-	var last event.Event
-	for ev := range bg.events {
-		if ev.Event == event.HostDone {
-			if done == nil {
-				done = map[string]event.Event{}
-			}
-			done[ev.Host] = ev
-		}
-		if ev.Event == event.RunDone {
-			last = ev
-		}
-	}
-	<-bg.done
-	if code := bg.cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("run with an unreachable canary exited %d, want 1", code)
-	}
-	if last.Event != event.RunDone {
-		t.Fatal("no run_done: the run did not end cleanly")
-	}
+	done := fRunEnd(t, bg, 1, "a run with an unreachable canary")
 	cd := done[canary.Name]
 	if cd.Status != string(event.OutcomeUnknown) {
 		t.Errorf("canary %s: host_done %q (%s), want unknown: a lost connection is not a verdict on the service",
@@ -231,23 +212,7 @@ func TestFaultsAdminSocketGone(t *testing.T) {
 			_ = restore()
 		}
 	}()
-	var last event.Event
-	done := map[string]event.Event{}
-	for ev := range bg.events {
-		switch ev.Event {
-		case event.HostDone:
-			done[ev.Host] = ev
-		case event.RunDone:
-			last = ev
-		}
-	}
-	<-bg.done
-	if code := bg.cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("run without the LB socket exited %d, want 1", code)
-	}
-	if last.Event != event.RunDone {
-		t.Fatal("no run_done")
-	}
+	done := fRunEnd(t, bg, 1, "a run without the LB socket")
 	cd := done[ev.Host]
 	if cd.Status == string(event.OutcomeOK) || cd.Status == "" {
 		t.Errorf("canary %s: %q, want a failure outcome (it could not be put back into the LB)", ev.Host, cd.Status)
@@ -366,4 +331,29 @@ func unmount(t *testing.T, dir string) {
 	if out, err := exec.Command("cp", "-a", saved+"/.", dir).CombinedOutput(); err != nil {
 		t.Errorf("restore %s: %v\n%s", dir, err, out)
 	}
+}
+
+// fRunEnd reads a background run to its end and returns each host's
+// host_done; it fails the test unless the run exited with want and ended
+// its stream with run_done (it ended cleanly, not killed).
+func fRunEnd(t *testing.T, bg *rcBackground, want int, what string) map[string]event.Event {
+	t.Helper()
+	done := map[string]event.Event{}
+	var last event.Event
+	for ev := range bg.events {
+		switch ev.Event {
+		case event.HostDone:
+			done[ev.Host] = ev
+		case event.RunDone:
+			last = ev
+		}
+	}
+	<-bg.done
+	if code := bg.cmd.ProcessState.ExitCode(); code != want {
+		t.Errorf("%s exited %d, want %d", what, code, want)
+	}
+	if last.Event != event.RunDone {
+		t.Fatalf("%s ended without run_done: it did not end cleanly", what)
+	}
+	return done
 }
