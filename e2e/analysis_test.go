@@ -118,8 +118,8 @@ func TestAnalysisCatchesFlakyCanary(t *testing.T) {
 	e.checkNoneDrained(t, nil)
 	// bounded by the ramp weight: a full-weight rollout of this release
 	// serves 5% errors; the clients saw a small fraction of that
-	total := l.ok.Load() + l.failed.Load()
-	failed := l.failed.Load()
+	total := l.OK.Load() + l.Failed.Load()
+	failed := l.Failed.Load()
 	t.Logf("clients: %d requests, %d failed (%.2f%%); canary at 25%%: %d requests, %d errors in %.1fs",
 		total, failed, 100*float64(failed)/float64(total), a.Canary.Requests, a.Canary.Errors, a.WindowS)
 	if failed == 0 {
@@ -160,13 +160,7 @@ func TestAnalysisGoodPassesSlowCaught(t *testing.T) {
     interval                   = "1s"
     deadline                   = "60s"`)
 	l := startLoad(e.frontend(), 4)
-	defer func() {
-		select {
-		case <-l.stop:
-		default:
-			l.Stop()
-		}
-	}()
+	defer l.Stop() // stopping twice is safe
 	e.writePlan(good, "rollback", "1s")
 	r := e.rollout("apply", "--batch", "1", "--yes", "--ui", "json")
 	if r.code != 0 {

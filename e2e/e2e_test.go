@@ -19,7 +19,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,71 +164,13 @@ func (e *env) rolloutKnownHosts(kh string, args ...string) result {
 	return result{so.String(), se.String(), code}
 }
 
-// load sends requests through HAProxy's frontend until stop is closed,
-// counting failures (connection errors and non-2xx). Bounded: it also
-// stops after max requests.
-type load struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errs       []string
-	versions   map[string]int
-	stop       chan struct{}
-	stopOnce   sync.Once
-	done       chan struct{}
-}
+// load sends requests through HAProxy's frontend until stopped, counting
+// failures (connection errors and non-2xx); fleet.HTTPLoad is bounded.
+type load = fleet.HTTPLoad
 
 func startLoad(url string, workers int) *load {
-	l := &load{stop: make(chan struct{}), done: make(chan struct{}), versions: map[string]int{}}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	var wg sync.WaitGroup
-	const max = 200000
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < max/workers; i++ {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				resp, err := client.Get(url)
-				if err != nil {
-					l.fail(err.Error())
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode/100 != 2 {
-					l.fail(fmt.Sprintf("status %d: %s", resp.StatusCode, body))
-					continue
-				}
-				l.ok.Add(1)
-				v := strings.Fields(string(body))
-				if len(v) > 0 {
-					l.mu.Lock()
-					l.versions[v[0]]++
-					l.mu.Unlock()
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(l.done) }()
-	return l
+	return fleet.StartLoad(url, workers, 200000, 5*time.Millisecond)
 }
-
-func (l *load) fail(s string) {
-	l.failed.Add(1)
-	l.mu.Lock()
-	if len(l.errs) < 10 {
-		l.errs = append(l.errs, time.Now().Format("15:04:05.000")+" "+s)
-	}
-	l.mu.Unlock()
-}
-
-// Stop ends the load and waits for its workers; calling it again is safe.
-func (l *load) Stop() { l.stopOnce.Do(func() { close(l.stop) }); <-l.done }
 
 func (e *env) frontend() string { return fmt.Sprintf("http://127.0.0.1:%d/", e.f.FrontendPorts[0]) }
 
@@ -440,10 +381,10 @@ func TestControlRestartWithoutDrainDropsRequests(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 	}
 	l.Stop()
-	if l.failed.Load() == 0 {
-		t.Fatalf("killing a backend under load without drain dropped no request (%d ok): the zero-drop test could not fail", l.ok.Load())
+	if l.Failed.Load() == 0 {
+		t.Fatalf("killing a backend under load without drain dropped no request (%d ok): the zero-drop test could not fail", l.OK.Load())
 	}
-	t.Logf("control: %d ok, %d failed (expected failures)", l.ok.Load(), l.failed.Load())
+	t.Logf("control: %d ok, %d failed (expected failures)", l.OK.Load(), l.Failed.Load())
 }
 
 // A config that fails its validator never goes live and nothing is drained.
@@ -527,8 +468,8 @@ func TestCrashLoopCanaryRollsBack(t *testing.T) {
 			t.Errorf("%s current.json = %v, want v2", h.Name, st)
 		}
 	}
-	if l.failed.Load() != 0 {
-		t.Fatalf("%d client requests failed: %v", l.failed.Load(), l.errs)
+	if l.Failed.Load() != 0 {
+		t.Fatalf("%d client requests failed: %v", l.Failed.Load(), l.Errs())
 	}
 }
 

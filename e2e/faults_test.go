@@ -80,10 +80,10 @@ func TestFaultsKillControllerAtEachPhase(t *testing.T) {
 	}
 	e.t = t
 	l.Stop()
-	if n := l.failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed during kills and recoveries (of %d): %v", n, n+l.ok.Load(), l.errs)
+	if n := l.Failed.Load(); n != 0 {
+		t.Errorf("%d client requests failed during kills and recoveries (of %d): %v", n, n+l.OK.Load(), l.Errs())
 	}
-	if l.ok.Load() == 0 {
+	if l.OK.Load() == 0 {
 		t.Error("the load sent no successful request: the zero-error check proves nothing")
 	}
 }
@@ -181,8 +181,8 @@ func TestFaultsSSHDKilledInHealthWindow(t *testing.T) {
 	}
 	e.fRecover(t, "v2", "version=2")
 	l.Stop()
-	if n := l.failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed: %v", n, l.errs)
+	if n := l.Failed.Load(); n != 0 {
+		t.Errorf("%d client requests failed: %v", n, l.Errs())
 	}
 }
 
@@ -229,8 +229,8 @@ func TestFaultsAdminSocketGone(t *testing.T) {
 	e.rcAssertOutOfRotation(t, ev.Host)
 	e.fRecover(t, "v2", "version=2")
 	l.Stop()
-	if n := l.failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed: %v", n, l.errs)
+	if n := l.Failed.Load(); n != 0 {
+		t.Errorf("%d client requests failed: %v", n, l.Errs())
 	}
 }
 
@@ -270,8 +270,8 @@ func TestFaultsDiskFullWhileStaging(t *testing.T) {
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
 	e.fConverged(t, "v2", "version=2")
 	l.Stop()
-	if n := l.failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed: %v", n, l.errs)
+	if n := l.Failed.Load(); n != 0 {
+		t.Errorf("%d client requests failed: %v", n, l.Errs())
 	}
 }
 

@@ -82,8 +82,8 @@ func TestHAPairThroughSSH(t *testing.T) {
 		t.Fatalf("apply exit %d", r.code)
 	}
 	for i, l := range []*load{l1, l2} {
-		if l.failed.Load() != 0 || l.ok.Load() == 0 {
-			t.Errorf("LB %d: %d ok, %d failed: %v", i+1, l.ok.Load(), l.failed.Load(), l.errs)
+		if l.Failed.Load() != 0 || l.OK.Load() == 0 {
+			t.Errorf("LB %d: %d ok, %d failed: %v", i+1, l.OK.Load(), l.Failed.Load(), l.Errs())
 		}
 	}
 	st := e.stats(t)

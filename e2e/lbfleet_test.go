@@ -82,13 +82,13 @@ func rollUnderLoad(t *testing.T, e *env, args ...string) {
 		dump(t, r)
 		t.Fatalf("apply exit %d", r.code)
 	}
-	if l.failed.Load() != 0 || l.ok.Load() == 0 {
-		t.Errorf("load: %d ok, %d failed: %v", l.ok.Load(), l.failed.Load(), l.errs)
+	if l.Failed.Load() != 0 || l.OK.Load() == 0 {
+		t.Errorf("load: %d ok, %d failed: %v", l.OK.Load(), l.Failed.Load(), l.Errs())
 	}
 	if peak > 3 {
 		t.Errorf("HAProxy saw %d stats socket connections at once besides the watcher, want at most 3", peak)
 	}
-	t.Logf("%d requests through the frontend, peak %d CLI connections", l.ok.Load(), peak)
+	t.Logf("%d requests through the frontend, peak %d CLI connections", l.OK.Load(), peak)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, h := range e.f.Hosts {

@@ -275,8 +275,8 @@ func (e *env) applyUnderLoad(t *testing.T, args ...string) result {
 		dump(t, r)
 		t.Fatalf("%s: exit %d", strings.Join(args, " "), r.code)
 	}
-	if l.failed.Load() != 0 || l.ok.Load() == 0 {
-		t.Fatalf("load through HAProxy: %d ok, %d failed: %v", l.ok.Load(), l.failed.Load(), l.errs)
+	if l.Failed.Load() != 0 || l.OK.Load() == 0 {
+		t.Fatalf("load through HAProxy: %d ok, %d failed: %v", l.OK.Load(), l.Failed.Load(), l.Errs())
 	}
 	for f, n := range before {
 		if after := e.counter(t, f); after != n {

@@ -15,10 +15,11 @@ import (
 // requests. Keep-alive is off, so every request is a new connection through
 // the load balancer, as a drained server must not get one.
 type HTTPLoad struct {
-	ok, failed atomic.Int64
+	OK, Failed atomic.Int64 // answered with 2xx; failed (connection error or non-2xx)
 	mu         sync.Mutex
 	errs       []string
 	stop, done chan struct{}
+	stopOnce   sync.Once
 }
 
 // StartLoad starts workers goroutines sending up to max requests in all to
@@ -48,7 +49,7 @@ func StartLoad(url string, workers, max int, pause time.Duration) *HTTPLoad {
 					l.fail(fmt.Sprintf("status %d: %s", resp.StatusCode, body))
 					continue
 				}
-				l.ok.Add(1)
+				l.OK.Add(1)
 				time.Sleep(pause)
 			}
 		}()
@@ -58,10 +59,10 @@ func StartLoad(url string, workers, max int, pause time.Duration) *HTTPLoad {
 }
 
 func (l *HTTPLoad) fail(s string) {
-	l.failed.Add(1)
+	l.Failed.Add(1)
 	l.mu.Lock()
 	if len(l.errs) < 10 {
-		l.errs = append(l.errs, s)
+		l.errs = append(l.errs, time.Now().Format("15:04:05.000")+" "+s)
 	}
 	l.mu.Unlock()
 }
@@ -69,13 +70,14 @@ func (l *HTTPLoad) fail(s string) {
 // Stop stops the workers, waits for them, and returns how many requests
 // were answered and how many failed, with the first few failures.
 func (l *HTTPLoad) Stop() (ok, failed int64, errs []string) {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
+	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.done
+	return l.OK.Load(), l.Failed.Load(), l.Errs()
+}
+
+// Errs returns the first few failures, each with the time it happened.
+func (l *HTTPLoad) Errs() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ok.Load(), l.failed.Load(), append([]string(nil), l.errs...)
+	return append([]string(nil), l.errs...)
 }
