@@ -97,7 +97,7 @@ func (e *env) fRecover(t *testing.T, tag, version string) {
 	for _, args := range [][]string{{"repair", "--yes"}, {"apply", "--batch", "1", "--yes", "--ui", "plain"}} {
 		r := e.rollout(args...)
 		if r.code == 2 && strings.Contains(r.stderr, "rollout unlock") {
-			t.Logf("%s refused on the dead run's lock; following its hint: rollout unlock", args[0])
+			t.Logf("%s refused on the dead run's lock; following its hint: rollout unlock\n%s", args[0], strings.TrimSpace(r.stderr))
 			e.rcRun(0, "unlock", "--yes")
 			r = e.rollout(args...)
 		}
