@@ -9,6 +9,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -125,6 +126,9 @@ func TestFaultsNetworkCut(t *testing.T) {
 			done := fRunEndGuarded(t, bg, 1, "a run that lost "+cut.Name, 4*time.Minute)
 			t.Logf("%s run ended", time.Now().Format("15:04:05.000"))
 			cd := done[cut.Name]
+			for name, d := range done {
+				t.Logf("host_done %s: %s: %s", name, d.Status, d.Message)
+			}
 			if cd.Status != string(event.OutcomeUnknown) {
 				t.Errorf("%s: host_done %q (%s), want unknown: a cut network is not a verdict on the service", cut.Name, cd.Status, cd.Message)
 			}
@@ -172,5 +176,107 @@ func TestFaultsNetworkCut(t *testing.T) {
 	}
 	if l.OK.Load() == 0 {
 		t.Error("the load sent no successful request: the zero-error check proves nothing")
+	}
+}
+
+// TestFaultsSlowHost makes every command of one host wait a second (its
+// sshd hands commands a shell that sleeps first, as on an overloaded
+// host) and rolls four hosts in batches of two, the slow host in the
+// first. The slow host only holds its own batch: its batch mate goes
+// through its whole pipeline without waiting for it, the next batch
+// starts as soon as the slow host's batch is done (nothing of it runs
+// before, no wait in between), and the slow host does nothing more once
+// it is done. Asserted on the order of events, never on times.
+func TestFaultsSlowHost(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, 4, 1, func(o *fleet.Options) { o.Delayable = []string{"web2"} })
+	slow := e.rcHost("web2")
+	e.writePlan(e.tags["v1"], "halt", "0s")
+	e.rcRun(0, "apply", "--batch", "2", "--yes", "--ui", "plain")
+	e.waitAllUp(t)
+	l := startLoad(e.frontend(), 4)
+	defer l.Stop()
+
+	if err := e.f.DelayCommands(slow, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.writePlan(e.tags["v2"], "halt", "1s")
+	bg := e.rcStart(t, "apply", "--batch", "2", "--yes", "--ui", "json")
+	var evs []event.Event
+	for ev := range bg.events {
+		evs = append(evs, ev)
+	}
+	<-bg.done
+	if code := bg.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("apply with a slow host exited %d, want 0", code)
+	}
+	if n := e.f.DelayedCommands(slow); n < 4 {
+		t.Fatalf("only %d commands of %s were delayed: the host was not slow", n, slow.Name)
+	}
+	t.Logf("%d commands of %s waited a second each", e.f.DelayedCommands(slow), slow.Name)
+	if err := e.f.DelayCommands(slow, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	idx := func(what string, match func(event.Event) bool) int {
+		t.Helper()
+		for i, ev := range evs {
+			if match(ev) {
+				return i
+			}
+		}
+		t.Fatalf("no %s event", what)
+		return -1
+	}
+	hostDone := func(h string) func(event.Event) bool {
+		return func(ev event.Event) bool { return ev.Event == event.HostDone && ev.Host == h }
+	}
+	var start struct{ Batches [][]string }
+	start.Batches = evs[idx("run_start", func(ev event.Event) bool { return ev.Event == event.RunStart })].Batches
+	if len(start.Batches) != 2 || !slices.Contains(start.Batches[0], slow.Name) {
+		t.Fatalf("batches %v: want two, %s in the first", start.Batches, slow.Name)
+	}
+	mate := start.Batches[0][0]
+	if mate == slow.Name {
+		mate = start.Batches[0][1]
+	}
+	slowDone := idx("host_done "+slow.Name, hostDone(slow.Name))
+	// the batch mate is not held in step with the slow host
+	if mateDone := idx("host_done "+mate, hostDone(mate)); mateDone > slowDone {
+		t.Errorf("%s finished after the slow %s: it was held by it inside the batch", mate, slow.Name)
+	}
+	// the batch boundary: batch 1 ends with the slow host, batch 2 starts
+	// right after, with nothing in between but the end of batch 1
+	b1Done := idx("batch_done 1", func(ev event.Event) bool { return ev.Event == event.BatchDone && ev.Batch == 1 })
+	b2Start := idx("batch_start 2", func(ev event.Event) bool { return ev.Event == event.BatchStart && ev.Batch == 2 })
+	if !(slowDone < b1Done && b1Done < b2Start) {
+		t.Errorf("order: host_done %s #%d, batch_done 1 #%d, batch_start 2 #%d", slow.Name, slowDone, b1Done, b2Start)
+	}
+	for _, ev := range evs[slowDone+1 : b2Start] {
+		if ev.Event != event.BatchDone && ev.Event != event.Log {
+			t.Errorf("between the slow host's end and batch 2: %s %s %s (%s)", ev.Event, ev.Host, ev.Status, ev.Message)
+		}
+	}
+	for i, ev := range evs {
+		if ev.Host == "" {
+			continue
+		}
+		if slices.Contains(start.Batches[1], ev.Host) && ev.Event == event.HostPhase && i < b2Start {
+			t.Errorf("%s started %s before batch 2", ev.Host, ev.Phase)
+		}
+		if ev.Host == slow.Name && ev.Event == event.HostPhase && i > slowDone {
+			t.Errorf("%s still working (%s) after its host_done", slow.Name, ev.Phase)
+		}
+	}
+	for _, h := range e.f.Hosts {
+		d := evs[idx("host_done "+h.Name, hostDone(h.Name))]
+		if d.Status != string(event.OutcomeOK) {
+			t.Errorf("%s: %s (%s), want ok", h.Name, d.Status, d.Message)
+		}
+	}
+	e.fConverged(t, "v2", "version=2")
+	l.Stop()
+	if n := l.Failed.Load(); n != 0 {
+		t.Errorf("%d client requests failed: %v", n, l.Errs())
 	}
 }
