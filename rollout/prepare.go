@@ -25,11 +25,7 @@ type Request struct {
 }
 
 // Rendered is one file of a host, rendered at a revision.
-type Rendered struct {
-	plan.FileSpec
-	Content []byte
-	SHA256  string
-}
+type Rendered = plan.Rendered
 
 // Target is one host of the run with its plan evaluated and files rendered.
 type Target struct {
@@ -265,7 +261,7 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 			continue
 		}
 		sum := sha256.Sum256(out)
-		t.Files = append(t.Files, Rendered{FileSpec: f, Content: out, SHA256: hex.EncodeToString(sum[:])})
+		t.Files = append(t.Files, Rendered{FileSpec: f, Revision: rev, Content: out, SHA256: hex.EncodeToString(sum[:])})
 	}
 	if diags.HasErrors() {
 		return nil, diags
