@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/rollout/event"
 	"github.com/rollout-sh/rollout/validate"
 )
@@ -18,11 +18,11 @@ type Validator interface {
 	// failure to stage or to reach the host, invalid a validator's
 	// rejection; staged is what to move into place or clean up. With
 	// discard the copies are removed at once.
-	Stage(ctx context.Context, conn shell.Runner, files []Rendered, tag string, discard bool) (staged map[string]string, err, invalid error)
+	Stage(ctx context.Context, conn transport.Runner, files []Rendered, tag string, discard bool) (staged map[string]string, err, invalid error)
 	// Unstage removes staged copies, best effort.
-	Unstage(ctx context.Context, conn shell.Runner, staged map[string]string)
+	Unstage(ctx context.Context, conn transport.Runner, staged map[string]string)
 	// Check runs the plan's whole-config check once the files are in place.
-	Check(ctx context.Context, conn shell.Runner, cmd string) error
+	Check(ctx context.Context, conn transport.Runner, cmd string) error
 	// Preflight stages and validates on every host, removes the copies and
 	// emits the preflight events; it returns the hosts that failed.
 	Preflight(ctx context.Context, hosts []validate.Host, tag string, forks int, emit func(event.Event)) (failed []string, err error)

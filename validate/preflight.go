@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
@@ -16,7 +16,7 @@ import (
 // at the run's revision.
 type Host struct {
 	Name  string
-	Conn  shell.Runner
+	Conn  transport.Runner
 	Files []plan.Rendered
 }
 

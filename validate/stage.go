@@ -11,6 +11,7 @@ import (
 
 	"github.com/rollout-sh/rollout/internal/cmdout"
 	"github.com/rollout-sh/rollout/internal/shell"
+	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/plan"
 )
 
@@ -31,7 +32,7 @@ func StagedPath(dest, tag string) string {
 // rejection. staged maps each destination to its staged copy (including
 // copies that may have been half written, for cleanup). With discard the
 // staged copies are removed in the same command (preflight).
-func (Remote) Stage(ctx context.Context, conn shell.Runner, files []plan.Rendered, tag string, discard bool) (staged map[string]string, err, invalid error) {
+func (Remote) Stage(ctx context.Context, conn transport.Runner, files []plan.Rendered, tag string, discard bool) (staged map[string]string, err, invalid error) {
 	staged = map[string]string{}
 	var parts []string
 	var all []string
@@ -91,7 +92,7 @@ func rejected(f plan.Rendered, staged string, pr shell.PartResult) error {
 
 // Unstage removes staged copies (best effort, also after the run's context
 // is cancelled).
-func (Remote) Unstage(ctx context.Context, conn shell.Runner, staged map[string]string) {
+func (Remote) Unstage(ctx context.Context, conn transport.Runner, staged map[string]string) {
 	if len(staged) == 0 {
 		return
 	}
@@ -107,7 +108,7 @@ func (Remote) Unstage(ctx context.Context, conn shell.Runner, staged map[string]
 
 // Check runs the plan's whole-config check (check = "nginx -t", say) once
 // the files are in place, before the restart. An empty cmd passes.
-func (Remote) Check(ctx context.Context, conn shell.Runner, cmd string) error {
+func (Remote) Check(ctx context.Context, conn transport.Runner, cmd string) error {
 	if strings.TrimSpace(cmd) == "" {
 		return nil
 	}

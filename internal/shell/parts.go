@@ -6,18 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
 	"github.com/rollout-sh/rollout/internal/cmdout"
+	"github.com/rollout-sh/rollout/internal/transport"
 )
-
-// Runner runs one shell command on a host (the engine's Conn and the SSH
-// client satisfy it).
-type Runner interface {
-	Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
-}
 
 // PartResult is how one part of RunParts ended.
 type PartResult struct {
@@ -32,7 +26,7 @@ type PartResult struct {
 // ignored). Each part's output and exit status come back on their own, so
 // an error can name the part that failed. The error is the command's (the
 // connection, not a part); parts that did not run have Ran false.
-func RunParts(ctx context.Context, conn Runner, parts []string, keepGoing bool, finally string) ([]PartResult, error) {
+func RunParts(ctx context.Context, conn transport.Runner, parts []string, keepGoing bool, finally string) ([]PartResult, error) {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	marker := "rollout-part-" + hex.EncodeToString(b[:])
