@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/rollout-sh/rollout/inventory"
 )
 
@@ -82,6 +84,35 @@ type FileSpec struct {
 	Mode     os.FileMode // default 0644
 	Owner    string      // "" = leave as is; "user" or "user:group"
 	Validate string      // command with %s for the staged path ("" = none)
+
+	scope *fileScope // the host scope ForHost evaluated this file with, reused by Render
+}
+
+// fileScope is a host's evaluation scope at a revision, kept so that
+// rendering a file does not build the same scope again.
+type fileScope struct {
+	host     *inventory.Host
+	revision string
+	ctx      *hcl.EvalContext
+}
+
+// Rendered is one file of a host, rendered at a revision: what is staged,
+// validated and moved into place.
+type Rendered struct {
+	FileSpec
+	Revision string // the commit Source was read at
+	Content  []byte
+	SHA256   string
+}
+
+// Origin names where the content came from, as source@short-commit
+// ("conf/app.conf.tmpl@09a536a"): the name a person can look up, unlike
+// the temporary path a copy is staged at.
+func (r Rendered) Origin() string {
+	if r.Revision == "" {
+		return r.Source
+	}
+	return r.Source + "@" + ShortRev(r.Revision)
 }
 
 // Drain is the drain block, evaluated for a host.

@@ -5,12 +5,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/validate"
 )
 
 // Request is what the user asked for on the command line.
@@ -25,11 +29,7 @@ type Request struct {
 }
 
 // Rendered is one file of a host, rendered at a revision.
-type Rendered struct {
-	plan.FileSpec
-	Content []byte
-	SHA256  string
-}
+type Rendered = plan.Rendered
 
 // Target is one host of the run with its plan evaluated and files rendered.
 type Target struct {
@@ -52,6 +52,8 @@ type Prepared struct {
 	Sources   map[string][]byte // for diagnostics snippets
 	Warnings  []string          // from Select, plus templates that look like Jinja2 but are not rendered as such
 	Forks     int               // ansible.cfg's forks (0 = not set)
+
+	sourcesMu sync.Mutex // Sources is written by renderAll's workers
 }
 
 // Target returns the target named name, or nil.
@@ -199,11 +201,10 @@ func Prepare(req Request) (*Prepared, error) {
 	pr.BatchSpec = spec
 
 	var all hcl.Diagnostics
-	for _, h := range hosts {
-		t, diags := pr.render(h, pr.Revision)
-		all = append(all, diags...)
-		if t != nil {
-			pr.Targets = append(pr.Targets, t)
+	for _, r := range pr.renderAll(hosts, pr.Revision) {
+		all = append(all, r.diags...)
+		if r.t != nil {
+			pr.Targets = append(pr.Targets, r.t)
 		}
 	}
 	if all.HasErrors() {
@@ -240,6 +241,33 @@ func (pr *Prepared) Render(h *inventory.Host, rev string) (*Target, error) {
 	return t, nil
 }
 
+type rendered struct {
+	t     *Target
+	diags hcl.Diagnostics
+}
+
+// renderAll renders every host at rev on every CPU: hosts are
+// independent, and at fleet sizes of thousands rendering is most of what
+// `plan --offline` and the start of `apply` cost. Results keep the order
+// of hosts.
+func (pr *Prepared) renderAll(hosts []*inventory.Host, rev string) []rendered {
+	out := make([]rendered, len(hosts))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(hosts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(hosts); i = int(next.Add(1)) - 1 {
+				t, diags := pr.render(hosts[i], rev)
+				out[i] = rendered{t, diags}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnostics) {
 	spec, diags := pr.Plan.ForHost(h, rev)
 	if diags.HasErrors() {
@@ -257,7 +285,9 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 			continue
 		}
 		if f.Template {
+			pr.sourcesMu.Lock()
 			pr.Sources[f.Source+"@"+plan.ShortRev(rev)] = raw
+			pr.sourcesMu.Unlock()
 		}
 		out, rd := pr.Plan.Render(f, raw, h, rev)
 		diags = append(diags, rd...)
@@ -265,7 +295,7 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 			continue
 		}
 		sum := sha256.Sum256(out)
-		t.Files = append(t.Files, Rendered{FileSpec: f, Content: out, SHA256: hex.EncodeToString(sum[:])})
+		t.Files = append(t.Files, Rendered{FileSpec: f, Revision: rev, Content: out, SHA256: hex.EncodeToString(sum[:])})
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -273,43 +303,20 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 	return t, diags
 }
 
-// CheckSafety enforces the refusals that need no host: scope, drain block,
-// singleton pools. limitGiven is whether --limit was used.
+// CheckSafety enforces the refusals that need no host (validate.Safety:
+// scope, drain block, a pool of one) for cmd, "apply" or "rollback".
 func (pr *Prepared) CheckSafety(cmd string) error {
-	p := pr.Plan
-	var problems []string
-	var next []string
-	if pr.Req.Limit == "" && len(pr.BatchSpec) == 0 {
-		problems = append(problems, fmt.Sprintf(
-			"no scope: plan %q sets no batch and no --limit was given, so this would change all %d hosts of %q at once; rollout refuses to run without an explicit host limit or batch size",
-			p.Name, len(pr.Pool), p.Hosts))
-		next = append(next,
-			fmt.Sprintf("rollout %s %s --batch 1", cmd, pr.Req.PlanFile),
-			fmt.Sprintf("rollout %s %s --limit %s", cmd, pr.Req.PlanFile, firstName(pr.Pool)),
-			"or set batch = [1, \"25%\"] in the plan")
-	}
-	if !p.HasDrain {
-		problems = append(problems, fmt.Sprintf(
-			"plan %q has no drain block: rollout will not change a host that may be serving traffic without saying how it leaves the load balancer", p.Name))
-		next = append(next, `add drain "haproxy" { ... }, drain "command" { ... }, or drain "none" { reason = "..." } to the plan`)
-	}
-	if len(pr.Pool) == 1 && !p.AllowDowntime {
-		problems = append(problems, fmt.Sprintf(
-			"plan %q: hosts = %q selects a single host (%s): a pool of one cannot be rolled without downtime",
-			p.Name, p.Hosts, pr.Pool[0].Name))
-		next = append(next, "add allow_downtime = true to the plan if downtime is accepted")
-	}
+	problems := validate.Safety(pr.Plan, validate.Scope{Command: cmd, PlanFile: pr.Req.PlanFile, Pool: pr.Pool,
+		Limited: pr.Req.Limit != "", Batched: len(pr.BatchSpec) > 0})
 	if len(problems) == 0 {
 		return nil
 	}
-	return &Refusal{Problem: "refused: " + strings.Join(problems, "\nrefused: "), Next: strings.Join(next, "\n        ")}
-}
-
-func firstName(hs []*inventory.Host) string {
-	if len(hs) == 0 {
-		return "HOST"
+	var text, next []string
+	for _, p := range problems {
+		text = append(text, p.Text)
+		next = append(next, p.Fix...)
 	}
-	return hs[0].Name
+	return &Refusal{Problem: "refused: " + strings.Join(text, "\nrefused: "), Next: strings.Join(next, "\n        ")}
 }
 
 func hostNames(hs []*inventory.Host, max int) string {
