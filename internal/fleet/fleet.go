@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -374,6 +375,15 @@ func (f *Fleet) Stop() error {
 		for _, h := range f.Hosts {
 			os.Remove(filepath.Join(h.Root, "run", "supervise.pid"))
 			os.Remove(h.PIDFile())
+		}
+	}
+	// A host whose network was cut keeps the sessions of connections
+	// whose client is gone (nothing told it): end them with their sshd.
+	for _, h := range f.Hosts {
+		if p, ok := f.process("sshd " + h.Name); ok && h.Netns != "" && p.Running() {
+			for _, c := range childPIDs(p.PID) {
+				_ = syscall.Kill(c, syscall.SIGKILL)
+			}
 		}
 	}
 	if err := stopPIDs(f.Processes, 10*time.Second); err != nil {
