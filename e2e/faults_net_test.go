@@ -170,13 +170,7 @@ func TestFaultsNetworkCut(t *testing.T) {
 		}
 	}
 	e.t = t
-	l.Stop()
-	if n := l.Failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed during the cuts and recoveries (of %d): %v", n, n+l.OK.Load(), l.Errs())
-	}
-	if l.OK.Load() == 0 {
-		t.Error("the load sent no successful request: the zero-error check proves nothing")
-	}
+	fNoClientErrors(t, l, "during the cuts and recoveries")
 }
 
 // TestFaultsSlowHost makes every command of one host wait a second (its
@@ -275,8 +269,5 @@ func TestFaultsSlowHost(t *testing.T) {
 		}
 	}
 	e.fConverged(t, "v2", "version=2")
-	l.Stop()
-	if n := l.Failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed: %v", n, l.Errs())
-	}
+	fNoClientErrors(t, l, "with a slow host")
 }
