@@ -198,7 +198,9 @@ func (p *hostPipeline) run(ctx context.Context, what, cmd string) error {
 		return nil
 	}
 	var out bytes.Buffer
-	if err := p.h.conn.Run(ctx, cmd, nil, &out, &out); err != nil {
+	err := p.h.conn.Run(ctx, cmd, nil, &out, &out)
+	p.r.remoteOutput(p.h.t.Host.Name, p.batch, event.Phase(what), cmd, "", exitStatus(err), out.String()) // journal what it printed (remote_output)
+	if err != nil {
 		return fmt.Errorf("%s `%s`: %w%s", what, cmd, err, tail(out.String()))
 	}
 	return nil
@@ -303,6 +305,7 @@ func (r *run) stageAndValidate(ctx context.Context, h *hostInfo, files []Rendere
 	}
 	for i, f := range checked {
 		pr := res[len(files)+i]
+		r.validatorOutput(h, tag, f, pr) // journal what it printed (remote_output)
 		if pr.ran && pr.status != 0 {
 			cmd := validatorCommand(f, staged[f.Dest])
 			return staged, nil, fmt.Errorf("file %q: validator `%s` rejected the new content: %s: exited with status %d%s", f.Name, cmd, name, pr.status, tail(pr.out))
