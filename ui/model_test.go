@@ -423,3 +423,41 @@ func TestTUIApproveWhilePaused(t *testing.T) {
 		t.Errorf("controls called: %q, want \"pause approve\"", got)
 	}
 }
+
+// The header's ETA comes from the batches done so far (their mean
+// duration, waits between batches not counted) on the injected clock, and
+// is shown only once a batch has finished; each batch shows its elapsed
+// time.
+func TestTUIETAAndBatchElapsed(t *testing.T) {
+	s := newScenario()
+	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return wall }
+	var m tea.Model = NewModel(nil, now)
+	for _, e := range s.upTo("ramp") {
+		m, _ = m.Update(e)
+	}
+	if v := m.View(); strings.Contains(v, "eta") || !strings.Contains(v, "batch 1/3  running  33s") {
+		t.Errorf("before any batch finished: want no eta and batch 1's elapsed 33s:\n%s", v)
+	}
+	for _, e := range s.events[s.marks["ramp"]:s.marks["failure"]] {
+		m, _ = m.Update(e)
+	}
+	// batch 1 took 34s (3s → 37s); batch 2 has run 8s (50s → 58s): 2×34 − 8
+	if v := m.View(); !strings.Contains(v, "58s  eta 1m00s") || !strings.Contains(v, "batch 1/3  ok  34s") || !strings.Contains(v, "batch 2/3  running  8s") {
+		t.Errorf("after batch 1: want eta 1m00s and the batches' elapsed times:\n%s", v)
+	}
+	wall = wall.Add(10 * time.Second)
+	if v := m.View(); !strings.Contains(v, "1m08s  eta 50s") || !strings.Contains(v, "batch 2/3  running  18s") {
+		t.Errorf("10s later: want eta 50s and batch 2 at 18s:\n%s", v)
+	}
+	wall = wall.Add(time.Minute) // batch 2 runs longer than batch 1 did: batch 3 is left
+	if v := m.View(); !strings.Contains(v, "eta 34s") {
+		t.Errorf("batch 2 overdue: want the eta of batch 3 alone (34s):\n%s", v)
+	}
+	for _, e := range s.events[s.marks["failure"]:] {
+		m, _ = m.Update(e)
+	}
+	if v := m.View(); strings.Contains(v, "eta") {
+		t.Errorf("the run is done, but an eta is shown:\n%s", v)
+	}
+}
