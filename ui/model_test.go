@@ -461,3 +461,23 @@ func TestTUIETAAndBatchElapsed(t *testing.T) {
 		t.Errorf("the run is done, but an eta is shown:\n%s", v)
 	}
 }
+
+// The log pane is thinned as the docs say: a health line when the window
+// starts or restarts (not every health_progress tick), a sessions line when
+// the count changes, no debug logs.
+func TestTUILogIsThinned(t *testing.T) {
+	var m tea.Model = NewModel(nil, fixedNow)
+	for _, e := range newScenario().events {
+		m, _ = m.Update(e)
+	}
+	log := strings.Join(m.(Model).log, "\n")
+	for want, n := range map[string]int{
+		"stable 1s of 10s": 1, "stable 2s of 10s": 0, "stable 10s of 10s": 0, // web1: window started once
+		"stable 3s of 10s": 1, "stable 0s of 10s": 1, // web3: started, then restarted
+		"12 sessions left": 1, "probe http://": 0,
+	} {
+		if got := strings.Count(log, want); got != n {
+			t.Errorf("the log pane has %q %d times, want %d:\n%s", want, got, n, log)
+		}
+	}
+}
