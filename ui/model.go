@@ -446,9 +446,6 @@ func (m Model) header(w int) string {
 	if m.revision != "" {
 		left = append(left, shortRev(m.revision))
 	}
-	if m.scope != "" {
-		left = append(left, "scope "+m.scope)
-	}
 	if len(m.batches) > 0 && m.current > 0 {
 		left = append(left, fmt.Sprintf("batch %d/%d", m.current, len(m.batches)))
 	}
@@ -461,6 +458,9 @@ func (m Model) header(w int) string {
 	}
 	if eta, ok := m.eta(); ok {
 		left = append(left, "eta "+duration(eta))
+	}
+	if m.scope != "" { // last: on a narrow screen it is cut first
+		left = append(left, "scope "+m.scope)
 	}
 	state := m.runState()
 	right := m.st.paint(state)
