@@ -307,7 +307,9 @@ func (m *Model) apply(e event.Event) {
 			m.approval = &w
 		}
 	case event.Approved:
-		m.waiting = nil
+		if m.waiting != nil && m.waiting.Status == statusApproval {
+			m.waiting = nil
+		} // a pause shown over the approval still holds the run
 		m.approval = nil
 		if m.notice == noticeApprove {
 			m.notice = ""

@@ -422,6 +422,12 @@ func TestTUIApproveWhilePaused(t *testing.T) {
 	if got := strings.Join(ctl.Calls(), " "); got != "pause approve" {
 		t.Errorf("controls called: %q, want \"pause approve\"", got)
 	}
+	// approved, the run is still paused: the screen says so, not "running"
+	m, _ = m.Update(event.Event{Event: event.Approved, Batch: 2, Message: "approved by a person"})
+	v := m.(Model).View()
+	if header := strings.SplitN(v, "\n", 2)[0]; !strings.HasSuffix(header, "waiting") || !strings.Contains(v, "waiting (a to abort): paused") {
+		t.Errorf("approved while paused: the view does not say the run still waits:\n%s", v)
+	}
 }
 
 // The header's ETA comes from the batches done so far (their mean
