@@ -6,7 +6,7 @@ import (
 )
 
 // RemoteOutput is what a command of the operator's (restart, check, a
-// file's validator) printed on a host: Host, Batch (absent in preflight),
+// file's validator) printed on a host: Host, Batch (restart and check),
 // Phase (the step: restart, check, validate, preflight), Status (ok |
 // failed), Message (the file, for a validator) and Remote. Every run
 // journals it; the plain view shows it with -v (docs/json-events.md).
