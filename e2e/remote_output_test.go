@@ -15,21 +15,24 @@ import (
 func TestRemoteOutputVerboseAndJournaled(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 2, 1)
-	e.writePlan(e.tags["v2"], "halt", "0s")
-	// commands that say something recognisable on each host: the
-	// validator on stderr, the restart on stdout
-	b, err := os.ReadFile(e.plan)
-	if err != nil {
-		t.Fatal(err)
+	// the plan at rev, with commands that say something recognisable on
+	// each host: the validator on stderr, the restart on stdout
+	writePlan := func(rev string) {
+		e.writePlan(rev, "halt", "0s")
+		b, err := os.ReadFile(e.plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := strings.Replace(string(b), `validate = "`, `validate = "echo validator-saw-${host.name} >&2; `, 1)
+		p = strings.Replace(p, `restart = "`, `restart = "echo restart-says-${host.name}; `, 1)
+		if !strings.Contains(p, "validator-saw-") || !strings.Contains(p, "restart-says-") {
+			t.Fatalf("could not add the echo lines to the plan:\n%s", p)
+		}
+		if err := os.WriteFile(e.plan, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p := strings.Replace(string(b), `validate = "`, `validate = "echo validator-saw-${host.name} >&2; `, 1)
-	p = strings.Replace(p, `restart = "`, `restart = "echo restart-says-${host.name}; `, 1)
-	if p == string(b) || !strings.Contains(p, "validator-saw-") || !strings.Contains(p, "restart-says-") {
-		t.Fatalf("could not add the echo lines to the plan:\n%s", p)
-	}
-	if err := os.WriteFile(e.plan, []byte(p), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePlan(e.tags["v2"])
 
 	// without -v: nothing of the remote side in the plain view
 	r := e.rollout("apply", e.plan, "--batch", "1", "--yes", "--ui", "plain")
@@ -81,13 +84,7 @@ func TestRemoteOutputVerboseAndJournaled(t *testing.T) {
 	}
 
 	// with -v: the output, each line prefixed by its host
-	e.writePlan(e.tags["v1"], "halt", "0s")
-	b, _ = os.ReadFile(e.plan)
-	p = strings.Replace(string(b), `validate = "`, `validate = "echo validator-saw-${host.name} >&2; `, 1)
-	p = strings.Replace(p, `restart = "`, `restart = "echo restart-says-${host.name}; `, 1)
-	if err := os.WriteFile(e.plan, []byte(p), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePlan(e.tags["v1"])
 	r = e.rollout("apply", e.plan, "--batch", "1", "--yes", "--ui", "plain", "-v")
 	if r.code != 0 {
 		dump(t, r)
