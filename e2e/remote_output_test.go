@@ -73,7 +73,11 @@ func TestRemoteOutputVerboseAndJournaled(t *testing.T) {
 		if ev.Phase == event.PhaseRestart && (ev.Batch == 0 || !strings.Contains(ev.Remote.Command, "restart-says-"+ev.Host)) {
 			t.Errorf("restart remote_output %+v lacks its batch or command", ev)
 		}
-		seen[key{ev.Host, ev.Phase, strings.HasSuffix(ev.Message, "(preflight)")}] = true
+		pre := strings.HasSuffix(ev.Message, "(preflight)")
+		if (ev.Batch == 0) != pre {
+			t.Errorf("remote_output %+v: want a batch exactly when not in preflight", ev)
+		}
+		seen[key{ev.Host, ev.Phase, pre}] = true
 	}
 	for _, h := range e.f.Hosts {
 		for _, k := range []key{{h.Name, event.PhaseValidate, true}, {h.Name, event.PhaseValidate, false}, {h.Name, event.PhaseRestart, false}} {

@@ -1,12 +1,15 @@
 package event
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
 
 // RemoteOutput is what a command of the operator's (restart, check, a
-// file's validator) printed on a host: Host, Batch (restart and check),
+// file's validator) printed on a host: Host, Batch (absent in preflight),
 // Phase (the step: restart, check, validate, preflight), Status (ok |
 // failed), Message (the file, for a validator) and Remote. Every run
 // journals it; the plain view shows it with -v (docs/json-events.md).
@@ -62,4 +65,70 @@ func Tail(s string, maxLines, maxBytes int) (string, int) {
 		}
 	}
 	return t[start:], start
+}
+
+// RemoteSink records what one of the plan's commands printed on a host:
+// the step it ran in, a note (a validator's file), the command, its exit
+// status and its output. The code that runs a command finds the sink in
+// its context (RemoteSinkOf), so the hook where a command runs is one line.
+type RemoteSink func(step Phase, note, cmd string, exitStatus int, output string)
+
+type remoteSinkKey struct{}
+
+// WithRemoteSink returns ctx carrying sink.
+func WithRemoteSink(ctx context.Context, sink RemoteSink) context.Context {
+	return context.WithValue(ctx, remoteSinkKey{}, sink)
+}
+
+// RemoteSinkOf returns the sink ctx carries, or one that records nothing.
+func RemoteSinkOf(ctx context.Context) RemoteSink {
+	if s, ok := ctx.Value(remoteSinkKey{}).(RemoteSink); ok && s != nil {
+		return s
+	}
+	return func(Phase, string, string, int, string) {}
+}
+
+// RemoteEmitter is a sink that emits a remote_output event for host (in
+// batch; 0 outside one) on emit. Commands that are empty (nothing ran) are
+// not recorded.
+func RemoteEmitter(emit func(Event), host string, batch int) RemoteSink {
+	return func(step Phase, note, cmd string, exitStatus int, output string) {
+		if strings.TrimSpace(cmd) == "" {
+			return
+		}
+		st := StatusOK
+		if exitStatus != 0 {
+			st = StatusFailed
+		}
+		emit(Event{Event: RemoteOutput, Host: host, Batch: batch, Phase: step, Status: st, Message: note,
+			Remote: NewRemote(cmd, exitStatus, output)})
+	}
+}
+
+// ExitStatus is the exit status a command's error carries: 0 for nil, the
+// command's status for an error with an ExitStatus method (remote and
+// local runners), RemoteExitUnknown when the command did not finish (lost
+// connection, stopped run).
+func ExitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee interface{ ExitStatus() int }
+	if errors.As(err, &ee) {
+		return ee.ExitStatus()
+	}
+	return RemoteExitUnknown
+}
+
+// ValidatorNote is a validator's remote_output message: the file, and the
+// step its staged copy was made for when that is not the host's own stage
+// step (tag "preflight-r-…" or "rollback-r-…").
+func ValidatorNote(file, tag string) string {
+	note := fmt.Sprintf("file %q", file)
+	for _, step := range []string{"preflight", "rollback"} {
+		if strings.HasPrefix(tag, step+"-") {
+			note += " (" + step + ")"
+		}
+	}
+	return note
 }

@@ -1,6 +1,9 @@
 package event
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -35,5 +38,29 @@ func TestNewRemoteIsBounded(t *testing.T) {
 	}
 	if r.Omitted+len(r.Output)+1 != len(big) {
 		t.Errorf("omitted %d bytes, kept %d, of %d", r.Omitted, len(r.Output), len(big))
+	}
+}
+
+type exitErr struct{ n int }
+
+func (e exitErr) Error() string   { return "exit" }
+func (e exitErr) ExitStatus() int { return e.n }
+
+func TestExitStatusAndValidatorNote(t *testing.T) {
+	if ExitStatus(nil) != 0 || ExitStatus(fmt.Errorf("restart: %w", exitErr{3})) != 3 || ExitStatus(errors.New("connection lost")) != RemoteExitUnknown {
+		t.Error("ExitStatus does not read the status through wrapping, or invents one")
+	}
+	for tag, want := range map[string]string{"stage-r-1": `file "a"`, "preflight-r-1": `file "a" (preflight)`, "rollback-r-1": `file "a" (rollback)`} {
+		if got := ValidatorNote("a", tag); got != want {
+			t.Errorf("ValidatorNote(a, %s) = %q, want %q", tag, got, want)
+		}
+	}
+	var got []Event
+	RemoteSinkOf(context.Background())(PhaseRestart, "", "x", 0, "") // no sink: nothing, no panic
+	sink := RemoteEmitter(func(e Event) { got = append(got, e) }, "web1", 1)
+	sink(PhaseRestart, "", "  ", 0, "") // nothing ran
+	sink(PhaseRestart, "", "restart", 1, "boom")
+	if len(got) != 1 || got[0].Status != StatusFailed || got[0].Host != "web1" || got[0].Batch != 1 || got[0].Remote.Output != "boom" {
+		t.Errorf("emitted %+v", got)
 	}
 }
