@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rollout-sh/rollout/internal/transport"
@@ -18,12 +17,9 @@ import (
 // preflight fail on every host without running anything.
 type spyValidator struct {
 	validate.Remote
-	mu     sync.Mutex
-	calls  []string
+	recorder
 	refuse bool
 }
-
-func (v *spyValidator) add(s string) { v.mu.Lock(); v.calls = append(v.calls, s); v.mu.Unlock() }
 
 func (v *spyValidator) Stage(ctx context.Context, conn transport.Runner, files []Rendered, tag string, discard bool) (map[string]string, error, error) {
 	v.add("stage " + strings.SplitN(tag, "-", 2)[0])
@@ -45,18 +41,6 @@ func (v *spyValidator) Preflight(ctx context.Context, hosts []validate.Host, tag
 		return names, nil
 	}
 	return v.Remote.Preflight(ctx, hosts, tag, forks, emit)
-}
-
-func (v *spyValidator) count(prefix string) int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	n := 0
-	for _, c := range v.calls {
-		if strings.HasPrefix(c, prefix) {
-			n++
-		}
-	}
-	return n
 }
 
 // The engine stages, checks and preflights only through Env.Validator: a
