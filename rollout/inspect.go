@@ -3,7 +3,6 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -60,34 +59,23 @@ func inspectOne(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, w
 		v.Err = err
 		return v
 	}
-	var paths []string
-	paths = append(paths, extra...)
-	for _, f := range spec.Files {
-		paths = append(paths, f.Dest)
-	}
 	// The recorded files are only known once current.json is read; they
 	// are the plan's files unless the plan changed, so hash what the plan
 	// names in the same command and the rest in a second one.
-	in, err := journal.Inspect(ctx, conn, spec.StateDir, p.Name, dedupe(paths))
+	var dests []string
+	for _, f := range spec.Files {
+		dests = append(dests, f.Dest)
+	}
+	in, err := journal.Inspect(ctx, conn, spec.StateDir, p.Name, dedupe(append(dests, extra...)))
+	if err == nil {
+		err = finishRead(ctx, conn, in)
+	}
 	if err != nil {
 		v.Err = err
 		return v
 	}
-	st, live := in.State, in.Live
-	if more := unhashed(st, live); len(more) > 0 {
-		extra, err := journal.FileHashes(ctx, conn, more)
-		if err != nil {
-			v.Err = err
-			return v
-		}
-		for k, h := range extra {
-			live[k] = h
-		}
-	}
-	v.State = st
-	v.Live = live
-	v.Drift = driftOf(st, live)
-	sort.Strings(v.Drift)
+	v.State, v.Live = in.State, in.Live
+	v.Drift = driftOf(in.State, in.Live)
 	v.Lock, err = journal.ReadHostLock(ctx, conn, spec.StateDir, p.Name)
 	if err != nil {
 		v.Err = err
@@ -139,25 +127,3 @@ func healthNow(ctx context.Context, t *Target, d Drainer, env Env) string {
 
 // statusHealthTimeout bounds the health look of `rollout status`.
 const statusHealthTimeout = 5 * time.Second
-
-// AtTarget reports whether a host, as this look found it, already runs t at
-// rev with matching live files: the run will skip it (the same rule the
-// runner applies when it reads the host).
-func (v HostView) AtTarget(t *Target, rev string) bool {
-	return v.Err == nil && v.State != nil && v.State.Revision == rev && filesMatch(t.Files, v.Live)
-}
-
-// unhashed lists the files recorded in st that live does not cover.
-func unhashed(st *journal.HostState, live map[string]string) []string {
-	if st == nil {
-		return nil
-	}
-	var out []string
-	for p := range st.Files {
-		if _, ok := live[p]; !ok {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
-}

@@ -123,7 +123,8 @@ type hostInfo struct {
 	drainer Drainer
 	old     *journal.HostState
 	live    map[string]string // dest → sha256 of the live file ("" = missing)
-	skip    bool
+	class   Class // how it stands against the target
+	skip    bool  // class.Action == HostSkip
 	prev    *Target // the previous revision rendered, for rollback
 }
 
@@ -330,7 +331,7 @@ func (r *run) execute(ctx context.Context) error {
 	var readErrs []error
 	lockErr := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
 		in, held, err := journal.AcquireHostLockAndInspect(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, planName,
-			r.lockInfo(), r.env.Now(), r.inspectPaths(h, nil))
+			r.lockInfo(), r.env.Now(), readPaths(h.t.Files, nil))
 		if !held {
 			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 		}
@@ -392,12 +393,12 @@ func (r *run) execute(ctx context.Context) error {
 	var drifted []string
 	for _, name := range r.order {
 		h := r.hosts[name]
-		drift := driftOf(h.old, h.live)
+		drift := h.class.Drift
 		switch {
-		case h.skip:
-			r.emit(event.Event{Event: event.HostState, Host: name, Revision: h.old.Revision, Status: "skip",
+		case h.class.Action == HostSkip:
+			r.emit(event.Event{Event: event.HostState, Host: name, Revision: h.old.Revision, Status: string(HostSkip),
 				Message: "already at " + plan.ShortRev(pr.Revision) + " with matching files"})
-		case len(drift) > 0 && !r.opts.Adopt:
+		case h.class.Action == HostDrift && !r.opts.Adopt:
 			drifted = append(drifted, fmt.Sprintf("%s (%s)", name, strings.Join(drift, ", ")))
 		default:
 			from := "nothing recorded"
@@ -408,7 +409,7 @@ func (r *run) execute(ctx context.Context) error {
 			if len(drift) > 0 {
 				msg += "; adopting hand-edited " + strings.Join(drift, ", ")
 			}
-			r.emit(event.Event{Event: event.HostState, Host: name, Revision: revOf(h.old), Status: "change", Message: msg})
+			r.emit(event.Event{Event: event.HostState, Host: name, Revision: revOf(h.old), Status: string(HostChange), Message: msg})
 		}
 	}
 	if len(drifted) > 0 {
@@ -469,13 +470,6 @@ func (r *run) execute(ctx context.Context) error {
 	return r.batches(ctx, todo)
 }
 
-func revOf(st *journal.HostState) string {
-	if st == nil {
-		return ""
-	}
-	return st.Revision
-}
-
 func (r *run) forEach(ctx context.Context, f func(context.Context, *hostInfo) error) error {
 	hosts := make([]*hostInfo, len(r.order))
 	for i, name := range r.order {
@@ -533,76 +527,17 @@ func (r *run) keepLocksRenewed(ctx context.Context, hosts []*hostInfo) func() {
 	return func() { cancel(); <-done }
 }
 
-// inspectPaths is every file whose live hash the run needs: the plan's,
-// and those st recorded.
-func (r *run) inspectPaths(h *hostInfo, st *journal.HostState) []string {
-	var paths []string
-	for _, f := range h.t.Files {
-		paths = append(paths, f.Dest)
-	}
-	if st != nil {
-		for p := range st.Files {
-			paths = append(paths, p)
-		}
-	}
-	return dedupe(paths)
-}
-
-// applyInspection records what a host holds. Files recorded in its state
-// but no longer in the plan were not hashed with the rest: one more
-// command reads them.
+// applyInspection records what a host holds (the lock command's read,
+// finished as every read of a host is) and how it stands against the
+// target.
 func (r *run) applyInspection(ctx context.Context, h *hostInfo, in *journal.Inspection) error {
-	st, live := in.State, in.Live
-	if more := unhashed(st, live); len(more) > 0 {
-		extra, err := journal.FileHashes(ctx, h.conn, more)
-		if err != nil {
-			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
-		}
-		for k, v := range extra {
-			live[k] = v
-		}
+	if err := finishRead(ctx, h.conn, in); err != nil {
+		return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 	}
-	h.old, h.live = st, live
-	h.skip = st != nil && st.Revision == r.pr.Revision && filesMatch(h.t.Files, live)
+	h.old, h.live = in.State, in.Live
+	h.class = Classify(h.t.Files, r.pr.Revision, h.old, h.live)
+	h.skip = h.class.Action == HostSkip
 	return nil
-}
-
-func dedupe(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, v := range s {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func filesMatch(files []Rendered, live map[string]string) bool {
-	for _, f := range files {
-		if live[f.Dest] != f.SHA256 {
-			return false
-		}
-	}
-	return true
-}
-
-// driftOf lists the files whose live content differs from what the host's
-// recorded revision deployed.
-func driftOf(st *journal.HostState, live map[string]string) []string {
-	if st == nil {
-		return nil
-	}
-	var out []string
-	for p, sum := range st.Files {
-		if live[p] != sum {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // checkBackendSize refuses a load-balanced pool of one server unless

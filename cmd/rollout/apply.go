@@ -318,11 +318,10 @@ func describeRun(pr *rollout.Prepared, views []rollout.HostView, kind string) (t
 	fmt.Fprintf(&b, "plan %q: %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision))
 	var todo, skip, unknown []string
 	for i, t := range pr.Targets {
-		v := views[i]
-		switch {
-		case v.AtTarget(t, pr.Revision):
+		switch views[i].Class(t, pr.Revision).Action {
+		case rollout.HostSkip:
 			skip = append(skip, t.Host.Name)
-		case v.Err != nil:
+		case rollout.HostUnknown:
 			unknown = append(unknown, t.Host.Name)
 			todo = append(todo, t.Host.Name)
 		default:

@@ -123,46 +123,28 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	var rows []planHostJSON
 	changes, problems := 0, 0
 	for _, t := range pr.Targets {
-		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: "change"}
+		var c rollout.Class
 		v, looked := views[t.Host.Name]
-		if looked && v.Err != nil {
-			row.Action, row.Error = "unknown", v.Err.Error()
+		if looked {
+			c = v.Class(t, pr.Revision)
+		} else {
+			c = rollout.Classify(t.Files, pr.Revision, nil, nil) // --offline
+		}
+		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: string(c.Action), Current: c.Current}
+		for _, f := range c.Files {
+			row.Files = append(row.Files, planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Live: f.Live, Change: string(f.Change)})
+		}
+		switch c.Action {
+		case rollout.HostUnknown:
+			row.Error = v.Err.Error()
 			problems++
+		case rollout.HostDrift:
+			row.Drift = c.Drift
 		}
-		same := looked && v.Err == nil
-		for _, f := range t.Files {
-			fj := planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Change: "unknown"}
-			if looked && v.Err == nil {
-				fj.Live = v.Live[f.Dest]
-				switch {
-				case fj.Live == "":
-					fj.Change = "new"
-				case fj.Live == f.SHA256:
-					fj.Change = "same"
-				default:
-					fj.Change = "changed"
-				}
-				if fj.Change != "same" {
-					same = false
-				}
-			}
-			row.Files = append(row.Files, fj)
+		if looked && v.Err == nil && v.Lock != nil {
+			row.Lock = fmt.Sprintf("locked by %s (run %s)", v.Lock.Owner, v.Lock.RunID)
 		}
-		if looked && v.Err == nil {
-			if v.State != nil {
-				row.Current = v.State.Revision
-			}
-			if v.Lock != nil {
-				row.Lock = fmt.Sprintf("locked by %s (run %s)", v.Lock.Owner, v.Lock.RunID)
-			}
-			switch {
-			case len(v.Drift) > 0:
-				row.Action, row.Drift = "drift", v.Drift
-			case same && v.State != nil && v.State.Revision == pr.Revision:
-				row.Action = "skip"
-			}
-		}
-		if row.Action == "change" || row.Action == "drift" {
+		if c.Action == rollout.HostChange || c.Action == rollout.HostDrift {
 			changes++
 		}
 		rows = append(rows, row)
@@ -206,13 +188,13 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *pla
 	fmt.Fprintln(w)
 	for _, r := range rows {
 		head := fmt.Sprintf("%-12s batch %d  ", r.Host, r.Batch)
-		switch r.Action {
-		case "skip":
+		switch rollout.HostAction(r.Action) {
+		case rollout.HostSkip:
 			fmt.Fprintf(w, "%sskip: already at %s with matching files\n", head, plan.ShortRev(r.Current))
 			continue
-		case "unknown":
+		case rollout.HostUnknown:
 			fmt.Fprintf(w, "%sunknown: %s\n", head, r.Error)
-		case "drift":
+		case rollout.HostDrift:
 			fmt.Fprintf(w, "%sDRIFT: %s edited by hand since %s; apply refuses without --adopt\n", head, strings.Join(r.Drift, ", "), plan.ShortRev(r.Current))
 		default:
 			from := "nothing recorded"
