@@ -123,9 +123,9 @@ type hostInfo struct {
 	drainer Drainer
 	old     *journal.HostState
 	live    map[string]string // dest → sha256 of the live file ("" = missing)
-	class   Class // how it stands against the target
-	skip    bool  // class.Action == HostSkip
-	prev    *Target // the previous revision rendered, for rollback
+	class   Class             // how it stands against the target
+	skip    bool              // class.Action == HostSkip
+	prev    *Target           // the previous revision rendered, for rollback
 }
 
 type run struct {
