@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
@@ -31,18 +29,14 @@ type HostView struct {
 // extra destinations to hash, per host (may be nil).
 func Inspect(ctx context.Context, p *plan.Plan, hosts []*inventory.Host, env Env, forks int, withLB bool, files map[string][]string) []HostView {
 	views := make([]HostView, len(hosts))
-	g, gctx := errgroup.WithContext(ctx)
-	if forks <= 0 {
-		forks = DefaultForks
+	idx := make([]int, len(hosts))
+	for i := range idx {
+		idx[i] = i
 	}
-	g.SetLimit(forks)
-	for i, h := range hosts {
-		g.Go(func() error {
-			views[i] = inspectOne(gctx, p, h, env, withLB, files[h.Name])
-			return nil
-		})
-	}
-	_ = g.Wait()
+	_ = eachOf(ctx, forks, idx, func(ctx context.Context, i int) error {
+		views[i] = inspectOne(ctx, p, hosts[i], env, withLB, files[hosts[i].Name])
+		return nil
+	})
 	return views
 }
 

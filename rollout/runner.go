@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
@@ -285,27 +283,21 @@ func (r *run) lockInfo() journal.LockInfo {
 func (r *run) execute(ctx context.Context) error {
 	pr := r.pr
 	planName := pr.Plan.Name
-	// the controller's lock, in the state backend
+	// the controller's lock in the state backend, then every host's:
+	// renewed while the run lives; a lost one stops the run safely
+	locks := &Locks{Plan: planName, Info: r.lockInfo(), Forks: r.opts.Forks, Now: r.env.Now, Sleep: r.env.Sleep,
+		Lost: r.stopSafely, Warn: func(format string, args ...any) { r.log("warn", format, args...) }}
+	defer func() {
+		if un := locks.Release(ctx); len(un) > 0 {
+			r.mu.Lock()
+			r.unreleased = append(r.unreleased, un...)
+			r.mu.Unlock()
+		}
+	}()
 	if r.opts.Backend != nil {
-		held, err := r.opts.Backend.Lock(ctx, planName, r.lockInfo())
-		if err != nil {
+		if err := locks.TakePlan(ctx, r.opts.Backend); err != nil {
 			return lockRefusal(err, pr.Req.PlanFile)
 		}
-		watchDone := make(chan struct{})
-		go func() {
-			defer close(watchDone)
-			if err, ok := <-held.Lost(); ok && err != nil {
-				r.stopSafely(err)
-			}
-		}()
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := held.Release(rctx); err != nil {
-				r.log("warn", "releasing the plan lock: %v", err)
-			}
-			<-watchDone
-		}()
 	}
 
 	// connect to every target (and via hosts, through the drainer factory)
@@ -326,12 +318,10 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	// host locks and what is on each host now: one command per host
-	var lockMu sync.Mutex
-	var locked []*hostInfo
+	var readMu sync.Mutex
 	var readErrs []error
 	lockErr := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
-		in, held, err := journal.AcquireHostLockAndInspect(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, planName,
-			r.lockInfo(), r.env.Now(), readPaths(h.t.Files, nil))
+		in, held, err := locks.TakeHostAndRead(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, readPaths(h.t.Files, nil))
 		if !held {
 			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 		}
@@ -340,32 +330,17 @@ func (r *run) execute(ctx context.Context) error {
 		} else {
 			err = r.applyInspection(ctx, h, in)
 		}
-		lockMu.Lock()
-		defer lockMu.Unlock()
-		locked = append(locked, h)
 		if err != nil {
+			readMu.Lock()
 			readErrs = append(readErrs, err)
+			readMu.Unlock()
 		}
 		return nil
 	})
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = r.forEachOf(rctx, locked, func(ctx context.Context, h *hostInfo) error {
-			if err := journal.ReleaseHostLock(ctx, h.conn, h.t.Spec.StateDir, planName, r.opts.RunID); err != nil {
-				r.log("warn", "%s: releasing lock: %v", h.t.Host.Name, err)
-				r.mu.Lock()
-				r.unreleased = append(r.unreleased, h.t.Host.Name)
-				r.mu.Unlock()
-			}
-			return nil
-		})
-	}()
 	if lockErr != nil {
 		return lockRefusal(lockErr, pr.Req.PlanFile)
 	}
-	stopRenew := r.keepLocksRenewed(ctx, locked)
-	defer stopRenew()
+	locks.KeepRenewed(ctx)
 	if len(readErrs) > 0 {
 		sort.Slice(readErrs, func(i, j int) bool { return readErrs[i].Error() < readErrs[j].Error() })
 		return refuse("rollout status "+pr.Req.PlanFile, "reading host state: %v", errors.Join(readErrs...))
@@ -481,50 +456,7 @@ func (r *run) forEach(ctx context.Context, f func(context.Context, *hostInfo) er
 // forEachOf runs f for every host, at most --forks at a time, and joins
 // the errors in a stable order.
 func (r *run) forEachOf(ctx context.Context, hosts []*hostInfo, f func(context.Context, *hostInfo) error) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.opts.Forks)
-	var mu sync.Mutex
-	var errs []error
-	for _, h := range hosts {
-		g.Go(func() error {
-			if err := f(gctx, h); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return errors.Join(errs...)
-}
-
-func (r *run) keepLocksRenewed(ctx context.Context, hosts []*hostInfo) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		every := r.opts.LockTTL / 3
-		for {
-			if err := r.env.Sleep(ctx, every); err != nil {
-				return
-			}
-			_ = r.forEachOf(ctx, hosts, func(ctx context.Context, h *hostInfo) error {
-				err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now())
-				switch {
-				case err == nil || ctx.Err() != nil:
-				case errors.Is(err, journal.ErrNotHeld):
-					// another run may be driving this host now: go no further
-					r.stopSafely(fmt.Errorf("%w: %s: %w", journal.ErrLockLost, h.t.Host.Name, err))
-				default:
-					r.log("warn", "%s: renewing lock: %v", h.t.Host.Name, err)
-				}
-				return nil
-			})
-		}
-	}()
-	return func() { cancel(); <-done }
+	return eachOf(ctx, r.opts.Forks, hosts, f)
 }
 
 // applyInspection records what a host holds (the lock command's read,
