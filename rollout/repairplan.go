@@ -82,7 +82,7 @@ type RepairLock struct {
 	Env      Env // Connect
 	Info     journal.LockInfo
 	Forks    int
-	Hosts    []string    // the hosts to repair
+	Hosts    []string     // the hosts to repair
 	Say      func(string) // tells the person what was taken over or freed
 	// Lost is told that a lock repair holds was taken away while it
 	// works (see Locks.Lost).
