@@ -3,11 +3,13 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 // HostView is what a read-only look at one host found.
@@ -121,3 +123,72 @@ func healthNow(ctx context.Context, t *Target, d Drainer, env Env) string {
 
 // statusHealthTimeout bounds the health look of `rollout status`.
 const statusHealthTimeout = 5 * time.Second
+
+// Attention says why the host this look found needs a person, and the
+// command that resolves it (pf is the plan file as a shell word, h the
+// host's inventory entry or nil, runs the plan's journal); "" when it is
+// at its recorded revision and serving. It is what `rollout status` decides.
+func (v HostView) Attention(h *inventory.Host, runs []journal.RunSummary, pf string, now time.Time) (why, next string) {
+	if v.Err != nil {
+		if h == nil {
+			return "unreachable", "rollout status " + pf + " --limit " + v.Name
+		}
+		return "unreachable (" + firstLine(v.Err.Error()) + ")", "see why with: " + SSHCommand(h)
+	}
+	// the last run that touched the host, and how it left it
+	var last *journal.RunSummary
+	var outcome event.Outcome
+	for i := range runs {
+		for _, hr := range runs[i].Hosts {
+			if hr.Host == v.Name && hr.Phase != "" {
+				last, outcome = &runs[i], hr.Outcome
+			}
+		}
+	}
+	runState := func(r *journal.RunSummary) string {
+		if r.Finished {
+			return "finished"
+		}
+		if v.Lock != nil && v.Lock.RunID == r.ID {
+			if dead, _ := journal.OwnerDead(*v.Lock); dead {
+				return "dead"
+			}
+			return "running, or dead on another machine"
+		}
+		return "dead"
+	}
+	switch {
+	case last != nil && (outcome == event.OutcomeDrained || outcome == event.OutcomeUnknown) && !v.Serving:
+		why := fmt.Sprintf("left drained by run %s (%s)", last.ID, runState(last))
+		if outcome == event.OutcomeUnknown {
+			why += ", half-done"
+		}
+		return why, "rollout repair " + pf
+	case v.Lock != nil:
+		if dead, why := journal.OwnerDead(*v.Lock); dead {
+			return fmt.Sprintf("locked by dead run %s (%s)", v.Lock.RunID, why), "rollout repair " + pf
+		}
+		for _, r := range runs {
+			if r.ID == v.Lock.RunID && r.Finished {
+				return fmt.Sprintf("still locked by finished run %s (it could not release the lock)", r.ID), "rollout unlock " + pf + " --yes"
+			}
+		}
+		if v.Lock.Expired(now) {
+			return fmt.Sprintf("stale lock of run %s (expired)", v.Lock.RunID), "rollout unlock " + pf + " --yes"
+		}
+		return "", ""
+	case len(v.Drift) > 0:
+		return "DRIFT (hand-edited): " + strings.Join(v.Drift, ", "),
+			"see it: rollout plan " + pf + " --diff --limit " + v.Name + "; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
+	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
+		// no run of this plan left it so: rollout has nothing to put back
+		return "out of the load balancer (" + v.LB + "), not by a run of this plan",
+			"check who drained it, then put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
+	}
+	return "", ""
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
