@@ -224,3 +224,52 @@ func eachOf[T any](ctx context.Context, limit int, items []T, f func(context.Con
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
+
+// LockReader reads and breaks a plan's controller lock (backend.Store
+// satisfies it).
+type LockReader interface {
+	Describe() string
+	ReadLock(ctx context.Context, plan string) (*journal.LockInfo, error)
+	BreakLock(ctx context.Context, plan string) error
+}
+
+// FoundLock is one lock of a plan that someone holds: in the state
+// backend or on a host.
+type FoundLock struct {
+	Where string // the backend's description, or the host's name
+	Info  *journal.LockInfo
+	Break func(ctx context.Context) error // removes it, whoever holds it
+}
+
+// FindLocks lists who holds the plan's controller lock and its lock on
+// each selected host, for `rollout unlock`. A host that cannot be reached
+// or read is told to skipped and left out.
+func FindLocks(ctx context.Context, sel *Selection, store LockReader, env Env, skipped func(host string, err error)) ([]FoundLock, error) {
+	name := sel.Plan.Name
+	var found []FoundLock
+	if li, err := store.ReadLock(ctx, name); err != nil {
+		return nil, err
+	} else if li != nil {
+		found = append(found, FoundLock{store.Describe(), li, func(ctx context.Context) error { return store.BreakLock(ctx, name) }})
+	}
+	for _, h := range sel.Hosts {
+		spec, diags := sel.Plan.ForHost(h, sel.Plan.Revision)
+		if diags.HasErrors() {
+			return nil, &DiagError{Diags: diags, Sources: sel.Sources}
+		}
+		conn, err := env.Connect(ctx, h)
+		if err != nil {
+			skipped(h.Name, fmt.Errorf("cannot check its lock: %w", err))
+			continue
+		}
+		li, err := journal.ReadHostLock(ctx, conn, spec.StateDir, name)
+		if err != nil {
+			skipped(h.Name, err)
+			continue
+		}
+		if li != nil {
+			found = append(found, FoundLock{h.Name, li, func(ctx context.Context) error { return journal.BreakHostLock(ctx, conn, spec.StateDir, name) }})
+		}
+	}
+	return found, nil
+}

@@ -28,15 +28,8 @@ type planOptions struct {
 
 func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	o := &planOptions{GlobalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "plan [PLAN] [scope]",
-		Short: "Show what apply would do: commit, batches, per host the files that change (read-only)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.PlanFile = planArg(args)
-			return planRun(cmd.Context(), ios, o)
-		},
-	}
+	cmd := planCommand("plan [PLAN] [scope]", "Show what apply would do: commit, batches, per host the files that change (read-only)", &o.PlanFile,
+		func(ctx context.Context) error { return planRun(ctx, ios, o) })
 	o.Scope.bind(cmd, "look at this revision instead of the pin (any commit-ish: branch, tag, short hash)")
 	cmd.Flags().BoolVar(&o.Offline, "offline", false, "do not contact hosts: show only what the repository and inventory say")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when nothing would change, 4 when changes are pending")

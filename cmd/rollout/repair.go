@@ -10,42 +10,23 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-sh/rollout/backend"
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout"
 )
 
-type repairOptions struct {
-	*GlobalOptions
-	PlanFile string
-	Limit    string
-}
+// repairOptions: the plan file and --limit (planHosts).
+type repairOptions struct{ planHosts }
 
 func newRepairCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
-	o := &repairOptions{GlobalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "repair [PLAN]",
-		Short: "Put hosts a dead or failed run left drained or half-done back to their state before it",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.PlanFile = planArg(args)
-			return repairRun(cmd.Context(), ios, o)
-		},
-	}
-	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "only these hosts")
-	return cmd
+	o := &repairOptions{planHosts{GlobalOptions: g}}
+	return o.command("repair [PLAN]", "Put hosts a dead or failed run left drained or half-done back to their state before it", func(ctx context.Context, sel *rollout.Selection, store backend.Store) error {
+		return repairRun(ctx, ios, o, sel, store)
+	})
 }
 
-func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
-	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit})
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, sel.Plan)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollout.Selection, store backend.Store) error {
 	events, err := store.Events(ctx, sel.Plan.Name)
 	if err != nil {
 		return err

@@ -25,15 +25,8 @@ type statusOptions struct {
 
 func newStatusCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	o := &statusOptions{GlobalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "status [PLAN]",
-		Short: "Per host: deployed revision, previous revision, last run, drift, lock, LB state",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.PlanFile = planArg(args)
-			return statusRun(cmd.Context(), ios, o)
-		},
-	}
+	cmd := planCommand("status [PLAN]", "Per host: deployed revision, previous revision, last run, drift, lock, LB state", &o.PlanFile,
+		func(ctx context.Context) error { return statusRun(ctx, ios, o) })
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when every host is at its recorded revision and serving, 4 when one needs attention (left drained, stale lock, drift, unreachable)")
 	return cmd
