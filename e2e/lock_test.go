@@ -149,18 +149,25 @@ func TestLostHostLockStopsTheRunSafely(t *testing.T) {
 	if err := os.RemoveAll(lockDir); err != nil {
 		t.Fatal(err)
 	}
-	r := bg.wait(2 * time.Minute)
+	e.checkStoppedForLostLock(t, bg.wait(2*time.Minute), canary.Name, canary.Name)
+}
+
+// checkStoppedForLostLock checks how a run that lost a lock ended: exit 1
+// with run_done saying the lock was lost (and naming mention), the host in
+// flight finished ok, no other host started, nothing is left drained.
+func (e *env) checkStoppedForLostLock(t *testing.T, r result, inFlight, mention string) {
+	t.Helper()
 	why := runDoneMessage(parseEvents(t, r.stdout))
-	if r.code != 1 || !strings.Contains(why, "lock was lost") || !strings.Contains(why, canary.Name) {
+	if r.code != 1 || !strings.Contains(why, "lock was lost") || !strings.Contains(why, mention) {
 		dump(t, r)
-		t.Fatalf("the run whose lock on %s was removed: exit %d, run_done %q; want exit 1 saying that host's lock was lost", canary.Name, r.code, why)
+		t.Fatalf("the run whose lock was taken away: exit %d, run_done %q; want exit 1 saying the lock was lost (%s)", r.code, why, mention)
 	}
 	done := hostDone(parseEvents(t, r.stdout))
-	if done[canary.Name].Status != string(event.OutcomeOK) {
-		t.Errorf("%s (in flight) ended %s, want ok: the step in flight finishes", canary.Name, done[canary.Name].Status)
+	if done[inFlight].Status != string(event.OutcomeOK) {
+		t.Errorf("%s (in flight) ended %s, want ok: the step in flight finishes", inFlight, done[inFlight].Status)
 	}
 	for _, h := range e.f.Hosts {
-		if h.Name != canary.Name && done[h.Name].Status != string(event.OutcomeNotStarted) {
+		if h.Name != inFlight && done[h.Name].Status != string(event.OutcomeNotStarted) {
 			t.Errorf("%s ended %s after the lock was lost, want not_started", h.Name, done[h.Name].Status)
 		}
 	}
