@@ -106,6 +106,25 @@ func (v HostView) Class(t *Target, rev string) Class {
 	return Classify(t.Files, rev, v.State, v.Live)
 }
 
+// Sort splits the targets of pr by what a run would do with them, from a
+// read-only look (views, in target order): todo are the hosts it changes
+// (the hosts it could not read among them, also in unknown: the run
+// connects again), skip those already at the revision.
+func Sort(pr *Prepared, views []HostView) (todo, skip, unknown []string) {
+	for i, t := range pr.Targets {
+		switch views[i].Class(t, pr.Revision).Action {
+		case HostSkip:
+			skip = append(skip, t.Host.Name)
+		case HostUnknown:
+			unknown = append(unknown, t.Host.Name)
+			todo = append(todo, t.Host.Name)
+		default:
+			todo = append(todo, t.Host.Name)
+		}
+	}
+	return todo, skip, unknown
+}
+
 // driftOf lists the files whose live content differs from what the host's
 // recorded revision deployed, sorted.
 func driftOf(st *journal.HostState, live map[string]string) []string {
