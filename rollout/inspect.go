@@ -1,11 +1,13 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
@@ -119,6 +121,44 @@ func healthNow(ctx context.Context, t *Target, d Drainer, env Env) string {
 		return "failing: " + last.Error()
 	}
 	return "failing: " + err.Error()
+}
+
+// LiveFile is the live content of a target file that a run would change.
+type LiveFile struct {
+	Host string
+	File Rendered
+	Live string // "" when the file is missing
+	Err  error  // it could not be read
+}
+
+// ChangingFiles reads, on each host this look could read (views), the
+// live content of every target file that differs from the target, for
+// `plan --diff`. Hosts that cannot be reached now are left out.
+func ChangingFiles(ctx context.Context, pr *Prepared, views map[string]HostView, env Env) []LiveFile {
+	var out []LiveFile
+	for _, t := range pr.Targets {
+		v := views[t.Host.Name]
+		if v.Err != nil {
+			continue
+		}
+		conn, err := env.Connect(ctx, t.Host)
+		if err != nil {
+			continue
+		}
+		for _, f := range t.Files {
+			if v.Live[f.Dest] == f.SHA256 {
+				continue
+			}
+			lf := LiveFile{Host: t.Host.Name, File: f}
+			if v.Live[f.Dest] != "" {
+				var b bytes.Buffer
+				lf.Err = conn.Run(ctx, "cat -- "+shell.Quote(f.Dest), nil, &b, nil)
+				lf.Live = b.String()
+			}
+			out = append(out, lf)
+		}
+	}
+	return out
 }
 
 // statusHealthTimeout bounds the health look of `rollout status`.

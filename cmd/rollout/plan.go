@@ -10,7 +10,6 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
@@ -213,34 +212,17 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *pla
 	}
 }
 
-// liveDiffs reads each changing file from its host and diffs it against
-// what apply would write.
+// liveDiffs diffs each changing file, as its host has it now, against what
+// apply would write; keyed host+"\x00"+dest.
 func liveDiffs(ctx context.Context, w *wire.Wiring, pr *rollout.Prepared, views map[string]rollout.HostView) map[string]string {
 	out := map[string]string{}
-	for _, t := range pr.Targets {
-		v := views[t.Host.Name]
-		if v.Err != nil {
+	for _, lf := range rollout.ChangingFiles(ctx, pr, views, w.Env(nil)) {
+		key := lf.Host + "\x00" + lf.File.Dest
+		if lf.Err != nil {
+			out[key] = "(cannot read the live file: " + lf.Err.Error() + ")"
 			continue
 		}
-		conn, err := w.Connect(ctx, t.Host)
-		if err != nil {
-			continue
-		}
-		for _, f := range t.Files {
-			if v.Live[f.Dest] == f.SHA256 {
-				continue
-			}
-			live := ""
-			if v.Live[f.Dest] != "" {
-				b, err := conn.Output(ctx, "cat -- "+shell.Quote(f.Dest))
-				if err != nil {
-					out[t.Host.Name+"\x00"+f.Dest] = "(cannot read the live file: " + err.Error() + ")"
-					continue
-				}
-				live = string(b)
-			}
-			out[t.Host.Name+"\x00"+f.Dest] = fileDiff(t.Host.Name+":"+f.Dest, f.Source+"@"+plan.ShortRev(pr.Revision), live, string(f.Content))
-		}
+		out[key] = fileDiff(lf.Host+":"+lf.File.Dest, lf.File.Source+"@"+plan.ShortRev(pr.Revision), lf.Live, string(lf.File.Content))
 	}
 	return out
 }
