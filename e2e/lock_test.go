@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,4 +116,60 @@ func TestRepairRefusedWhileRunIsAlive(t *testing.T) {
 		e.rcAssertAt(t, h, e.tags["v2"], e.rcRender(t, "v2", h), "version=2")
 	}
 	e.waitAllUp(t)
+}
+
+// A host's lock directory removed while a run holds it (by hand, or by
+// another operator's unlock) stops the run safely: the host in flight
+// finishes its step, no other host starts, nothing is left drained, and
+// the run exits 1 saying that the lock of that host was lost.
+func TestLostHostLockStopsTheRunSafely(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3, 1)
+	e.writePlan(e.tags["v2"], "halt", "6s")
+	bg := e.startRollout("apply", "--yes", "--batch", "1", "--ui", "json", "--lock-ttl", "3s")
+	ev, ok := bg.waitEvent(60*time.Second, isPhase(event.PhaseHealth))
+	if !ok {
+		dump(t, bg.wait(time.Minute))
+		t.Fatal("no health window")
+	}
+	var canary fleet.Host
+	for _, h := range e.f.Hosts {
+		if h.Name == ev.Host {
+			canary = h
+		}
+	}
+	dir, err := journal.PlanDir(filepath.Join(canary.Root, "state"), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockDir := filepath.Join(dir, journal.LockDir)
+	if _, err := os.Stat(lockDir); err != nil {
+		t.Fatalf("the run holds no lock on %s: %v", canary.Name, err)
+	}
+	if err := os.RemoveAll(lockDir); err != nil {
+		t.Fatal(err)
+	}
+	e.checkStoppedForLostLock(t, bg.wait(2*time.Minute), canary.Name, canary.Name)
+}
+
+// checkStoppedForLostLock checks how a run that lost a lock ended: exit 1
+// with run_done saying the lock was lost (and naming mention), the host in
+// flight finished ok, no other host started, nothing is left drained.
+func (e *env) checkStoppedForLostLock(t *testing.T, r result, inFlight, mention string) {
+	t.Helper()
+	why := runDoneMessage(parseEvents(t, r.stdout))
+	if r.code != 1 || !strings.Contains(why, "lock was lost") || !strings.Contains(why, mention) {
+		dump(t, r)
+		t.Fatalf("the run whose lock was taken away: exit %d, run_done %q; want exit 1 saying the lock was lost (%s)", r.code, why, mention)
+	}
+	done := hostDone(parseEvents(t, r.stdout))
+	if done[inFlight].Status != string(event.OutcomeOK) {
+		t.Errorf("%s (in flight) ended %s, want ok: the step in flight finishes", inFlight, done[inFlight].Status)
+	}
+	for _, h := range e.f.Hosts {
+		if h.Name != inFlight && done[h.Name].Status != string(event.OutcomeNotStarted) {
+			t.Errorf("%s ended %s after the lock was lost, want not_started", h.Name, done[h.Name].Status)
+		}
+	}
+	e.checkNoneDrained(t, nil)
 }

@@ -376,20 +376,6 @@ func TestEtcdUnlockStopsTheLiveRunSafely(t *testing.T) {
 		dump(t, r)
 		t.Fatalf("unlock from the other machine: exit %d, want 0 naming the etcd lock", r.code)
 	}
-	r := bg.wait(2 * time.Minute)
-	if why := runDoneMessage(parseEvents(t, r.stdout)); r.code != 1 || !strings.Contains(why, "lock was lost") {
-		dump(t, r)
-		t.Fatalf("the run whose lock was revoked: exit %d, run_done %q; want exit 1 saying the lock was lost", r.code, why)
-	}
-	done := hostDone(parseEvents(t, r.stdout))
-	if done[ev.Host].Status != string(event.OutcomeOK) {
-		t.Errorf("%s (in flight) ended %s, want ok", ev.Host, done[ev.Host].Status)
-	}
-	for _, h := range a.f.Hosts {
-		if h.Name != ev.Host && done[h.Name].Status != string(event.OutcomeNotStarted) {
-			t.Errorf("%s ended %s after the lock was lost, want not_started", h.Name, done[h.Name].Status)
-		}
-	}
-	a.checkNoneDrained(t, nil)
+	a.checkStoppedForLostLock(t, bg.wait(2*time.Minute), ev.Host, "lock was lost")
 	checkJournalsAgree(t, cl.Endpoints(), a, b)
 }

@@ -62,7 +62,7 @@ func (l *Local) Lock(ctx context.Context, plan string, info LockInfo) (HeldLock,
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
 	h.release = func() error { return ReleaseLocalLock(l.Dir, plan, info.RunID) }
-	errc := KeepRenewed(rctx, ttl/3, func(context.Context) error {
+	errc := KeepRenewed(rctx, ttl/3, nil, func(context.Context) error {
 		return RenewLocalLock(l.Dir, plan, info, time.Now())
 	})
 	h.done = make(chan struct{})

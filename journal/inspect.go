@@ -25,17 +25,7 @@ const inspectSep = "=rollout-state="
 func inspectScript(statePath string, paths []string) string {
 	var b strings.Builder
 	if len(paths) > 0 {
-		b.WriteString(hashFunc + `for f in ` + shell.Join(paths...) + `; do
-  if [ -f "$f" ]; then
-    s=$(h < "$f") || exit 1
-    printf '%s\n' "${s%% *}"
-  elif [ -e "$f" ] || [ -L "$f" ]; then
-    printf '%s: not a regular file\n' "$f" >&2; exit 1
-  else
-    echo -
-  fi
-done
-`)
+		b.WriteString(hashScript(paths) + "\n")
 	}
 	b.WriteString(`echo ` + inspectSep + `
 f=` + shell.Quote(statePath) + `

@@ -397,22 +397,23 @@ func backoff(ctx context.Context, attempt int) error {
 	return Pause(ctx, time.Duration(attempt)*20*time.Millisecond+rand.N(20*time.Millisecond))
 }
 
-// KeepRenewed calls renew every interval until ctx ends. Each renew error
-// is sent on the returned channel (dropped if the previous one was not
-// received yet); an error wrapping ErrNotHeld is sent and ends the
-// renewing, since the lock is lost. The channel is closed when renewing
-// stops.
-func KeepRenewed(ctx context.Context, interval time.Duration, renew func(context.Context) error) <-chan error {
+// KeepRenewed calls renew every interval until ctx ends: the one lock
+// renewer (the local controller lock, and every run's host locks through
+// rollout.Locks). sleep waits between renewals (nil: Pause; the engine
+// passes its injected clock). Each renew error is sent on the returned
+// channel (dropped if the previous one was not received yet); an error
+// wrapping ErrNotHeld is sent and ends the renewing, since the lock is
+// lost. The channel is closed when renewing stops.
+func KeepRenewed(ctx context.Context, interval time.Duration, sleep func(context.Context, time.Duration) error, renew func(context.Context) error) <-chan error {
+	if sleep == nil {
+		sleep = Pause
+	}
 	errc := make(chan error, 1)
 	go func() {
 		defer close(errc)
-		t := time.NewTicker(interval)
-		defer t.Stop()
 		for {
-			select {
-			case <-ctx.Done():
+			if sleep(ctx, interval) != nil || ctx.Err() != nil {
 				return
-			case <-t.C:
 			}
 			err := renew(ctx)
 			if err == nil || ctx.Err() != nil {

@@ -376,7 +376,7 @@ func TestKeepRenewed(t *testing.T) {
 			var mu sync.Mutex
 			calls := 0
 			enough := make(chan struct{})
-			errc := KeepRenewed(ctx, time.Millisecond, func(context.Context) error {
+			errc := KeepRenewed(ctx, time.Millisecond, nil, func(context.Context) error {
 				mu.Lock()
 				defer mu.Unlock()
 				calls++

@@ -163,9 +163,19 @@ func FileHashes(ctx context.Context, r Runner, paths []string) (map[string]strin
 	if len(paths) == 0 {
 		return map[string]string{}, nil
 	}
-	// One line per path, in order: the hash, or "-" for a missing file.
-	// Files are read on stdin so that no file name is ever parsed back.
-	script := hashFunc + `for f in ` + shell.Join(paths...) + `; do
+	script := hashScript(paths)
+	out, err := run(ctx, r, script, nil)
+	if err != nil {
+		return nil, fmt.Errorf("hash files %s: %w", strings.Join(paths, ", "), err)
+	}
+	return parseHashes(paths, out)
+}
+
+// hashScript prints one line per path, in order: the file's sha256, or
+// "-" for a missing file; a path that is not a regular file fails it. Files
+// are read on stdin so that no file name is ever parsed back.
+func hashScript(paths []string) string {
+	return hashFunc + `for f in ` + shell.Join(paths...) + `; do
   if [ -f "$f" ]; then
     s=$(h < "$f") || exit 1
     printf '%s\n' "${s%% *}"
@@ -175,11 +185,6 @@ func FileHashes(ctx context.Context, r Runner, paths []string) (map[string]strin
     echo -
   fi
 done`
-	out, err := run(ctx, r, script, nil)
-	if err != nil {
-		return nil, fmt.Errorf("hash files %s: %w", strings.Join(paths, ", "), err)
-	}
-	return parseHashes(paths, out)
 }
 
 // parseHashes reads one line per path: a sha256, or "-" for a missing file.

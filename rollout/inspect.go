@@ -1,16 +1,17 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"sort"
+	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
+	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 // HostView is what a read-only look at one host found.
@@ -32,18 +33,14 @@ type HostView struct {
 // extra destinations to hash, per host (may be nil).
 func Inspect(ctx context.Context, p *plan.Plan, hosts []*inventory.Host, env Env, forks int, withLB bool, files map[string][]string) []HostView {
 	views := make([]HostView, len(hosts))
-	g, gctx := errgroup.WithContext(ctx)
-	if forks <= 0 {
-		forks = DefaultForks
+	idx := make([]int, len(hosts))
+	for i := range idx {
+		idx[i] = i
 	}
-	g.SetLimit(forks)
-	for i, h := range hosts {
-		g.Go(func() error {
-			views[i] = inspectOne(gctx, p, h, env, withLB, files[h.Name])
-			return nil
-		})
-	}
-	_ = g.Wait()
+	_ = eachOf(ctx, forks, idx, func(ctx context.Context, i int) error {
+		views[i] = inspectOne(ctx, p, hosts[i], env, withLB, files[hosts[i].Name])
+		return nil
+	})
 	return views
 }
 
@@ -60,34 +57,23 @@ func inspectOne(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, w
 		v.Err = err
 		return v
 	}
-	var paths []string
-	paths = append(paths, extra...)
-	for _, f := range spec.Files {
-		paths = append(paths, f.Dest)
-	}
 	// The recorded files are only known once current.json is read; they
 	// are the plan's files unless the plan changed, so hash what the plan
 	// names in the same command and the rest in a second one.
-	in, err := journal.Inspect(ctx, conn, spec.StateDir, p.Name, dedupe(paths))
+	var dests []string
+	for _, f := range spec.Files {
+		dests = append(dests, f.Dest)
+	}
+	in, err := journal.Inspect(ctx, conn, spec.StateDir, p.Name, dedupe(append(dests, extra...)))
+	if err == nil {
+		err = finishRead(ctx, conn, in)
+	}
 	if err != nil {
 		v.Err = err
 		return v
 	}
-	st, live := in.State, in.Live
-	if more := unhashed(st, live); len(more) > 0 {
-		extra, err := journal.FileHashes(ctx, conn, more)
-		if err != nil {
-			v.Err = err
-			return v
-		}
-		for k, h := range extra {
-			live[k] = h
-		}
-	}
-	v.State = st
-	v.Live = live
-	v.Drift = driftOf(st, live)
-	sort.Strings(v.Drift)
+	v.State, v.Live = in.State, in.Live
+	v.Drift = driftOf(in.State, in.Live)
 	v.Lock, err = journal.ReadHostLock(ctx, conn, spec.StateDir, p.Name)
 	if err != nil {
 		v.Err = err
@@ -137,27 +123,112 @@ func healthNow(ctx context.Context, t *Target, d Drainer, env Env) string {
 	return "failing: " + err.Error()
 }
 
+// LiveFile is the live content of a target file that a run would change.
+type LiveFile struct {
+	Host string
+	File Rendered
+	Live string // "" when the file is missing
+	Err  error  // it could not be read
+}
+
+// ChangingFiles reads, on each host this look could read (views), the
+// live content of every target file that differs from the target, for
+// `plan --diff`. Hosts that cannot be reached now are left out.
+func ChangingFiles(ctx context.Context, pr *Prepared, views map[string]HostView, env Env) []LiveFile {
+	var out []LiveFile
+	for _, t := range pr.Targets {
+		v := views[t.Host.Name]
+		if v.Err != nil {
+			continue
+		}
+		conn, err := env.Connect(ctx, t.Host)
+		if err != nil {
+			continue
+		}
+		for _, f := range t.Files {
+			if v.Live[f.Dest] == f.SHA256 {
+				continue
+			}
+			lf := LiveFile{Host: t.Host.Name, File: f}
+			if v.Live[f.Dest] != "" {
+				var b bytes.Buffer
+				lf.Err = conn.Run(ctx, "cat -- "+shell.Quote(f.Dest), nil, &b, nil)
+				lf.Live = b.String()
+			}
+			out = append(out, lf)
+		}
+	}
+	return out
+}
+
 // statusHealthTimeout bounds the health look of `rollout status`.
 const statusHealthTimeout = 5 * time.Second
 
-// AtTarget reports whether a host, as this look found it, already runs t at
-// rev with matching live files: the run will skip it (the same rule the
-// runner applies when it reads the host).
-func (v HostView) AtTarget(t *Target, rev string) bool {
-	return v.Err == nil && v.State != nil && v.State.Revision == rev && filesMatch(t.Files, v.Live)
-}
-
-// unhashed lists the files recorded in st that live does not cover.
-func unhashed(st *journal.HostState, live map[string]string) []string {
-	if st == nil {
-		return nil
+// Attention says why the host this look found needs a person, and the
+// command that resolves it (pf is the plan file as a shell word, h the
+// host's inventory entry or nil, runs the plan's journal); "" when it is
+// at its recorded revision and serving. It is what `rollout status` decides.
+func (v HostView) Attention(h *inventory.Host, runs []journal.RunSummary, pf string, now time.Time) (why, next string) {
+	if v.Err != nil {
+		if h == nil {
+			return "unreachable", "rollout status " + pf + " --limit " + v.Name
+		}
+		return "unreachable (" + firstLine(v.Err.Error()) + ")", "see why with: " + SSHCommand(h)
 	}
-	var out []string
-	for p := range st.Files {
-		if _, ok := live[p]; !ok {
-			out = append(out, p)
+	// the last run that touched the host, and how it left it
+	var last *journal.RunSummary
+	var outcome event.Outcome
+	for i := range runs {
+		for _, hr := range runs[i].Hosts {
+			if hr.Host == v.Name && hr.Phase != "" {
+				last, outcome = &runs[i], hr.Outcome
+			}
 		}
 	}
-	sort.Strings(out)
-	return out
+	runState := func(r *journal.RunSummary) string {
+		if r.Finished {
+			return "finished"
+		}
+		if v.Lock != nil && v.Lock.RunID == r.ID {
+			if dead, _ := journal.OwnerDead(*v.Lock); dead {
+				return "dead"
+			}
+			return "running, or dead on another machine"
+		}
+		return "dead"
+	}
+	switch {
+	case last != nil && (outcome == event.OutcomeDrained || outcome == event.OutcomeUnknown) && !v.Serving:
+		why := fmt.Sprintf("left drained by run %s (%s)", last.ID, runState(last))
+		if outcome == event.OutcomeUnknown {
+			why += ", half-done"
+		}
+		return why, "rollout repair " + pf
+	case v.Lock != nil:
+		if dead, why := journal.OwnerDead(*v.Lock); dead {
+			return fmt.Sprintf("locked by dead run %s (%s)", v.Lock.RunID, why), "rollout repair " + pf
+		}
+		for _, r := range runs {
+			if r.ID == v.Lock.RunID && r.Finished {
+				return fmt.Sprintf("still locked by finished run %s (it could not release the lock)", r.ID), "rollout unlock " + pf + " --yes"
+			}
+		}
+		if v.Lock.Expired(now) {
+			return fmt.Sprintf("stale lock of run %s (expired)", v.Lock.RunID), "rollout unlock " + pf + " --yes"
+		}
+		return "", ""
+	case len(v.Drift) > 0:
+		return "DRIFT (hand-edited): " + strings.Join(v.Drift, ", "),
+			"see it: rollout plan " + pf + " --diff --limit " + v.Name + "; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
+	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
+		// no run of this plan left it so: rollout has nothing to put back
+		return "out of the load balancer (" + v.LB + "), not by a run of this plan",
+			"check who drained it, then put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
+	}
+	return "", ""
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
@@ -125,8 +123,9 @@ type hostInfo struct {
 	drainer Drainer
 	old     *journal.HostState
 	live    map[string]string // dest → sha256 of the live file ("" = missing)
-	skip    bool
-	prev    *Target // the previous revision rendered, for rollback
+	class   Class             // how it stands against the target
+	skip    bool              // class.Action == HostSkip
+	prev    *Target           // the previous revision rendered, for rollback
 }
 
 type run struct {
@@ -286,27 +285,21 @@ func (r *run) lockInfo() journal.LockInfo {
 func (r *run) execute(ctx context.Context) error {
 	pr := r.pr
 	planName := pr.Plan.Name
-	// the controller's lock, in the state backend
+	// the controller's lock in the state backend, then every host's:
+	// renewed while the run lives; a lost one stops the run safely
+	locks := &Locks{Plan: planName, Info: r.lockInfo(), Forks: r.opts.Forks, Now: r.env.Now, Sleep: r.env.Sleep,
+		Lost: r.stopSafely, Warn: func(format string, args ...any) { r.log("warn", format, args...) }}
+	defer func() {
+		if un := locks.Release(ctx); len(un) > 0 {
+			r.mu.Lock()
+			r.unreleased = append(r.unreleased, un...)
+			r.mu.Unlock()
+		}
+	}()
 	if r.opts.Backend != nil {
-		held, err := r.opts.Backend.Lock(ctx, planName, r.lockInfo())
-		if err != nil {
+		if err := locks.TakePlan(ctx, r.opts.Backend); err != nil {
 			return lockRefusal(err, pr.Req.PlanFile)
 		}
-		watchDone := make(chan struct{})
-		go func() {
-			defer close(watchDone)
-			if err, ok := <-held.Lost(); ok && err != nil {
-				r.stopSafely(err)
-			}
-		}()
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := held.Release(rctx); err != nil {
-				r.log("warn", "releasing the plan lock: %v", err)
-			}
-			<-watchDone
-		}()
 	}
 
 	// connect to every target (and via hosts, through the drainer factory)
@@ -327,12 +320,10 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	// host locks and what is on each host now: one command per host
-	var lockMu sync.Mutex
-	var locked []*hostInfo
+	var readMu sync.Mutex
 	var readErrs []error
 	lockErr := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
-		in, held, err := journal.AcquireHostLockAndInspect(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, planName,
-			r.lockInfo(), r.env.Now(), r.inspectPaths(h, nil))
+		in, held, err := locks.TakeHostAndRead(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, readPaths(h.t.Files, nil))
 		if !held {
 			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 		}
@@ -341,32 +332,17 @@ func (r *run) execute(ctx context.Context) error {
 		} else {
 			err = r.applyInspection(ctx, h, in)
 		}
-		lockMu.Lock()
-		defer lockMu.Unlock()
-		locked = append(locked, h)
 		if err != nil {
+			readMu.Lock()
 			readErrs = append(readErrs, err)
+			readMu.Unlock()
 		}
 		return nil
 	})
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = r.forEachOf(rctx, locked, func(ctx context.Context, h *hostInfo) error {
-			if err := journal.ReleaseHostLock(ctx, h.conn, h.t.Spec.StateDir, planName, r.opts.RunID); err != nil {
-				r.log("warn", "%s: releasing lock: %v", h.t.Host.Name, err)
-				r.mu.Lock()
-				r.unreleased = append(r.unreleased, h.t.Host.Name)
-				r.mu.Unlock()
-			}
-			return nil
-		})
-	}()
 	if lockErr != nil {
 		return lockRefusal(lockErr, pr.Req.PlanFile)
 	}
-	stopRenew := r.keepLocksRenewed(ctx, locked)
-	defer stopRenew()
+	locks.KeepRenewed(ctx)
 	if len(readErrs) > 0 {
 		sort.Slice(readErrs, func(i, j int) bool { return readErrs[i].Error() < readErrs[j].Error() })
 		return refuse("rollout status "+pr.Req.PlanFile, "reading host state: %v", errors.Join(readErrs...))
@@ -394,12 +370,12 @@ func (r *run) execute(ctx context.Context) error {
 	var drifted []string
 	for _, name := range r.order {
 		h := r.hosts[name]
-		drift := driftOf(h.old, h.live)
+		drift := h.class.Drift
 		switch {
-		case h.skip:
-			r.emit(event.Event{Event: event.HostState, Host: name, Revision: h.old.Revision, Status: "skip",
+		case h.class.Action == HostSkip:
+			r.emit(event.Event{Event: event.HostState, Host: name, Revision: h.old.Revision, Status: string(HostSkip),
 				Message: "already at " + plan.ShortRev(pr.Revision) + " with matching files"})
-		case len(drift) > 0 && !r.opts.Adopt:
+		case h.class.Action == HostDrift && !r.opts.Adopt:
 			drifted = append(drifted, fmt.Sprintf("%s (%s)", name, strings.Join(drift, ", ")))
 		default:
 			from := "nothing recorded"
@@ -410,7 +386,7 @@ func (r *run) execute(ctx context.Context) error {
 			if len(drift) > 0 {
 				msg += "; adopting hand-edited " + strings.Join(drift, ", ")
 			}
-			r.emit(event.Event{Event: event.HostState, Host: name, Revision: revOf(h.old), Status: "change", Message: msg})
+			r.emit(event.Event{Event: event.HostState, Host: name, Revision: revOf(h.old), Status: string(HostChange), Message: msg})
 		}
 	}
 	if len(drifted) > 0 {
@@ -471,13 +447,6 @@ func (r *run) execute(ctx context.Context) error {
 	return r.batches(ctx, todo)
 }
 
-func revOf(st *journal.HostState) string {
-	if st == nil {
-		return ""
-	}
-	return st.Revision
-}
-
 func (r *run) forEach(ctx context.Context, f func(context.Context, *hostInfo) error) error {
 	hosts := make([]*hostInfo, len(r.order))
 	for i, name := range r.order {
@@ -489,122 +458,20 @@ func (r *run) forEach(ctx context.Context, f func(context.Context, *hostInfo) er
 // forEachOf runs f for every host, at most --forks at a time, and joins
 // the errors in a stable order.
 func (r *run) forEachOf(ctx context.Context, hosts []*hostInfo, f func(context.Context, *hostInfo) error) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.opts.Forks)
-	var mu sync.Mutex
-	var errs []error
-	for _, h := range hosts {
-		g.Go(func() error {
-			if err := f(gctx, h); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return errors.Join(errs...)
+	return eachOf(ctx, r.opts.Forks, hosts, f)
 }
 
-func (r *run) keepLocksRenewed(ctx context.Context, hosts []*hostInfo) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		every := r.opts.LockTTL / 3
-		for {
-			if err := r.env.Sleep(ctx, every); err != nil {
-				return
-			}
-			_ = r.forEachOf(ctx, hosts, func(ctx context.Context, h *hostInfo) error {
-				err := journal.RenewHostLock(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, r.lockInfo(), r.env.Now())
-				switch {
-				case err == nil || ctx.Err() != nil:
-				case errors.Is(err, journal.ErrNotHeld):
-					// another run may be driving this host now: go no further
-					r.stopSafely(fmt.Errorf("%w: %s: %w", journal.ErrLockLost, h.t.Host.Name, err))
-				default:
-					r.log("warn", "%s: renewing lock: %v", h.t.Host.Name, err)
-				}
-				return nil
-			})
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
-// inspectPaths is every file whose live hash the run needs: the plan's,
-// and those st recorded.
-func (r *run) inspectPaths(h *hostInfo, st *journal.HostState) []string {
-	var paths []string
-	for _, f := range h.t.Files {
-		paths = append(paths, f.Dest)
-	}
-	if st != nil {
-		for p := range st.Files {
-			paths = append(paths, p)
-		}
-	}
-	return dedupe(paths)
-}
-
-// applyInspection records what a host holds. Files recorded in its state
-// but no longer in the plan were not hashed with the rest: one more
-// command reads them.
+// applyInspection records what a host holds (the lock command's read,
+// finished as every read of a host is) and how it stands against the
+// target.
 func (r *run) applyInspection(ctx context.Context, h *hostInfo, in *journal.Inspection) error {
-	st, live := in.State, in.Live
-	if more := unhashed(st, live); len(more) > 0 {
-		extra, err := journal.FileHashes(ctx, h.conn, more)
-		if err != nil {
-			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
-		}
-		for k, v := range extra {
-			live[k] = v
-		}
+	if err := finishRead(ctx, h.conn, in); err != nil {
+		return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 	}
-	h.old, h.live = st, live
-	h.skip = st != nil && st.Revision == r.pr.Revision && filesMatch(h.t.Files, live)
+	h.old, h.live = in.State, in.Live
+	h.class = Classify(h.t.Files, r.pr.Revision, h.old, h.live)
+	h.skip = h.class.Action == HostSkip
 	return nil
-}
-
-func dedupe(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, v := range s {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func filesMatch(files []Rendered, live map[string]string) bool {
-	for _, f := range files {
-		if live[f.Dest] != f.SHA256 {
-			return false
-		}
-	}
-	return true
-}
-
-// driftOf lists the files whose live content differs from what the host's
-// recorded revision deployed.
-func driftOf(st *journal.HostState, live map[string]string) []string {
-	if st == nil {
-		return nil
-	}
-	var out []string
-	for p, sum := range st.Files {
-		if live[p] != sum {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // checkBackendSize refuses a load-balanced pool of one server unless

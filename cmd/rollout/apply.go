@@ -317,19 +317,7 @@ func confirm(ios *IOStreams, prompt string) bool {
 func describeRun(pr *rollout.Prepared, views []rollout.HostView, kind string) (text, question string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan %q: %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision))
-	var todo, skip, unknown []string
-	for i, t := range pr.Targets {
-		v := views[i]
-		switch {
-		case v.AtTarget(t, pr.Revision):
-			skip = append(skip, t.Host.Name)
-		case v.Err != nil:
-			unknown = append(unknown, t.Host.Name)
-			todo = append(todo, t.Host.Name)
-		default:
-			todo = append(todo, t.Host.Name)
-		}
-	}
+	todo, skip, unknown := rollout.Sort(pr, views)
 	for i, batch := range plan.Batches(pr.BatchSpec, todo) {
 		fmt.Fprintf(&b, "  batch %d: %s\n", i+1, strings.Join(batch, ", "))
 	}

@@ -33,6 +33,43 @@ func openStore(ctx context.Context, g *GlobalOptions, planFile string, p *plan.P
 	return st, err
 }
 
+// planHosts are the options of the commands that act on the selected
+// hosts of a plan and its state backend (repair, unlock): the plan file
+// and --limit.
+type planHosts struct {
+	*GlobalOptions
+	PlanFile string
+	Limit    string
+}
+
+// command is the cobra command: [PLAN] and --limit bound to o; run gets
+// the selected hosts and the plan's state backend, closed after it.
+func (o *planHosts) command(use, short string, run func(context.Context, *rollout.Selection, backend.Store) error) *cobra.Command {
+	cmd := planCommand(use, short, &o.PlanFile, func(ctx context.Context) error {
+		sel, store, err := o.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return run(ctx, sel, store)
+	})
+	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "only these hosts")
+	return cmd
+}
+
+// open selects the hosts and opens the plan's state backend.
+func (o *planHosts) open(ctx context.Context) (*rollout.Selection, backend.Store, error) {
+	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit})
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, sel.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sel, store, nil
+}
+
 // storeForPlanFile loads the plan for its name and backend block, and
 // opens its store. A plan that does not load still has a local journal
 // beside it, unless the environment asks for etcd.

@@ -10,7 +10,6 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
@@ -28,15 +27,8 @@ type planOptions struct {
 
 func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	o := &planOptions{GlobalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "plan [PLAN] [scope]",
-		Short: "Show what apply would do: commit, batches, per host the files that change (read-only)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.PlanFile = planArg(args)
-			return planRun(cmd.Context(), ios, o)
-		},
-	}
+	cmd := planCommand("plan [PLAN] [scope]", "Show what apply would do: commit, batches, per host the files that change (read-only)", &o.PlanFile,
+		func(ctx context.Context) error { return planRun(ctx, ios, o) })
 	o.Scope.bind(cmd, "look at this revision instead of the pin (any commit-ish: branch, tag, short hash)")
 	cmd.Flags().BoolVar(&o.Offline, "offline", false, "do not contact hosts: show only what the repository and inventory say")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when nothing would change, 4 when changes are pending")
@@ -123,46 +115,28 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	var rows []planHostJSON
 	changes, problems := 0, 0
 	for _, t := range pr.Targets {
-		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: "change"}
+		var c rollout.Class
 		v, looked := views[t.Host.Name]
-		if looked && v.Err != nil {
-			row.Action, row.Error = "unknown", v.Err.Error()
+		if looked {
+			c = v.Class(t, pr.Revision)
+		} else {
+			c = rollout.Classify(t.Files, pr.Revision, nil, nil) // --offline
+		}
+		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: string(c.Action), Current: c.Current}
+		for _, f := range c.Files {
+			row.Files = append(row.Files, planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Live: f.Live, Change: string(f.Change)})
+		}
+		switch c.Action {
+		case rollout.HostUnknown:
+			row.Error = v.Err.Error()
 			problems++
+		case rollout.HostDrift:
+			row.Drift = c.Drift
 		}
-		same := looked && v.Err == nil
-		for _, f := range t.Files {
-			fj := planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Change: "unknown"}
-			if looked && v.Err == nil {
-				fj.Live = v.Live[f.Dest]
-				switch {
-				case fj.Live == "":
-					fj.Change = "new"
-				case fj.Live == f.SHA256:
-					fj.Change = "same"
-				default:
-					fj.Change = "changed"
-				}
-				if fj.Change != "same" {
-					same = false
-				}
-			}
-			row.Files = append(row.Files, fj)
+		if looked && v.Err == nil && v.Lock != nil {
+			row.Lock = fmt.Sprintf("locked by %s (run %s)", v.Lock.Owner, v.Lock.RunID)
 		}
-		if looked && v.Err == nil {
-			if v.State != nil {
-				row.Current = v.State.Revision
-			}
-			if v.Lock != nil {
-				row.Lock = fmt.Sprintf("locked by %s (run %s)", v.Lock.Owner, v.Lock.RunID)
-			}
-			switch {
-			case len(v.Drift) > 0:
-				row.Action, row.Drift = "drift", v.Drift
-			case same && v.State != nil && v.State.Revision == pr.Revision:
-				row.Action = "skip"
-			}
-		}
-		if row.Action == "change" || row.Action == "drift" {
+		if c.Action == rollout.HostChange || c.Action == rollout.HostDrift {
 			changes++
 		}
 		rows = append(rows, row)
@@ -206,13 +180,13 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *pla
 	fmt.Fprintln(w)
 	for _, r := range rows {
 		head := fmt.Sprintf("%-12s batch %d  ", r.Host, r.Batch)
-		switch r.Action {
-		case "skip":
+		switch rollout.HostAction(r.Action) {
+		case rollout.HostSkip:
 			fmt.Fprintf(w, "%sskip: already at %s with matching files\n", head, plan.ShortRev(r.Current))
 			continue
-		case "unknown":
+		case rollout.HostUnknown:
 			fmt.Fprintf(w, "%sunknown: %s\n", head, r.Error)
-		case "drift":
+		case rollout.HostDrift:
 			fmt.Fprintf(w, "%sDRIFT: %s edited by hand since %s; apply refuses without --adopt\n", head, strings.Join(r.Drift, ", "), plan.ShortRev(r.Current))
 		default:
 			from := "nothing recorded"
@@ -238,34 +212,17 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *pla
 	}
 }
 
-// liveDiffs reads each changing file from its host and diffs it against
-// what apply would write.
+// liveDiffs diffs each changing file, as its host has it now, against what
+// apply would write; keyed host+"\x00"+dest.
 func liveDiffs(ctx context.Context, w *wire.Wiring, pr *rollout.Prepared, views map[string]rollout.HostView) map[string]string {
 	out := map[string]string{}
-	for _, t := range pr.Targets {
-		v := views[t.Host.Name]
-		if v.Err != nil {
+	for _, lf := range rollout.ChangingFiles(ctx, pr, views, w.Env(nil)) {
+		key := lf.Host + "\x00" + lf.File.Dest
+		if lf.Err != nil {
+			out[key] = "(cannot read the live file: " + lf.Err.Error() + ")"
 			continue
 		}
-		conn, err := w.Connect(ctx, t.Host)
-		if err != nil {
-			continue
-		}
-		for _, f := range t.Files {
-			if v.Live[f.Dest] == f.SHA256 {
-				continue
-			}
-			live := ""
-			if v.Live[f.Dest] != "" {
-				b, err := conn.Output(ctx, "cat -- "+shell.Quote(f.Dest))
-				if err != nil {
-					out[t.Host.Name+"\x00"+f.Dest] = "(cannot read the live file: " + err.Error() + ")"
-					continue
-				}
-				live = string(b)
-			}
-			out[t.Host.Name+"\x00"+f.Dest] = fileDiff(t.Host.Name+":"+f.Dest, f.Source+"@"+plan.ShortRev(pr.Revision), live, string(f.Content))
-		}
+		out[key] = fileDiff(lf.Host+":"+lf.File.Dest, lf.File.Source+"@"+plan.ShortRev(pr.Revision), lf.Live, string(lf.File.Content))
 	}
 	return out
 }

@@ -3,48 +3,30 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/rollout-sh/rollout/backend"
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout"
-	"github.com/rollout-sh/rollout/rollout/event"
 )
 
-type repairOptions struct {
-	*GlobalOptions
-	PlanFile string
-	Limit    string
-}
+// repairOptions: the plan file and --limit (planHosts).
+type repairOptions struct{ planHosts }
 
 func newRepairCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
-	o := &repairOptions{GlobalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "repair [PLAN]",
-		Short: "Put hosts a dead or failed run left drained or half-done back to their state before it",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.PlanFile = planArg(args)
-			return repairRun(cmd.Context(), ios, o)
-		},
-	}
-	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "only these hosts")
-	return cmd
+	o := &repairOptions{planHosts{GlobalOptions: g}}
+	return o.command("repair [PLAN]", "Put hosts a dead or failed run left drained or half-done back to their state before it", func(ctx context.Context, sel *rollout.Selection, store backend.Store) error {
+		return repairRun(ctx, ios, o, sel, store)
+	})
 }
 
-func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
-	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit})
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, sel.Plan)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollout.Selection, store backend.Store) error {
 	events, err := store.Events(ctx, sel.Plan.Name)
 	if err != nil {
 		return err
@@ -58,7 +40,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 	for _, h := range sel.Hosts {
 		in[h.Name] = true
 	}
-	todo := repairTargets(runs, in)
+	todo := rollout.RepairTargets(runs, in)
 	if len(todo) == 0 {
 		fmt.Fprintln(ios.Out, "no run left a selected host drained or in an unknown state: nothing to repair")
 		return nil
@@ -66,11 +48,11 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 	var names []string
 	for _, t := range todo {
 		state := "finished"
-		if !t.run.Finished {
+		if !t.Run.Finished {
 			state = "did not finish"
 		}
-		fmt.Fprintf(ios.Out, "%s: %s by run %s (which %s)\n", t.host, t.outcome, t.run.ID, state)
-		names = append(names, t.host)
+		fmt.Fprintf(ios.Out, "%s: %s by run %s (which %s)\n", t.Host, t.Outcome, t.Run.ID, state)
+		names = append(names, t.Host)
 	}
 	if !o.Yes {
 		if !ios.CanPrompt() {
@@ -85,25 +67,27 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		return err
 	}
 	defer w.Close()
-	release, err := lockForRepair(ctx, ios, o, sel, w, store, names)
+	env := w.Env(nil)
+	var lostMu sync.Mutex
+	var lost error
+	locks, err := rollout.LockForRepair(ctx, rollout.RepairLock{Sel: sel, PlanFile: o.PlanFile, Store: store, Env: env,
+		Info: journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(time.Now())}, Forks: forks(o.GlobalOptions), Hosts: names,
+		Say: func(msg string) { fmt.Fprintln(ios.Out, msg) },
+		Lost: func(err error) {
+			lostMu.Lock()
+			defer lostMu.Unlock()
+			if lost == nil {
+				lost = err
+			}
+		}})
 	if err != nil {
 		return err
 	}
-	defer release()
-	// every host at once (up to --forks), reported in order
-	results := make([]rollout.RepairResult, len(todo))
-	g := new(errgroup.Group)
-	g.SetLimit(forks(o.GlobalOptions))
-	for i, t := range todo {
-		g.Go(func() error {
-			results[i] = rollout.Repair(ctx, sel.Plan, sel.Inventory.Host(t.host), w.Env(nil), t.run.ID)
-			return nil
-		})
-	}
-	_ = g.Wait()
+	defer locks.Release(ctx)
+	results := rollout.RepairAll(ctx, sel, todo, env, forks(o.GlobalOptions))
 	failed := 0
 	for i, t := range todo {
-		name := t.host
+		name := t.Host
 		r := results[i]
 		switch {
 		case r.Err != nil:
@@ -115,46 +99,18 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 			fmt.Fprintf(ios.Out, "%s: files as recorded; back in the load balancer\n", name)
 		}
 	}
+	lostMu.Lock()
+	defer lostMu.Unlock()
+	if lost != nil {
+		// another run may have started on these hosts meanwhile
+		fmt.Fprintf(ios.Out, "repair: %v; look before anything else: rollout status %s\n", lost, o.PlanFile)
+		return exitError{code: rollout.ExitFailed}
+	}
 	if failed > 0 {
 		return exitError{code: rollout.ExitFailed}
 	}
 	fmt.Fprintf(ios.Out, "repaired; check with: rollout status %s\n", o.PlanFile)
 	return nil
-}
-
-type repairTarget struct {
-	host    string
-	outcome event.Outcome
-	run     journal.RunSummary
-}
-
-// repairTargets picks, for each selected host, the last run that touched it
-// (entered a pipeline phase): a later run that was refused, skipped it, or
-// was limited to other hosts changed nothing on it and must not hide what
-// an earlier run left behind. Hosts that run left drained or in an unknown
-// state are the ones to repair.
-func repairTargets(runs []journal.RunSummary, in map[string]bool) []repairTarget {
-	last := map[string]repairTarget{}
-	var order []string
-	for _, r := range runs {
-		for _, h := range r.Hosts {
-			if !in[h.Host] || h.Phase == "" {
-				continue
-			}
-			if _, seen := last[h.Host]; !seen {
-				order = append(order, h.Host)
-			}
-			last[h.Host] = repairTarget{host: h.Host, outcome: h.Outcome, run: r}
-		}
-	}
-	var out []repairTarget
-	for _, name := range order {
-		t := last[name]
-		if t.outcome == event.OutcomeDrained || t.outcome == event.OutcomeUnknown {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // forks is --forks, or the default when it is not positive.

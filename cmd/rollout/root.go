@@ -288,6 +288,20 @@ func groupPerHost(diags hcl.Diagnostics) hcl.Diagnostics {
 	return out
 }
 
+// planCommand is a command on one plan: [PLAN] (default rollout.hcl) is
+// stored in planFile before run is called.
+func planCommand(use, short string, planFile *string, run func(context.Context) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			*planFile = planArg(args)
+			return run(cmd.Context())
+		},
+	}
+}
+
 // planArg returns the plan file argument (default rollout.hcl).
 func planArg(args []string) string {
 	if len(args) > 0 && args[0] != "" {

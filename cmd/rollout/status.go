@@ -14,7 +14,6 @@ import (
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
-	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 type statusOptions struct {
@@ -26,15 +25,8 @@ type statusOptions struct {
 
 func newStatusCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	o := &statusOptions{GlobalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "status [PLAN]",
-		Short: "Per host: deployed revision, previous revision, last run, drift, lock, LB state",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.PlanFile = planArg(args)
-			return statusRun(cmd.Context(), ios, o)
-		},
-	}
+	cmd := planCommand("status [PLAN]", "Per host: deployed revision, previous revision, last run, drift, lock, LB state", &o.PlanFile,
+		func(ctx context.Context) error { return statusRun(ctx, ios, o) })
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when every host is at its recorded revision and serving, 4 when one needs attention (left drained, stale lock, drift, unreachable)")
 	return cmd
@@ -111,7 +103,7 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		if v.Lock != nil {
 			r.Lock = fmt.Sprintf("%s (run %s, pid %d)", v.Lock.Owner, v.Lock.RunID, v.Lock.PID)
 		}
-		r.Attention, r.Next = needsAttention(v, sel, runs, o.PlanFile)
+		r.Attention, r.Next = v.Attention(sel.Inventory.Host(v.Name), runs, shellWord(o.PlanFile), now)
 		r.Next = withFlags(r.Next, flags)
 		if r.Attention != "" {
 			attention++
@@ -176,73 +168,4 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		return exitError{code: rollout.ExitChanges}
 	}
 	return nil
-}
-
-// needsAttention says why a host needs a person, and the command that
-// resolves it; "" when it is at its recorded revision and serving.
-func needsAttention(v rollout.HostView, sel *rollout.Selection, runs []journal.RunSummary, planFile string) (why, next string) {
-	pf := shellWord(planFile)
-	if v.Err != nil {
-		h := sel.Inventory.Host(v.Name)
-		if h == nil {
-			return "unreachable", "rollout status " + pf + " --limit " + v.Name
-		}
-		return "unreachable (" + firstLine(v.Err.Error()) + ")", "see why with: " + rollout.SSHCommand(h)
-	}
-	// the last run that touched the host, and how it left it
-	var last *journal.RunSummary
-	var outcome event.Outcome
-	for i := range runs {
-		for _, hr := range runs[i].Hosts {
-			if hr.Host == v.Name && hr.Phase != "" {
-				last, outcome = &runs[i], hr.Outcome
-			}
-		}
-	}
-	runState := func(r *journal.RunSummary) string {
-		if r.Finished {
-			return "finished"
-		}
-		if v.Lock != nil && v.Lock.RunID == r.ID {
-			if dead, _ := journal.OwnerDead(*v.Lock); dead {
-				return "dead"
-			}
-			return "running, or dead on another machine"
-		}
-		return "dead"
-	}
-	switch {
-	case last != nil && (outcome == event.OutcomeDrained || outcome == event.OutcomeUnknown) && !v.Serving:
-		why := fmt.Sprintf("left drained by run %s (%s)", last.ID, runState(last))
-		if outcome == event.OutcomeUnknown {
-			why += ", half-done"
-		}
-		return why, "rollout repair " + pf
-	case v.Lock != nil:
-		if dead, why := journal.OwnerDead(*v.Lock); dead {
-			return fmt.Sprintf("locked by dead run %s (%s)", v.Lock.RunID, why), "rollout repair " + pf
-		}
-		for _, r := range runs {
-			if r.ID == v.Lock.RunID && r.Finished {
-				return fmt.Sprintf("still locked by finished run %s (it could not release the lock)", r.ID), "rollout unlock " + pf + " --yes"
-			}
-		}
-		if v.Lock.Expired(time.Now()) {
-			return fmt.Sprintf("stale lock of run %s (expired)", v.Lock.RunID), "rollout unlock " + pf + " --yes"
-		}
-		return "", ""
-	case len(v.Drift) > 0:
-		return "DRIFT (hand-edited): " + strings.Join(v.Drift, ", "),
-			"see it: rollout plan " + pf + " --diff --limit " + v.Name + "; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
-	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
-		// no run of this plan left it so: rollout has nothing to put back
-		return "out of the load balancer (" + v.LB + "), not by a run of this plan",
-			"check who drained it, then put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
-	}
-	return "", ""
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

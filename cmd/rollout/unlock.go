@@ -6,86 +6,41 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-sh/rollout/backend"
 	"github.com/rollout-sh/rollout/internal/wire"
-	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout"
 )
 
-type unlockOptions struct {
-	*GlobalOptions
-	PlanFile string
-	Limit    string
-}
+// unlockOptions: the plan file and --limit (planHosts).
+type unlockOptions struct{ planHosts }
 
 func newUnlockCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
-	o := &unlockOptions{GlobalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "unlock [PLAN]",
-		Short: "Remove a stale lock left by a dead run (asks; --yes in CI)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.PlanFile = planArg(args)
-			return unlockRun(cmd.Context(), ios, o)
-		},
-	}
-	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "only these hosts")
-	return cmd
+	o := &unlockOptions{planHosts{GlobalOptions: g}}
+	return o.command("unlock [PLAN]", "Remove a stale lock left by a dead run (asks; --yes in CI)", func(ctx context.Context, sel *rollout.Selection, store backend.Store) error {
+		return unlockRun(ctx, ios, o, sel, store)
+	})
 }
 
-func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions) error {
-	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit})
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, o.GlobalOptions, o.PlanFile, sel.Plan)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	name := sel.Plan.Name
-	type held struct {
-		where string
-		info  *journal.LockInfo
-		brk   func() error
-	}
-	var locks []held
-	if li, err := store.ReadLock(ctx, name); err != nil {
-		return err
-	} else if li != nil {
-		locks = append(locks, held{store.Describe(), li, func() error { return store.BreakLock(ctx, name) }})
-	}
+func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions, sel *rollout.Selection, store backend.Store) error {
 	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	env := w.Env(nil)
-	for _, h := range sel.Hosts {
-		spec, diags := sel.Plan.ForHost(h, sel.Plan.Revision)
-		if diags.HasErrors() {
-			return &rollout.DiagError{Diags: diags, Sources: sel.Sources}
-		}
-		conn, err := env.Connect(ctx, h)
-		if err != nil {
-			fmt.Fprintf(ios.Err, "%s: cannot check its lock: %v\n", h.Name, err)
-			continue
-		}
-		li, err := journal.ReadHostLock(ctx, conn, spec.StateDir, name)
-		if err != nil {
-			fmt.Fprintf(ios.Err, "%s: %v\n", h.Name, err)
-			continue
-		}
-		if li != nil {
-			locks = append(locks, held{h.Name, li, func() error { return journal.BreakHostLock(ctx, conn, spec.StateDir, name) }})
-		}
+	name := sel.Plan.Name
+	locks, err := rollout.FindLocks(ctx, sel, store, w.Env(nil), func(host string, err error) {
+		fmt.Fprintf(ios.Err, "%s: %v\n", host, err)
+	})
+	if err != nil {
+		return err
 	}
 	if len(locks) == 0 {
 		fmt.Fprintf(ios.Out, "plan %q is not locked\n", name)
 		return nil
 	}
 	for _, l := range locks {
-		fmt.Fprintf(ios.Out, "%s: held by %s (run %s, pid %d) since %s, renewed %s\n", l.where, l.info.Owner, l.info.RunID, l.info.PID,
-			l.info.Acquired.Local().Format("15:04:05"), l.info.Renewed.Local().Format("15:04:05"))
+		fmt.Fprintf(ios.Out, "%s: held by %s (run %s, pid %d) since %s, renewed %s\n", l.Where, l.Info.Owner, l.Info.RunID, l.Info.PID,
+			l.Info.Acquired.Local().Format("15:04:05"), l.Info.Renewed.Local().Format("15:04:05"))
 	}
 	if !o.Yes {
 		if !ios.CanPrompt() {
@@ -96,10 +51,10 @@ func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions) error {
 		}
 	}
 	for _, l := range locks {
-		if err := l.brk(); err != nil {
-			return fmt.Errorf("%s: %w", l.where, err)
+		if err := l.Break(ctx); err != nil {
+			return fmt.Errorf("%s: %w", l.Where, err)
 		}
-		fmt.Fprintf(ios.Out, "%s: unlocked\n", l.where)
+		fmt.Fprintf(ios.Out, "%s: unlocked\n", l.Where)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package rollout
 
 import (
 	"testing"
@@ -22,11 +22,11 @@ func TestRepairTargetsPerHost(t *testing.T) {
 		{ID: "r6", Hosts: []journal.HostResult{{Host: "web4", Outcome: event.OutcomeOK, Phase: event.PhaseRecord}}},
 	}
 	in := map[string]bool{"web1": true, "web2": true, "web3": true, "web4": true}
-	got := repairTargets(runs, in)
-	if len(got) != 2 || got[0].host != "web1" || got[0].run.ID != "r1" || got[1].host != "web3" || got[1].run.ID != "r4" {
+	got := RepairTargets(runs, in)
+	if len(got) != 2 || got[0].Host != "web1" || got[0].Run.ID != "r1" || got[1].Host != "web3" || got[1].Run.ID != "r4" {
 		t.Fatalf("repairTargets = %+v, want web1 from r1 and web3 from r4 (web4 was fixed by r6)", got)
 	}
-	if got := repairTargets(runs, map[string]bool{"web2": true}); len(got) != 0 {
+	if got := RepairTargets(runs, map[string]bool{"web2": true}); len(got) != 0 {
 		t.Fatalf("web2 alone: %+v, want nothing", got)
 	}
 }
