@@ -288,7 +288,7 @@ type approvalPrompter struct {
 }
 
 func (a *approvalPrompter) Emit(e event.Event) {
-	if e.Event != event.Waiting || e.Status != "approval" {
+	if e.WaitReason() != event.WaitApproval {
 		return
 	}
 	go func() {
