@@ -39,7 +39,8 @@ type Between struct {
 	Started   bool       // a batch has started: hosts were touched
 	Lost      error      // the run must stop safely (lock lost, journal unwritable); never resolved
 	Announced event.Wait // the wait reason last announced
-	Halted    bool       // the reducer said ActHalt or ActDone
+	Halted    bool       // the reducer said ActHalt or ActDone: final
+	final     Decision   // what it said then
 }
 
 // NewBetween is the state before the first of batches, run under p.
@@ -94,6 +95,10 @@ type Input struct {
 
 // Reduce applies in to s and returns the next state and what to do next.
 func Reduce(s Between, in Input) (Between, Decision) {
+	if s.Halted {
+		// the run is over: nothing that happens now starts anything
+		return s, Decision{Action: s.final.Action, Batch: s.final.Batch, Reason: s.final.Reason, NotStarted: s.final.NotStarted, Err: s.final.Err}
+	}
 	s.Batches = slices.Clone(s.Batches)
 	s.Running = slices.Clone(s.Running)
 	var approved string
@@ -141,6 +146,9 @@ func Reduce(s Between, in Input) (Between, Decision) {
 	d := s.next(in.Now)
 	if approved != "" {
 		d.Approved = approved
+	}
+	if s.Halted {
+		s.final = d
 	}
 	return s, d
 }
