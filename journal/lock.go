@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/rollout-sh/rollout/internal/clock"
 )
 
 // Lock layout: <state_dir>/<plan>/lock/ is a directory made with mkdir,
@@ -394,7 +396,7 @@ func parseInfo(raw []byte) *LockInfo {
 // backoff waits a little before attempt, longer each time, with jitter so
 // that racing takers fall out of step.
 func backoff(ctx context.Context, attempt int) error {
-	return Pause(ctx, time.Duration(attempt)*20*time.Millisecond+rand.N(20*time.Millisecond))
+	return clock.Sleep(ctx, time.Duration(attempt)*20*time.Millisecond+rand.N(20*time.Millisecond))
 }
 
 // KeepRenewed calls renew every interval until ctx ends. Each renew error

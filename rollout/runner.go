@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rollout-sh/rollout/internal/clock"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
@@ -73,6 +74,18 @@ type Env struct {
 	Hint  func(error) string
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// clocked is env with the real clock where it has none: the one place the
+// engine meets the wall clock. Tests wire a fake Now and Sleep.
+func (env Env) clocked() Env {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Sleep == nil {
+		env.Sleep = clock.Sleep
+	}
+	return env
 }
 
 // DefaultForks is how many hosts are worked on at once for everything that
@@ -166,12 +179,7 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 	if ctl == nil {
 		ctl = NewControl()
 	}
-	if env.Now == nil {
-		env.Now = time.Now
-	}
-	if env.Sleep == nil {
-		env.Sleep = sleepCtx
-	}
+	env = env.clocked()
 	if opts.Forks <= 0 {
 		opts.Forks = DefaultForks
 	}
@@ -1020,8 +1028,6 @@ func (r *run) nextCommand(res *Result, err error) (summary, next string) {
 	}
 	return "", ""
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) error { return journal.Pause(ctx, d) }
 
 func lockRefusal(err error, planFile string) error {
 	var le *journal.LockedError
