@@ -950,24 +950,17 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 			res.Next = unlock
 		}
 	}
-	status := "ok"
+	status := ExitOf(err).Status
 	msg := res.Summary
 	var ref *Refusal
 	var diag *DiagError
 	switch {
 	case errors.As(err, &ref):
-		status = "refused"
 		msg, res.Next = ref.Problem, ref.Next
 	case errors.As(err, &diag):
-		status = "refused"
 		msg, res.Next = diag.Error(), "rollout validate "+r.pr.Req.PlanFile
 	case res.ExitCode == ExitRefused:
-		status = "refused"
 		msg = err.Error()
-	case res.ExitCode == ExitInterrupted:
-		status = "interrupted"
-	case err != nil:
-		status = "failed"
 	}
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
 		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next})

@@ -190,7 +190,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		fmt.Fprint(ios.Err, text)
 		if !confirm(ios, question) {
 			fmt.Fprintln(ios.Err, "nothing was touched")
-			return exitError{code: rollout.ExitRefused}
+			return exitError{rollout.ErrRefused}
 		}
 	}
 
@@ -263,7 +263,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			// the TUI is gone from the screen: say where things are
 			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", res.Summary, withFlags(res.Next, o.hintFlags()))
 		}
-		return exitError{code: code}
+		return exitError{runErr}
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 			return &rollout.Refusal{Problem: "repair needs a confirmation, but stdin is not a terminal", Next: "rollout repair " + o.PlanFile + " --yes"}
 		}
 		if !confirm(ios, "put them back to their state before that run and into the load balancer? [y/N] ") {
-			return exitError{code: rollout.ExitRefused}
+			return exitError{rollout.ErrRefused}
 		}
 	}
 	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
@@ -116,7 +116,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions) error {
 		}
 	}
 	if failed > 0 {
-		return exitError{code: rollout.ExitFailed}
+		return exitError{errReported}
 	}
 	fmt.Fprintf(ios.Out, "repaired; check with: rollout status %s\n", o.PlanFile)
 	return nil
