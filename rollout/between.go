@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -289,6 +290,68 @@ func (s *Between) waitMessage(w event.Wait) string {
 		return fmt.Sprintf("baking for %s before batch %d", s.Pause, s.Next+1)
 	}
 	return string(w)
+}
+
+// Summarise is what a run that ended with err says in run_done: what it
+// left behind, naming the hosts that need attention (outcomes, in order),
+// and the one command to run next (works when pasted). unreleased are the
+// hosts whose lock the run could not release (sorted).
+func Summarise(order []string, outcomes map[string]event.Outcome, unreleased []string, kind, planFile string, err error) (summary, next string) {
+	summary, next = nextCommand(order, outcomes, kind, planFile, err)
+	if len(unreleased) > 0 {
+		unlock := "rollout unlock " + planFile + " --yes"
+		summary = strings.TrimPrefix(fmt.Sprintf("%s; this run could not release its lock on %s (unreachable at the end): when it is back, %s",
+			summary, strings.Join(unreleased, ", "), unlock), "; ")
+		if err == nil {
+			next = unlock
+		}
+	}
+	return summary, next
+}
+
+// nextCommand says what the run left behind (naming hosts) and the one
+// command to run next.
+func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf string, err error) (summary, next string) {
+	var drained, unknown, failed []string
+	for _, name := range order {
+		switch outcomes[name] {
+		case event.OutcomeDrained:
+			drained = append(drained, name)
+		case event.OutcomeUnknown:
+			unknown = append(unknown, name)
+		case event.OutcomeFailed, event.OutcomeRolledBack:
+			failed = append(failed, name)
+		}
+	}
+	switch {
+	case len(unknown) > 0:
+		next = "rollout repair " + pf
+		return fmt.Sprintf("hosts in an unknown state: %s; run: %s", strings.Join(unknown, ", "), next), next
+	case len(drained) > 0:
+		next = "rollout repair " + pf
+		return fmt.Sprintf("left drained for inspection: %s; when done: %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
+			strings.Join(drained, ", "), next, pf, strings.Join(drained, ",")), next
+	case len(failed) > 0:
+		next = fmt.Sprintf("rollout %s %s", kind, pf)
+		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
+	case errors.Is(err, ErrApprovalNeeded):
+		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", kind, pf)
+		return fmt.Sprintf("stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with %s, or run it in a terminal and approve by hand", next), next
+	case errors.Is(err, ErrLost):
+		next = fmt.Sprintf("rollout %s %s", kind, pf)
+		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, kind, pf), next
+	case errors.Is(err, ErrInterrupted):
+		next = fmt.Sprintf("rollout %s %s", kind, pf)
+		return fmt.Sprintf("stopped; to continue: %s (hosts already done are skipped)", next), next
+	case err == nil:
+		next = "rollout status " + pf
+		return "done; check with: " + next, next
+	case errors.Is(err, ErrRunFailed):
+		// nothing was changed (preflight, say): fix the cause, then run again
+		next = fmt.Sprintf("rollout %s %s", kind, pf)
+		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: %s", err, next), next
+	}
+	return "", ""
 }
 
 // Failed reports whether a host's outcome counts against max_failures.

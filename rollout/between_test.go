@@ -491,3 +491,48 @@ func TestOutcomeClasses(t *testing.T) {
 		t.Error("a host the run has not finished is serving")
 	}
 }
+
+// What a run says at its end, and the command it names, for each way a run
+// ends: the hosts that need a person come first.
+func TestSummarise(t *testing.T) {
+	order := []string{"web1", "web2", "web3"}
+	ok := map[string]event.Outcome{"web1": event.OutcomeOK, "web2": event.OutcomeOK, "web3": event.OutcomeOK}
+	with := func(h string, o event.Outcome) map[string]event.Outcome {
+		m := map[string]event.Outcome{}
+		for k, v := range ok {
+			m[k] = v
+		}
+		m[h] = o
+		return m
+	}
+	for _, tt := range []struct {
+		name       string
+		outcomes   map[string]event.Outcome
+		unreleased []string
+		err        error
+		summary    string
+		next       string
+	}{
+		{"done", ok, nil, nil, "done; check with: rollout status p.hcl", "rollout status p.hcl"},
+		{"unknown first", with("web2", event.OutcomeUnknown), nil, ErrInterrupted,
+			"hosts in an unknown state: web2; run: rollout repair p.hcl", "rollout repair p.hcl"},
+		{"drained", with("web3", event.OutcomeDrained), nil, ErrRunFailed,
+			"left drained for inspection: web3; when done: rollout repair p.hcl (back to the previous files, undrained), or rollout rollback p.hcl --limit web3", "rollout repair p.hcl"},
+		{"failed", with("web1", event.OutcomeRolledBack), nil, ErrRunFailed,
+			"failed and back on their previous files: web1; fix the revision, then: rollout apply p.hcl", "rollout apply p.hcl"},
+		{"gate", ok, nil, ErrApprovalNeeded,
+			"stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with rollout apply p.hcl --yes --auto-approve, or run it in a terminal and approve by hand", "rollout apply p.hcl --yes --auto-approve"},
+		{"lost", ok, nil, &StoppedError{Cause: errors.New("lock lost")},
+			"stopped safely because lock lost; when the cause is fixed: rollout history p.hcl, then rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
+		{"stopped", ok, nil, ErrInterrupted, "stopped; to continue: rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
+		{"nothing changed", ok, nil, fmt.Errorf("preflight: 1 host(s) failed: %w", ErrRunFailed),
+			"preflight: 1 host(s) failed: the run failed; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: rollout apply p.hcl", "rollout apply p.hcl"},
+		{"unreleased", ok, []string{"web2"}, nil,
+			"done; check with: rollout status p.hcl; this run could not release its lock on web2 (unreachable at the end): when it is back, rollout unlock p.hcl --yes", "rollout unlock p.hcl --yes"},
+	} {
+		summary, next := Summarise(order, tt.outcomes, tt.unreleased, "apply", "p.hcl", tt.err)
+		if summary != tt.summary || next != tt.next {
+			t.Errorf("%s:\n summary %q\n    want %q\n next %q, want %q", tt.name, summary, tt.summary, next, tt.next)
+		}
+	}
+}

@@ -940,16 +940,8 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		err = &StoppedError{Cause: lost}
 	}
 	res.ExitCode = ExitCode(err)
-	res.Summary, res.Next = r.nextCommand(res, err)
-	if len(r.unreleased) > 0 {
-		sort.Strings(r.unreleased)
-		unlock := "rollout unlock " + r.pr.Req.PlanFile + " --yes"
-		res.Summary = strings.TrimPrefix(fmt.Sprintf("%s; this run could not release its lock on %s (unreachable at the end): when it is back, %s",
-			res.Summary, strings.Join(r.unreleased, ", "), unlock), "; ")
-		if err == nil {
-			res.Next = unlock
-		}
-	}
+	sort.Strings(r.unreleased)
+	res.Summary, res.Next = Summarise(r.order, res.Outcomes, r.unreleased, r.opts.Kind, r.pr.Req.PlanFile, err)
 	status := ExitOf(err).Status
 	msg := res.Summary
 	var ref *Refusal
@@ -974,52 +966,6 @@ func (r *run) revisionOf(name string) string {
 		return revOf(h.old)
 	}
 	return ""
-}
-
-// nextCommand says what the run left behind (naming hosts) and the one
-// command to run next.
-func (r *run) nextCommand(res *Result, err error) (summary, next string) {
-	pf := r.pr.Req.PlanFile
-	var drained, unknown, failed []string
-	for _, name := range r.order {
-		switch res.Outcomes[name] {
-		case event.OutcomeDrained:
-			drained = append(drained, name)
-		case event.OutcomeUnknown:
-			unknown = append(unknown, name)
-		case event.OutcomeFailed, event.OutcomeRolledBack:
-			failed = append(failed, name)
-		}
-	}
-	switch {
-	case len(unknown) > 0:
-		next = "rollout repair " + pf
-		return fmt.Sprintf("hosts in an unknown state: %s; run: %s", strings.Join(unknown, ", "), next), next
-	case len(drained) > 0:
-		next = "rollout repair " + pf
-		return fmt.Sprintf("left drained for inspection: %s; when done: %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
-			strings.Join(drained, ", "), next, pf, strings.Join(drained, ",")), next
-	case len(failed) > 0:
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
-	case errors.Is(err, ErrApprovalNeeded):
-		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", r.opts.Kind, pf)
-		return fmt.Sprintf("stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with %s, or run it in a terminal and approve by hand", next), next
-	case errors.Is(err, ErrLost):
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, r.opts.Kind, pf), next
-	case errors.Is(err, ErrInterrupted):
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("stopped; to continue: %s (hosts already done are skipped)", next), next
-	case err == nil:
-		next = "rollout status " + pf
-		return "done; check with: " + next, next
-	case errors.Is(err, ErrRunFailed):
-		// nothing was changed (preflight, say): fix the cause, then run again
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: %s", err, next), next
-	}
-	return "", ""
 }
 
 func lockRefusal(err error, planFile string) error {
