@@ -13,7 +13,7 @@ import (
 // gateRun runs f's plan with ctl and a fake clock; sink sees every event
 // as it is emitted (before the run goes on), and the run's events are
 // returned in order.
-func gateRun(t *testing.T, f *fleet, opts Options, ctl *Control, clk *fakeClock, sink func(event.Event)) (*Result, error, []event.Event) {
+func gateRun(t *testing.T, f *fleet, opts Options, ctl *Control, clk *fakeClock, sink func(event.Event)) (*Result, []event.Event, error) {
 	t.Helper()
 	pr, err := Prepare(Request{PlanFile: f.planFile})
 	must(t, err)
@@ -34,7 +34,7 @@ func gateRun(t *testing.T, f *fleet, opts Options, ctl *Control, clk *fakeClock,
 	res, err := Run(context.Background(), pr, env, opts, ctl)
 	mu.Lock()
 	defer mu.Unlock()
-	return res, err, append([]event.Event(nil), evs...)
+	return res, append([]event.Event(nil), evs...), err
 }
 
 // index is the position of the first event matching ok, or -1.
@@ -55,7 +55,7 @@ func TestEngineApprovalGateWaitsForAPerson(t *testing.T) {
 	ctl := NewControl()
 	clk := &fakeClock{t: t0}
 	drainsAtGate := -1
-	res, err, evs := gateRun(t, f, Options{}, ctl, clk, func(e event.Event) {
+	res, evs, err := gateRun(t, f, Options{}, ctl, clk, func(e event.Event) {
 		if e.WaitReason() == event.WaitApproval {
 			drainsAtGate = f.rec.count("drain ")
 			go ctl.Approve() // the person, at some point
@@ -103,7 +103,7 @@ func TestEngineApprovalGateWaitsForAPerson(t *testing.T) {
 func TestEngineApprovalGateAbort(t *testing.T) {
 	f := newFleet(t, 3, "batch = [1]\n  approve_after = [1]")
 	ctl := NewControl()
-	res, err, _ := gateRun(t, f, Options{}, ctl, &fakeClock{t: t0}, func(e event.Event) {
+	res, _, err := gateRun(t, f, Options{}, ctl, &fakeClock{t: t0}, func(e event.Event) {
 		if e.WaitReason() == event.WaitApproval {
 			ctl.Abort()
 		}
@@ -125,7 +125,7 @@ func TestEngineApprovalGateAbort(t *testing.T) {
 func TestEngineBakeBetweenBatches(t *testing.T) {
 	f := newFleet(t, 3, "batch = [1]\n  pause = \"7s\"")
 	clk := &fakeClock{t: t0}
-	res, err, evs := gateRun(t, f, Options{}, NewControl(), clk, nil)
+	res, evs, err := gateRun(t, f, Options{}, NewControl(), clk, nil)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -163,7 +163,7 @@ func TestEnginePauseHoldsTheNextBatch(t *testing.T) {
 	ctl := NewControl()
 	var resumedAt int
 	var mu sync.Mutex
-	res, err, evs := gateRun(t, f, Options{}, ctl, &fakeClock{t: t0}, func(e event.Event) {
+	res, evs, err := gateRun(t, f, Options{}, ctl, &fakeClock{t: t0}, func(e event.Event) {
 		switch {
 		case e.Event == event.BatchStart && e.Batch == 1:
 			ctl.Pause()
