@@ -349,7 +349,7 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 	case errors.Is(err, ErrRunFailed):
 		// nothing was changed (preflight, say): fix the cause, then run again
 		next = fmt.Sprintf("rollout %s %s", kind, pf)
-		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: %s", err, next), next
+		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then run the next command", err), next
 	}
 	return "", ""
 }

@@ -526,7 +526,7 @@ func TestSummarise(t *testing.T) {
 			"stopped safely because lock lost; when the cause is fixed: rollout history p.hcl, then rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
 		{"stopped", ok, nil, ErrInterrupted, "stopped; to continue: rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
 		{"nothing changed", ok, nil, fmt.Errorf("preflight: 1 host(s) failed: %w", ErrRunFailed),
-			"preflight: 1 host(s) failed: the run failed; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: rollout apply p.hcl", "rollout apply p.hcl"},
+			"preflight: 1 host(s) failed: the run failed; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then run the next command", "rollout apply p.hcl"},
 		{"unreleased", ok, []string{"web2"}, nil,
 			"done; check with: rollout status p.hcl; this run could not release its lock on web2 (unreachable at the end): when it is back, rollout unlock p.hcl --yes", "rollout unlock p.hcl --yes"},
 	} {

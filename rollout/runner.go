@@ -74,6 +74,8 @@ type Env struct {
 	Hint  func(error) string
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Validator stages and validates files; nil is validate.Remote.
+	Validator Validator
 }
 
 // clocked is env with the real clock where it has none: the one place the
@@ -682,49 +684,6 @@ func (r *run) rehearse(todo []string) error {
 		return refuse(`set on_failure = "halt" to run without a way back, or make the previous revision's commit available again`,
 			"on_failure = \"rollback\", but the rollback cannot be rehearsed: %s", strings.Join(problems, "; "))
 	}
-	return nil
-}
-
-func (r *run) preflight(ctx context.Context, todo []string) error {
-	r.emit(event.Event{Event: event.PreflightStart, Hosts: todo})
-	var mu sync.Mutex
-	failed := 0
-	in := map[string]bool{}
-	for _, n := range todo {
-		in[n] = true
-	}
-	_ = r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
-		name := h.t.Host.Name
-		if !in[name] {
-			return nil
-		}
-		// stage, validate and remove in one command
-		_, err, invalid := r.stageAndValidate(ctx, h, h.t.Files, "preflight", true)
-		if err == nil {
-			err = invalid
-		}
-		if err != nil {
-			mu.Lock()
-			failed++
-			mu.Unlock()
-			r.emit(event.Event{Event: event.PreflightHost, Host: name, Status: event.StatusFailed, Message: err.Error()})
-			return nil
-		}
-		r.emit(event.Event{Event: event.PreflightHost, Host: name, Status: event.StatusOK})
-		return nil
-	})
-	if ctx.Err() != nil {
-		return ErrInterrupted
-	}
-	if failed > 0 {
-		r.emit(event.Event{Event: event.PreflightDone, Status: event.StatusFailed,
-			Message: fmt.Sprintf("%d host(s) failed preflight; no host was drained and no live file changed", failed)})
-		for _, n := range todo {
-			r.setOutcome(n, event.OutcomeNotStarted, "preflight failed")
-		}
-		return fmt.Errorf("preflight: %d host(s) failed: %w", failed, ErrRunFailed)
-	}
-	r.emit(event.Event{Event: event.PreflightDone, Status: event.StatusOK})
 	return nil
 }
 
