@@ -307,7 +307,7 @@ func (m *Model) apply(e event.Event) {
 			m.approval = &w
 		}
 	case event.Approved:
-		if m.waiting != nil && m.waiting.Status == statusApproval {
+		if m.waiting != nil && m.waiting.WaitReason() == event.WaitApproval {
 			m.waiting = nil
 		} // a pause shown over the approval still holds the run
 		m.approval = nil
