@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/rollout-sh/rollout/internal/clock"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
@@ -330,7 +331,7 @@ func (e *Etcd) putLocked(ctx context.Context, ev event.Event) error {
 		}
 		// a member went away under the request: try another until the
 		// timeout; the index check makes a repeat harmless
-		if journal.Pause(octx, 100*time.Millisecond) != nil {
+		if clock.Sleep(octx, 100*time.Millisecond) != nil {
 			return err
 		}
 	}
@@ -428,7 +429,7 @@ func (e *Etcd) Follow(ctx context.Context, plan, run string, fn func(event.Event
 		if run = journal.CurrentRun(evs); run != "" {
 			break
 		}
-		if err := journal.Pause(ctx, 250*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/rollout-sh/rollout/internal/clock"
 	"github.com/rollout-sh/rollout/internal/transport"
 )
 
@@ -43,13 +44,4 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func (realClock) Sleep(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, d) }

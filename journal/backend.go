@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rollout-sh/rollout/internal/clock"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
 
@@ -183,21 +184,9 @@ func (l *Local) Follow(ctx context.Context, _ string, run string, fn func(event.
 			}
 			seen = len(mine)
 		}
-		if err := Pause(ctx, 200*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-// Pause waits for d, or until ctx ends (its error).
-func Pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

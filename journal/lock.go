@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/rollout-sh/rollout/internal/clock"
 )
 
 // Lock layout: <state_dir>/<plan>/lock/ is a directory made with mkdir,
@@ -394,19 +396,19 @@ func parseInfo(raw []byte) *LockInfo {
 // backoff waits a little before attempt, longer each time, with jitter so
 // that racing takers fall out of step.
 func backoff(ctx context.Context, attempt int) error {
-	return Pause(ctx, time.Duration(attempt)*20*time.Millisecond+rand.N(20*time.Millisecond))
+	return clock.Sleep(ctx, time.Duration(attempt)*20*time.Millisecond+rand.N(20*time.Millisecond))
 }
 
 // KeepRenewed calls renew every interval until ctx ends: the one lock
 // renewer (the local controller lock, and every run's host locks through
-// rollout.Locks). sleep waits between renewals (nil: Pause; the engine
+// rollout.Locks). sleep waits between renewals (nil: clock.Sleep; the engine
 // passes its injected clock). Each renew error is sent on the returned
 // channel (dropped if the previous one was not received yet); an error
 // wrapping ErrNotHeld is sent and ends the renewing, since the lock is
 // lost. The channel is closed when renewing stops.
 func KeepRenewed(ctx context.Context, interval time.Duration, sleep func(context.Context, time.Duration) error, renew func(context.Context) error) <-chan error {
 	if sleep == nil {
-		sleep = Pause
+		sleep = clock.Sleep
 	}
 	errc := make(chan error, 1)
 	go func() {

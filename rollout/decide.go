@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 // This file is the pure part of the engine: decisions are functions of the
@@ -29,18 +31,30 @@ type RunState struct {
 type Action int
 
 const (
-	ActWait       Action = iota // nothing to start now; wait for a result, a key or the clock
-	ActStartBatch               // start batch Decision.Batch
-	ActHalt                     // stop: no further batch starts (Decision.Reason says why)
+	ActWait       Action = iota // nothing to start now; wait for a result, a key or the clock (until Decision.Until, if set)
+	ActStartBatch               // start batch Decision.Batch with Decision.Hosts
+	ActHalt                     // stop: no further batch starts (Decision.Reason says why, Decision.Err is the run's error)
 	ActDone                     // every batch has run
+	ActReadPool                 // read the pool for batch Decision.Batch (Decision.Hosts) and answer with InPool
 )
 
-// Decision is the scheduler's answer.
+// Decision is the scheduler's answer. Besides the action, it carries what
+// the runner reports while it acts: an approved event (Approved), a log
+// line (Log), a waiting event (Announce).
 type Decision struct {
 	Action Action
-	Batch  int    // 0-based, for ActStartBatch
-	Reason string // for ActHalt and ActWait
-	Until  time.Time
+	Batch  int        // 0-based: the batch to start or fit, or the one waited for / not started
+	Hosts  []string   // ActReadPool: the batch to fit; ActStartBatch: the hosts to start
+	Reason string     // ActHalt: why
+	Wait   event.Wait // ActWait: for what
+	Until  time.Time  // ActWait: wake by then at the latest (zero: only on an input)
+	Bake   time.Duration
+
+	Announce      string   // ActWait: the waiting event's message, when the reason is new
+	Approved      string   // an approval was taken: the approved event's message
+	Log, LogLevel string   // a log line to emit
+	NotStarted    []string // ActHalt: hosts that will not start (their message is Reason)
+	Err           error    // ActHalt: the run's error (ExitCode maps it)
 }
 
 // Decide returns what to do next. It never starts a batch while one is in
@@ -49,7 +63,7 @@ type Decision struct {
 func Decide(s RunState, now time.Time) Decision {
 	switch {
 	case s.InFlight:
-		return Decision{Action: ActWait, Reason: "batch in flight"}
+		return Decision{Action: ActWait, Wait: event.WaitInFlight}
 	case s.Failures > s.FailLimit:
 		return Decision{Action: ActHalt, Reason: fmt.Sprintf("%d host(s) failed, more than max_failures = %d allows", s.Failures, s.FailLimit)}
 	case s.CapacityHalt != "":
@@ -62,11 +76,11 @@ func Decide(s RunState, now time.Time) Decision {
 	case s.Next >= len(s.Batches):
 		return Decision{Action: ActDone}
 	case s.Paused:
-		return Decision{Action: ActWait, Reason: "paused"}
+		return Decision{Action: ActWait, Wait: event.WaitPaused}
 	case s.NeedApproval:
-		return Decision{Action: ActWait, Reason: "approval"}
+		return Decision{Action: ActWait, Wait: event.WaitApproval}
 	case now.Before(s.BakeUntil):
-		return Decision{Action: ActWait, Reason: "bake", Until: s.BakeUntil}
+		return Decision{Action: ActWait, Wait: event.WaitBake, Until: s.BakeUntil}
 	}
 	return Decision{Action: ActStartBatch, Batch: s.Next}
 }

@@ -41,8 +41,12 @@ func TestDecide(t *testing.T) {
 			if d.Action != tt.want {
 				t.Fatalf("Decide = %+v, want action %v", d, tt.want)
 			}
-			if tt.why != "" && d.Reason != tt.why {
-				t.Fatalf("reason = %q, want %q", d.Reason, tt.why)
+			why := d.Reason
+			if d.Action == ActWait {
+				why = string(d.Wait)
+			}
+			if tt.why != "" && why != tt.why {
+				t.Fatalf("reason = %q, want %q", why, tt.why)
 			}
 		})
 	}

@@ -212,8 +212,13 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// env is the fleet wired for the engine, on a fake clock: no engine test
+// waits for real time.
 func (f *fleet) env() Env {
+	clk := &fakeClock{t: t0}
 	return Env{
+		Now:     clk.Now,
+		Sleep:   clk.Sleep,
 		Connect: func(context.Context, *inventory.Host) (Conn, error) { return localConn{}, nil },
 		NewDrainer: func(_ context.Context, t *Target) (Drainer, error) {
 			return &fakeDrainer{host: t.Host.Name, rec: f.rec, mu: &f.lbMu, state: f.lbState, sessions: f.sessions}, nil

@@ -90,24 +90,58 @@ func (e *DiagError) Error() string {
 	return b.String()
 }
 
-// ExitCode maps an error to the process exit code. It is the one place where
-// that mapping lives.
-func ExitCode(err error) int {
+// ErrRefused is a refusal (exit 2) that was already told in full, or a
+// command line that cannot be run (a bad flag, an unknown command).
+var ErrRefused = errors.New("refused")
+
+// ErrChanges ends plan --detailed-exitcode with changes pending (exit 4).
+var ErrChanges = errors.New("changes pending")
+
+// ErrAttention ends status --detailed-exitcode when a host needs a person
+// (exit 4): left drained, a stale lock, drift, unreachable.
+var ErrAttention = errors.New("a host needs attention")
+
+// Exit is how a command ended: the process's exit code and the status its
+// run_done event says.
+type Exit struct {
+	Code   int
+	Status string
+}
+
+// exitTable is the one map from how a command ended to its exit code
+// (SPEC.md, README "Exit codes", docs/ci.md): the first row whose test
+// matches wins.
+var exitTable = []struct {
+	is   func(error) bool
+	exit Exit
+}{
+	{func(err error) bool { return err == nil }, Exit{ExitOK, "ok"}},
+	{func(err error) bool { return errors.Is(err, ErrInterrupted) }, Exit{ExitInterrupted, "interrupted"}},
+	{isRefusal, Exit{ExitRefused, "refused"}},
+	{func(err error) bool { return errors.Is(err, ErrChanges) }, Exit{ExitChanges, "changes"}},
+	{func(err error) bool { return errors.Is(err, ErrAttention) }, Exit{ExitChanges, "attention"}},
+	// ErrRunFailed, a StoppedError, and anything else that went wrong
+	{func(error) bool { return true }, Exit{ExitFailed, "failed"}},
+}
+
+func isRefusal(err error) bool {
 	var r *Refusal
 	var d *DiagError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.Is(err, ErrInterrupted):
-		return ExitInterrupted
-	case errors.As(err, &r), errors.As(err, &d):
-		return ExitRefused
-	case errors.Is(err, ErrRunFailed):
-		return ExitFailed
-	default:
-		return ExitFailed
-	}
+	return errors.As(err, &r) || errors.As(err, &d) || errors.Is(err, ErrRefused)
 }
+
+// ExitOf is how a command that returned err ended.
+func ExitOf(err error) Exit {
+	for _, row := range exitTable {
+		if row.is(err) {
+			return row.exit
+		}
+	}
+	return Exit{ExitFailed, "failed"}
+}
+
+// ExitCode maps an error to the process exit code (the exit table).
+func ExitCode(err error) int { return ExitOf(err).Code }
 
 // connectHint is the next step when hosts cannot be reached: the ssh line
 // that shows why (as rollout connects: address, port, user, key), and the

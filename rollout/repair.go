@@ -28,6 +28,7 @@ type RepairResult struct {
 // back in every load balancer.
 func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID string) RepairResult {
 	res := RepairResult{Host: h.Name}
+	env = env.clocked()
 	fail := func(format string, args ...any) RepairResult {
 		res.Err = fmt.Errorf(format, args...)
 		return res
@@ -69,7 +70,7 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 		// the ramp, say): take it out of every LB and wait for its
 		// sessions before its files change and it restarts. Draining a
 		// host already drained changes nothing.
-		if err := drainAndWait(ctx, d, spec.Drain.Timeout); err != nil {
+		if err := drainAndWait(ctx, env, d, spec.Drain.Timeout); err != nil {
 			return fail("draining before the restore (nothing changed): %v", err)
 		}
 		for _, f := range restore {
@@ -98,16 +99,16 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 	if err := d.SetWeight(ctx, 100); err != nil {
 		return fail("weight 100%%: %v", err)
 	}
-	deadline := time.Now().Add(serveDeadline(spec))
+	deadline := env.Now().Add(serveDeadline(spec))
 	for {
 		up, status, err := d.Serving(ctx)
 		if err == nil && up {
 			break
 		}
-		if time.Now().After(deadline) {
+		if env.Now().After(deadline) {
 			return fail("undrained, but the load balancer does not report it UP: %s %v", status, err)
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := env.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -117,26 +118,26 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 
 // drainAndWait takes the host out of its load balancers and waits until its
 // sessions reach zero, for at most timeout (0: the default 2m).
-func drainAndWait(ctx context.Context, d Drainer, timeout time.Duration) error {
+func drainAndWait(ctx context.Context, env Env, d Drainer, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
 	}
 	if err := d.Drain(ctx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
-	deadline := time.Now().Add(timeout)
+	deadline := env.Now().Add(timeout)
 	for {
 		n, err := d.Sessions(ctx)
 		if err == nil && n == 0 {
 			return d.Settle(ctx)
 		}
-		if time.Now().After(deadline) {
+		if env.Now().After(deadline) {
 			if err != nil {
 				return fmt.Errorf("sessions: %w", err)
 			}
 			return fmt.Errorf("%d session(s) still open after %s", n, timeout)
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := env.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rollout-sh/rollout/internal/clock"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
@@ -73,6 +74,18 @@ type Env struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Validator stages and validates files; nil is validate.Remote.
 	Validator Validator
+}
+
+// clocked is env with the real clock where it has none: the one place the
+// engine meets the wall clock. Tests wire a fake Now and Sleep.
+func (env Env) clocked() Env {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Sleep == nil {
+		env.Sleep = clock.Sleep
+	}
+	return env
 }
 
 // DefaultForks is how many hosts are worked on at once for everything that
@@ -167,12 +180,7 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 	if ctl == nil {
 		ctl = NewControl()
 	}
-	if env.Now == nil {
-		env.Now = time.Now
-	}
-	if env.Sleep == nil {
-		env.Sleep = sleepCtx
-	}
+	env = env.clocked()
 	if opts.Forks <= 0 {
 		opts.Forks = DefaultForks
 	}
@@ -546,181 +554,163 @@ func (r *run) rehearse(todo []string) error {
 	return nil
 }
 
-// batches runs the hosts that need a change, batch by batch, as Decide says.
+// batches runs the hosts that need a change, batch by batch. What happens
+// between batches is decided by Reduce (between.go); this loop only
+// executes its decisions and turns what happens into inputs.
 func (r *run) batches(ctx context.Context, todo []string) error {
-	pr := r.pr
-	batches := plan.Batches(pr.BatchSpec, todo)
-	st := RunState{Batches: batches, FailLimit: pr.Plan.FailureLimit(len(todo))}
-	approveAfter := map[int]bool{}
-	for _, b := range pr.Plan.ApproveAfter {
-		approveAfter[b] = true
-	}
-	announced := ""
+	s := NewBetween(r.pr.Plan, plan.Batches(r.pr.BatchSpec, todo), r.opts.AutoApprove, r.opts.Unattended)
+	in := []Input{{Kind: InTick}}
+	observed := false
 	for {
-		st.Paused, st.Stopping = r.ctl.snapshot()
-		if st.NeedApproval && (r.opts.AutoApprove || r.ctl.takeApproval()) {
-			st.NeedApproval = false
-			msg := "approved by a person"
-			if r.opts.AutoApprove {
-				msg = "approved by --auto-approve"
-			}
-			r.emit(event.Event{Event: event.Approved, Batch: st.Next + 1, Message: msg})
+		if !observed {
+			// what the operator and the lock did comes first
+			in = append(r.observe(s), in...)
 		}
-		if st.NeedApproval && r.opts.Unattended {
-			return r.stopAtGate(st)
+		observed = false
+		var d Decision
+		for _, i := range in {
+			i.Now = r.env.Now()
+			s, d = Reduce(s, i)
+			r.report(d)
 		}
-		d := Decide(st, r.env.Now())
+		in = nil
 		switch d.Action {
 		case ActDone:
 			return nil
 		case ActHalt:
-			for _, b := range st.Batches[min(st.Next, len(st.Batches)):] {
-				for _, n := range b {
-					r.setOutcome(n, event.OutcomeNotStarted, d.Reason)
-				}
+			for _, n := range d.NotStarted {
+				r.setOutcome(n, event.OutcomeNotStarted, d.Reason)
 			}
-			r.log("error", "halting: %s", d.Reason)
-			if st.Stopping && st.Failures <= st.FailLimit && st.CapacityHalt == "" {
-				return ErrInterrupted
-			}
-			if !r.touched && st.CapacityHalt != "" {
-				return refuse("bring the servers that are down back, or lower min_in_service", "%s", st.CapacityHalt)
-			}
-			return ErrRunFailed
+			r.log(d.LogLevel, "%s", d.Log)
+			return d.Err
 		case ActWait:
-			if d.Reason != announced {
-				announced = d.Reason
-				msg := d.Reason
-				switch d.Reason {
-				case "approval":
-					msg = fmt.Sprintf("batch %d done; approve to start batch %d (press y, or answer the prompt)", st.Next, st.Next+1)
-				case "paused":
-					msg = "paused after the current batch (press r to resume)"
-				case "bake":
-					msg = fmt.Sprintf("baking for %s before batch %d", pr.Plan.Pause, st.Next+1)
-				}
-				r.emit(event.Event{Event: event.Waiting, Status: d.Reason, Batch: st.Next + 1, Message: msg})
+			if more := r.observe(s); len(more) > 0 {
+				in, observed = more, true // something changed meanwhile: no need to wait
+				continue
 			}
-			wait := time.Duration(-1)
-			if !d.Until.IsZero() {
-				wait = d.Until.Sub(r.env.Now())
-			}
-			if err := r.waitWake(ctx, wait); err != nil {
+			if err := r.waitWake(ctx, d.Until); err != nil {
 				return ErrInterrupted
 			}
-			continue
+			in = []Input{{Kind: InTick}}
+		case ActReadPool:
+			members, err := r.pool(ctx, d.Hosts)
+			in = []Input{{Kind: InPool, Members: members, Err: err}}
 		case ActStartBatch:
-		}
-		announced = ""
-		batch := st.Batches[d.Batch]
-		now, later, reason := r.fitCapacity(ctx, batch, todo)
-		if reason != "" {
-			st.CapacityHalt = reason
-			continue
-		}
-		if len(later) > 0 {
-			r.log("warn", "capacity floor: batch %d shrunk to %s; %s moved to the next batch", d.Batch+1, strings.Join(now, ", "), strings.Join(later, ", "))
-			st.Batches = insertBatch(st.Batches, d.Batch, now, later)
-		}
-		st.InFlight = true
-		r.bake = 0
-		if pr.Plan.Analysis != nil && d.Batch+1 < len(st.Batches) {
-			// the batch bakes inside its hosts' pipelines, judged by the
-			// analysis, before they are recorded: a failed verdict is then
-			// still a host failure on_failure can handle
-			r.bake = pr.Plan.Pause
-		}
-		failures := r.runBatch(ctx, d.Batch+1, now)
-		st.InFlight = false
-		st.Failures += failures
-		st.Next = d.Batch + 1
-		if ctx.Err() != nil {
-			return ErrInterrupted
-		}
-		if approveAfter[d.Batch+1] && st.Next < len(st.Batches) {
-			st.NeedApproval = true
-		}
-		if pr.Plan.Pause > 0 && st.Next < len(st.Batches) && pr.Plan.Analysis == nil {
-			st.BakeUntil = r.env.Now().Add(pr.Plan.Pause)
+			r.bake = d.Bake
+			outcomes := r.runBatch(ctx, d.Batch+1, d.Hosts)
+			for _, name := range d.Hosts {
+				in = append(in, Input{Kind: InHostDone, Host: name, Outcome: outcomes[name]})
+			}
+			in = append(in, Input{Kind: InBatchDone})
+			if ctx.Err() != nil {
+				return ErrInterrupted
+			}
 		}
 	}
 }
 
-func insertBatch(bs [][]string, i int, now, later []string) [][]string {
-	out := append([][]string{}, bs[:i]...)
-	out = append(out, now, later)
-	return append(out, bs[i+1:]...)
-}
-
-func (r *run) waitWake(ctx context.Context, d time.Duration) error {
-	var timer <-chan time.Time
-	if d >= 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timer = t.C
+// observe turns what changed outside the loop (the operator's keys, a lost
+// lock) into the reducer's inputs, given what it already knows.
+func (r *run) observe(s Between) []Input {
+	var in []Input
+	if lost := r.lostCause(); lost != nil && s.Lost == nil {
+		in = append(in, Input{Kind: InLockLost, Cause: lost})
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.ctl.wake:
-	case <-timer:
+	paused, stopping := r.ctl.snapshot()
+	if stopping && !s.Stopping {
+		in = append(in, Input{Kind: InStop})
 	}
-	return nil
-}
-
-// fitCapacity reads the LB pool and shrinks the batch to respect the floor.
-func (r *run) fitCapacity(ctx context.Context, batch, todo []string) (now, later []string, reason string) {
-	var members []Member
-	if ml, ok := r.hosts[batch[0]].drainer.(MemberLister); ok {
-		m, err := ml.Members(ctx)
-		if err != nil {
-			return nil, batch, fmt.Sprintf("capacity floor: cannot read the load balancer pool: %v", err)
+	if paused != s.Paused {
+		k := InResume
+		if paused {
+			k = InPause
 		}
-		members = m
+		in = append(in, Input{Kind: k})
+	}
+	if s.NeedApproval && !s.AutoApprove && r.ctl.takeApproval() {
+		in = append(in, Input{Kind: InApprove})
+	}
+	return in
+}
+
+// report emits what a decision says happened.
+func (r *run) report(d Decision) {
+	if d.Approved != "" {
+		r.emit(event.Event{Event: event.Approved, Batch: d.Batch + 1, Message: d.Approved})
+	}
+	if d.Log != "" && d.Action != ActHalt {
+		r.log(d.LogLevel, "%s", d.Log)
+	}
+	if d.Announce != "" {
+		r.emit(event.Event{Event: event.Waiting, Status: string(d.Wait), Batch: d.Batch + 1, Message: d.Announce})
+	}
+}
+
+// waitWake waits until until (zero: no limit) on the run's clock, or until
+// the operator does something, or ctx ends (its error).
+func (r *run) waitWake(ctx context.Context, until time.Time) error {
+	wctx, cancel := context.WithCancel(ctx)
+	woke := make(chan struct{})
+	go func() {
+		defer close(woke)
+		select {
+		case <-r.ctl.wake:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	if until.IsZero() {
+		<-wctx.Done()
 	} else {
-		// no LB view: the pool is the plan's hosts; failed hosts are down
-		r.mu.Lock()
-		for _, h := range r.pr.Pool {
-			o, seen := r.outcomes[h.Name]
-			serving := !seen || o == event.OutcomeOK || o == event.OutcomeSkipped || o == event.OutcomeRolledBack || o == event.OutcomeFailed || o == event.OutcomeStopped
-			members = append(members, Member{Name: h.Name, Serving: serving, Status: string(o)})
-		}
-		r.mu.Unlock()
+		_ = r.env.Sleep(wctx, until.Sub(r.env.Now()))
 	}
-	min := r.pr.Plan.MinServing(len(members))
-	if r.pr.Plan.AllowDowntime {
-		min = 0
-	}
-	return FitBatch(batch, members, min)
+	cancel()
+	<-woke // a wake taken by the watcher is seen by the next observe
+	return ctx.Err()
 }
 
-// runBatch runs the hosts of one batch in parallel and returns how many
-// failed.
-func (r *run) runBatch(ctx context.Context, n int, names []string) int {
+// pool reads the load balancer's pool for the capacity floor; drivers that
+// cannot read it get the pool as the run knows it.
+func (r *run) pool(ctx context.Context, batch []string) ([]Member, error) {
+	if ml, ok := r.hosts[batch[0]].drainer.(MemberLister); ok {
+		return ml.Members(ctx)
+	}
+	names := make([]string, len(r.pr.Pool))
+	for i, h := range r.pr.Pool {
+		names[i] = h.Name
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return PoolFromOutcomes(names, r.outcomes), nil
+}
+
+// runBatch runs the hosts of one batch in parallel and returns their
+// outcomes.
+func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]event.Outcome {
 	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	failures := 0
+	outcomes := map[string]event.Outcome{}
 	for _, name := range names {
 		h := r.hosts[name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			o := r.runHost(ctx, n, h)
-			if o != event.OutcomeOK && o != event.OutcomeSkipped && o != event.OutcomeStopped {
-				mu.Lock()
-				failures++
-				mu.Unlock()
-			}
+			mu.Lock()
+			outcomes[name] = o
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	status := event.StatusOK
-	if failures > 0 {
-		status = event.StatusFailed
+	for _, o := range outcomes {
+		if Failed(o) {
+			status = event.StatusFailed
+		}
 	}
 	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status})
-	return failures
+	return outcomes
 }
 
 func (r *run) setOutcome(host string, o event.Outcome, msg string) {
@@ -776,34 +766,19 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		err = &StoppedError{Cause: lost}
 	}
 	res.ExitCode = ExitCode(err)
-	res.Summary, res.Next = r.nextCommand(res, err)
-	if len(r.unreleased) > 0 {
-		sort.Strings(r.unreleased)
-		unlock := "rollout unlock " + r.pr.Req.PlanFile + " --yes"
-		res.Summary = strings.TrimPrefix(fmt.Sprintf("%s; this run could not release its lock on %s (unreachable at the end): when it is back, %s",
-			res.Summary, strings.Join(r.unreleased, ", "), unlock), "; ")
-		if err == nil {
-			res.Next = unlock
-		}
-	}
-	status := "ok"
+	sort.Strings(r.unreleased)
+	res.Summary, res.Next = Summarise(r.order, res.Outcomes, r.unreleased, r.opts.Kind, r.pr.Req.PlanFile, err)
+	status := ExitOf(err).Status
 	msg := res.Summary
 	var ref *Refusal
 	var diag *DiagError
 	switch {
 	case errors.As(err, &ref):
-		status = "refused"
 		msg, res.Next = ref.Problem, ref.Next
 	case errors.As(err, &diag):
-		status = "refused"
 		msg, res.Next = diag.Error(), "rollout validate "+r.pr.Req.PlanFile
 	case res.ExitCode == ExitRefused:
-		status = "refused"
 		msg = err.Error()
-	case res.ExitCode == ExitInterrupted:
-		status = "interrupted"
-	case err != nil:
-		status = "failed"
 	}
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
 		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next})
@@ -818,68 +793,6 @@ func (r *run) revisionOf(name string) string {
 	}
 	return ""
 }
-
-// nextCommand says what the run left behind (naming hosts) and the one
-// command to run next.
-func (r *run) nextCommand(res *Result, err error) (summary, next string) {
-	pf := r.pr.Req.PlanFile
-	var drained, unknown, failed []string
-	for _, name := range r.order {
-		switch res.Outcomes[name] {
-		case event.OutcomeDrained:
-			drained = append(drained, name)
-		case event.OutcomeUnknown:
-			unknown = append(unknown, name)
-		case event.OutcomeFailed, event.OutcomeRolledBack:
-			failed = append(failed, name)
-		}
-	}
-	switch {
-	case len(unknown) > 0:
-		next = "rollout repair " + pf
-		return fmt.Sprintf("hosts in an unknown state: %s; run: %s", strings.Join(unknown, ", "), next), next
-	case len(drained) > 0:
-		next = "rollout repair " + pf
-		return fmt.Sprintf("left drained for inspection: %s; when done: %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
-			strings.Join(drained, ", "), next, pf, strings.Join(drained, ",")), next
-	case len(failed) > 0:
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
-	case errors.Is(err, ErrApprovalNeeded):
-		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", r.opts.Kind, pf)
-		return fmt.Sprintf("stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with %s, or run it in a terminal and approve by hand", next), next
-	case errors.Is(err, ErrLost):
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, r.opts.Kind, pf), next
-	case errors.Is(err, ErrInterrupted):
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("stopped; to continue: %s (hosts already done are skipped)", next), next
-	case err == nil:
-		next = "rollout status " + pf
-		return "done; check with: " + next, next
-	case errors.Is(err, ErrRunFailed):
-		// nothing was changed (preflight, say): fix the cause, then run again
-		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then run the next command", err), next
-	}
-	return "", ""
-}
-
-// stopAtGate ends a run that reached an approve_after gate with no one to
-// approve it: the hosts done stay done, the rest are not started.
-func (r *run) stopAtGate(st RunState) error {
-	var rest []string
-	for _, b := range st.Batches[min(st.Next, len(st.Batches)):] {
-		for _, n := range b {
-			r.setOutcome(n, event.OutcomeNotStarted, "waiting for an approval no one could give")
-			rest = append(rest, n)
-		}
-	}
-	r.log("warn", "batch %d needs an approval, but no one can approve (no terminal) and --auto-approve was not given; %s not started", st.Next+1, strings.Join(rest, ", "))
-	return fmt.Errorf("stopped at the approval after batch %d (%d host(s) not started): %w", st.Next, len(rest), ErrApprovalNeeded)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error { return journal.Pause(ctx, d) }
 
 func lockRefusal(err error, planFile string) error {
 	var le *journal.LockedError

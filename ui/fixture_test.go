@@ -101,7 +101,7 @@ func newScenario() scenario {
 	r.add(37, phase("web1", 1, event.PhaseRecord, event.StatusOK))
 	r.add(37, event.Event{Event: event.HostDone, Host: "web1", Batch: 1, Status: string(event.OutcomeOK), Revision: testRev})
 	r.add(37, event.Event{Event: event.BatchDone, Batch: 1, Status: event.StatusOK})
-	r.add(37, event.Event{Event: event.Waiting, Status: statusApproval, Message: "canary web1 is done: approve batch 2 (2 hosts)"})
+	r.add(37, event.Event{Event: event.Waiting, Status: string(event.WaitApproval), Message: "canary web1 is done: approve batch 2 (2 hosts)"})
 	mark("approval")
 	r.add(50, event.Event{Event: event.Approved, Message: "approved by operator"})
 

@@ -303,11 +303,11 @@ func (m *Model) apply(e event.Event) {
 	case event.Waiting:
 		w := e
 		m.waiting = &w
-		if w.Status == statusApproval {
+		if w.WaitReason() == event.WaitApproval {
 			m.approval = &w
 		}
 	case event.Approved:
-		if m.waiting != nil && m.waiting.Status == statusApproval {
+		if m.waiting != nil && m.waiting.WaitReason() == event.WaitApproval {
 			m.waiting = nil
 		} // a pause shown over the approval still holds the run
 		m.approval = nil
@@ -527,7 +527,7 @@ func (m Model) runState() string {
 		}
 		return "done"
 	case m.approvalPending():
-		return statusApproval
+		return string(event.WaitApproval)
 	case m.waiting != nil:
 		return "waiting"
 	case m.preflight == event.StatusRunning:
@@ -545,7 +545,7 @@ func (m Model) statusLine(w int) string {
 		s = "run finished: q to quit"
 	case m.interrupts > 0:
 		s = m.notice
-	case m.approvalPending() && m.waiting != nil && m.waiting.Status != statusApproval:
+	case m.approvalPending() && m.waiting != nil && m.waiting.WaitReason() != event.WaitApproval:
 		s = "approval needed (y to approve, a to abort), and " + oneLine(m.waiting.Message)
 	case m.approvalPending():
 		s = "approval needed (y to approve, a to abort): " + oneLine(m.approval.Message)

@@ -298,7 +298,7 @@ func statusPainter(r *lipgloss.Renderer) paintFunc {
 			return green.Render(word)
 		case event.StatusFailed, string(event.OutcomeDrained), string(event.OutcomeUnknown), "error":
 			return red.Render(word)
-		case string(event.OutcomeRolledBack), statusApproval, "warn", "warning", "pause":
+		case string(event.OutcomeRolledBack), string(event.WaitApproval), "warn", "warning", "pause":
 			return yellow.Render(word)
 		case event.StatusRunning, "start":
 			return cyan.Render(word)

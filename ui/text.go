@@ -18,9 +18,6 @@ const (
 	statusWidth  = 8
 )
 
-// statusApproval is the Status of a waiting event that needs an approval.
-const statusApproval = "approval"
-
 // formatter turns events into the human-readable lines shared by the plain
 // view and the TUI log pane. Its column widths come from run_start.
 type formatter struct {

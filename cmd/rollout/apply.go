@@ -190,7 +190,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		fmt.Fprint(ios.Err, text)
 		if !confirm(ios, question) {
 			fmt.Fprintln(ios.Err, "nothing was touched")
-			return exitError{code: rollout.ExitRefused}
+			return exitError{rollout.ErrRefused}
 		}
 	}
 
@@ -264,7 +264,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			// the TUI is gone from the screen: say where things are
 			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", hints.hint(res.Summary), hints.hint(res.Next))
 		}
-		return exitError{code: code}
+		return exitError{runErr}
 	}
 	return nil
 }
@@ -289,7 +289,7 @@ type approvalPrompter struct {
 }
 
 func (a *approvalPrompter) Emit(e event.Event) {
-	if e.Event != event.Waiting || e.Status != "approval" {
+	if e.WaitReason() != event.WaitApproval {
 		return
 	}
 	go func() {

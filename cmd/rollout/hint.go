@@ -126,26 +126,16 @@ func writeJSONDone(ios *IOStreams, cmdName string, err error, code int, flags []
 	if err != nil && (cmdName == "apply" || cmdName == "rollback") {
 		j.Emit(event.Event{Time: now, Event: event.RunStart, Schema: event.Schema, Message: cmdName})
 	}
-	e := event.Event{Time: now, Event: event.RunDone, Status: "failed", ExitCode: event.Int(code)}
-	switch {
-	case err == nil:
-		e.Status = "ok"
-	case code == rollout.ExitChanges && cmdName == "status":
-		e.Status = "attention" // status --detailed-exitcode: a host needs a person
-	case code == rollout.ExitChanges:
-		e.Status = "changes" // plan --detailed-exitcode: changes pending
-	}
+	e := event.Event{Time: now, Event: event.RunDone, Status: rollout.ExitOf(err).Status, ExitCode: event.Int(code)}
 	var r *rollout.Refusal
 	var d *rollout.DiagError
 	switch {
 	case errors.As(err, &r):
-		e.Status, e.Message, e.Next = "refused", r.Problem, withFlags(r.Next, flags)
+		e.Message, e.Next = r.Problem, withFlags(r.Next, flags)
 	case errors.As(err, &d):
-		e.Status, e.Message, e.Next = "refused", d.Error(), withFlags("rollout validate", flags)
-	case code == rollout.ExitRefused:
-		e.Status, e.Message = "refused", err.Error()
-	case code == rollout.ExitInterrupted:
-		e.Status, e.Message = "interrupted", err.Error()
+		e.Message, e.Next = d.Error(), withFlags("rollout validate", flags)
+	case code == rollout.ExitRefused, code == rollout.ExitInterrupted:
+		e.Message = err.Error()
 	case err != nil:
 		var ee exitError
 		if !errors.As(err, &ee) {

@@ -152,9 +152,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	}
 	switch {
 	case problems > 0:
-		return exitError{code: rollout.ExitFailed}
+		return exitError{errReported}
 	case o.DetailedExitcode && changes > 0:
-		return exitError{code: rollout.ExitChanges}
+		return exitError{rollout.ErrChanges}
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 			return &rollout.Refusal{Problem: "repair needs a confirmation, but stdin is not a terminal", Next: "rollout repair " + o.PlanFile + " --yes"}
 		}
 		if !confirm(ios, "put them back to their state before that run and into the load balancer? [y/N] ") {
-			return exitError{code: rollout.ExitRefused}
+			return exitError{rollout.ErrRefused}
 		}
 	}
 	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
@@ -104,10 +104,10 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 	if lost != nil {
 		// another run may have started on these hosts meanwhile
 		fmt.Fprintf(ios.Out, "repair: %v; look before anything else: rollout status %s\n", lost, o.PlanFile)
-		return exitError{code: rollout.ExitFailed}
+		return exitError{errReported}
 	}
 	if failed > 0 {
-		return exitError{code: rollout.ExitFailed}
+		return exitError{errReported}
 	}
 	fmt.Fprintf(ios.Out, "repaired; check with: rollout status %s\n", o.PlanFile)
 	return nil

@@ -93,9 +93,28 @@ func (s *ScopeOptions) bind(cmd *cobra.Command, revisionHelp string) {
 	}
 }
 
-type exitError struct{ code int }
+// exitError ends a command whose outcome is already on the screen: nothing
+// more is printed, and its exit code is err's (rollout.ExitOf: ErrRefused,
+// ErrChanges, ErrAttention, errReported or the run's own error).
+type exitError struct{ err error }
 
-func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", rollout.ExitCode(e.err)) }
+func (e exitError) Unwrap() error { return e.err }
+
+// errReported is a command that failed and has said why (exit 1).
+var errReported = errors.New("failed")
+
+// usageError is a command line cobra could not run (unknown command, wrong
+// number of arguments): a refusal.
+type usageError struct{ err error }
+
+func (e usageError) Error() string   { return e.err.Error() }
+func (e usageError) Unwrap() []error { return []error{e.err, rollout.ErrRefused} }
+
+func isUsage(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") || strings.Contains(s, "arg(s)")
+}
 
 // newRoot builds the command tree.
 func newRoot(ctx context.Context, ios *IOStreams) *cobra.Command {
@@ -171,6 +190,9 @@ type flagError struct {
 
 func (f flagError) Error() string { return f.err.Error() }
 
+// Unwrap makes a bad flag a refusal (exit 2).
+func (f flagError) Unwrap() []error { return []error{f.err, rollout.ErrRefused} }
+
 // run executes the CLI and returns the exit code: the one place errors
 // become exit codes.
 func run(ctx context.Context, args []string, ios *IOStreams) int {
@@ -187,18 +209,20 @@ func run(ctx context.Context, args []string, ios *IOStreams) int {
 		}
 		return 0
 	}
-	code := rollout.ExitCode(err)
 	var fe flagError
 	var ee exitError
+	if !errors.As(err, &fe) && !errors.As(err, &ee) && isUsage(err) {
+		err = usageError{err}
+	}
+	code := rollout.ExitCode(err) // the exit table: the one map
+	var ue usageError
 	switch {
 	case errors.As(err, &fe):
 		fmt.Fprintf(ios.Err, "error: %v\n\n%s", fe.err, fe.usage)
-		code = rollout.ExitRefused
 	case errors.As(err, &ee):
-		code = ee.code
-	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "accepts "), strings.Contains(err.Error(), "arg(s)"):
-		fmt.Fprintf(ios.Err, "error: %v\nrun: rollout --help\n", err)
-		code = rollout.ExitRefused
+		// already on the screen
+	case errors.As(err, &ue):
+		fmt.Fprintf(ios.Err, "error: %v\nrun: rollout --help\n", ue.err)
 	default:
 		printError(ios, err, g.hintFlags())
 	}

@@ -163,9 +163,9 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 	}
 	switch {
 	case failed > 0 && !o.DetailedExitcode:
-		return exitError{code: rollout.ExitFailed}
+		return exitError{errReported}
 	case o.DetailedExitcode && attention > 0:
-		return exitError{code: rollout.ExitChanges}
+		return exitError{rollout.ErrAttention}
 	}
 	return nil
 }

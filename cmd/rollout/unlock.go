@@ -47,7 +47,7 @@ func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions, sel *rollo
 			return &rollout.Refusal{Problem: "unlock needs a confirmation, but stdin is not a terminal", Next: "rollout unlock " + o.PlanFile + " --yes"}
 		}
 		if !confirm(ios, "remove these locks? Only do this if that run is dead. [y/N] ") {
-			return exitError{code: rollout.ExitRefused}
+			return exitError{rollout.ErrRefused}
 		}
 	}
 	for _, l := range locks {
