@@ -4,10 +4,22 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rollout-sh/rollout/rollback"
 	"github.com/rollout-sh/rollout/rollout"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
+
+// newRollbackCmd is `rollout rollback`: apply's run (applyRun) of an
+// earlier revision, --to or the one rollbackTarget chooses.
+func newRollbackCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	cmd, o := newRunCmd(ios, g, "rollback")
+	cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
+	cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
+	o.Scope.bind(cmd, "")
+	return cmd
+}
 
 // rollbackTarget is --to, or the revision rollback.Target chooses for the
 // targeted hosts from the plan's journal and, failing that, the hosts' own
