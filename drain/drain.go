@@ -19,19 +19,16 @@ package drain
 
 import (
 	"context"
-	"io"
 	"net"
+
+	"github.com/rollout-sh/rollout/internal/transport"
 )
 
-// Runner runs a shell command on a host (remote.Client satisfies it). A
-// non-zero exit returns an error implementing interface{ ExitStatus() int }.
-type Runner interface {
-	Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
-}
+// Runner runs a shell command on a host (remote.Client satisfies it).
+type Runner = transport.Runner
 
-// Dialer opens a stream: network "unix" (a path) or "tcp" (host:port), either
-// locally (net.Dialer) or through an SSH connection.
-type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+// Dialer opens a stream from a host or from here.
+type Dialer = transport.Dialer
 
 // LocalDialer dials on this machine.
 func LocalDialer() Dialer {

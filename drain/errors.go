@@ -158,32 +158,38 @@ func probeCommand(endpoint string, cmd ...string) string {
 	if len(cmd) > 0 {
 		c = cmd[0]
 	}
-	ep, via, _ := strings.Cut(endpoint, " (via ")
-	via = strings.TrimSuffix(via, ")")
-	network, addr, _ := strings.Cut(ep, ":")
+	network, addr, via := splitEndpoint(endpoint)
 	target := "unix-connect:" + addr
 	if network == "tcp" {
 		target = "tcp:" + addr
 	}
-	line := "echo '" + c + "' | socat stdio " + target
-	if via != "" {
-		return "ssh " + via + " \"" + line + "\""
-	}
-	return line
+	return onVia(via, "echo '"+c+"' | socat stdio "+target)
 }
 
 // holders is a shell command listing the connections to endpoint (run on
 // the via host, if any).
 func holders(endpoint string) string {
-	ep, via, _ := strings.Cut(endpoint, " (via ")
-	via = strings.TrimSuffix(via, ")")
-	network, addr, _ := strings.Cut(ep, ":")
+	network, addr, via := splitEndpoint(endpoint)
 	cmd := "ss -xp | grep " + addr
 	if network == "tcp" {
 		cmd = "ss -tnp dst " + addr
 	}
+	return onVia(via, cmd)
+}
+
+// splitEndpoint takes apart an endpoint as messages name it:
+// "unix:/path" or "tcp:host:port", with " (via HOST)" when it is reached
+// through another host.
+func splitEndpoint(endpoint string) (network, addr, via string) {
+	ep, via, _ := strings.Cut(endpoint, " (via ")
+	network, addr, _ = strings.Cut(ep, ":")
+	return network, addr, strings.TrimSuffix(via, ")")
+}
+
+// onVia runs line on the via host over ssh, or here when via is "".
+func onVia(via, line string) string {
 	if via != "" {
-		return "ssh " + via + " \"" + cmd + "\""
+		return "ssh " + via + " \"" + line + "\""
 	}
-	return cmd
+	return line
 }

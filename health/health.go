@@ -8,20 +8,16 @@ package health
 
 import (
 	"context"
-	"io"
-	"net"
 	"time"
+
+	"github.com/rollout-sh/rollout/internal/transport"
 )
 
-// Runner runs a shell command on a host (remote.Client satisfies it). A
-// non-zero exit returns an error implementing interface{ ExitStatus() int }.
-type Runner interface {
-	Run(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
-}
+// Runner runs a shell command on a host (remote.Client satisfies it).
+type Runner = transport.Runner
 
-// Dialer opens a stream: network "tcp" (host:port) or "unix" (a path),
-// locally (net.Dialer) or through an SSH connection.
-type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+// Dialer opens a stream from a host or from here.
+type Dialer = transport.Dialer
 
 // Probe is one health check. nil means healthy; an error says why not.
 type Probe interface {

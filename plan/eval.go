@@ -193,7 +193,12 @@ func (p *Plan) ForHost(h *inventory.Host, revision string) (*HostSpec, hcl.Diagn
 			Detail: "ForHost needs a plan returned by Parse or Load and a host."}}
 	}
 	d := &decoder{}
-	hs := d.hostSpec(p.impl, hostContext(p.Name, h, revision, false), hostContext(p.Name, h, revision, true))
+	raw := hostContext(p.Name, h, revision, false)
+	hs := d.hostSpec(p.impl, raw, hostContext(p.Name, h, revision, true))
+	scope := &fileScope{host: h, revision: revision, ctx: raw}
+	for i := range hs.Files {
+		hs.Files[i].scope = scope
+	}
 	hs.Host = h
 	hs.Become = p.Become || h.Become
 	if hs.Drain.Kind == "haproxy" && hs.Drain.Server == "" {
@@ -229,7 +234,7 @@ func forHost(diags hcl.Diagnostics, prefix, host string) hcl.Diagnostics {
 // holding Jinja2 syntax gets a warning.
 func (p *Plan) Render(f FileSpec, src []byte, h *inventory.Host, revision string) ([]byte, hcl.Diagnostics) {
 	name := f.Source + "@" + ShortRev(revision)
-	warn := jinjaLeftWarning(f, name, src)
+	warn := jinjaLeftWarning(f, name, src, p.source(name, src).markers)
 	if !f.Template {
 		return src, warn
 	}
@@ -240,17 +245,20 @@ func (p *Plan) Render(f FileSpec, src []byte, h *inventory.Host, revision string
 	if f.Engine == EngineJinja2 {
 		return renderJinja(name, src, h, revision)
 	}
-	out, diags := p.renderHCL(name, src, h, revision)
+	scope := f.scope
+	if scope == nil || scope.host != h || scope.revision != revision {
+		scope = &fileScope{host: h, revision: revision, ctx: hostContext(p.Name, h, revision, false)}
+	}
+	out, diags := p.renderHCL(name, src, h, scope.ctx)
 	return out, append(diags, warn...)
 }
 
 // jinjaLeftWarning warns about a plain or HCL-templated file that holds
 // Jinja2 syntax, which would reach the host unrendered.
-func jinjaLeftWarning(f FileSpec, name string, src []byte) hcl.Diagnostics {
+func jinjaLeftWarning(f FileSpec, name string, src []byte, line int) hcl.Diagnostics {
 	if f.Engine == EngineJinja2 {
 		return nil
 	}
-	line := jinja.HasMarkers(src)
 	if line == 0 {
 		return nil
 	}
@@ -289,13 +297,15 @@ func lineRange(name string, src []byte, line, col int) *hcl.Range {
 }
 
 // renderHCL renders an HCL template (${...}, %{ if }, %{ for }).
-func (p *Plan) renderHCL(name string, src []byte, h *inventory.Host, revision string) ([]byte, hcl.Diagnostics) {
+func (p *Plan) renderHCL(name string, src []byte, h *inventory.Host, scope *hcl.EvalContext) ([]byte, hcl.Diagnostics) {
 	const prefix = "While rendering for host %q: "
-	expr, diags := hclsyntax.ParseTemplate(src, name, hcl.InitialPos)
+	ps := p.source(name, src)
+	ps.parseOnce.Do(func() { ps.expr, ps.diags = hclsyntax.ParseTemplate(src, name, hcl.InitialPos) })
+	expr, diags := ps.expr, append(hcl.Diagnostics(nil), ps.diags...)
 	if diags.HasErrors() {
 		return nil, forHost(diags, prefix, h.Name)
 	}
-	v, vdiags := expr.Value(hostContext(p.Name, h, revision, false))
+	v, vdiags := expr.Value(scope)
 	diags = append(diags, vdiags...)
 	if diags.HasErrors() {
 		return nil, forHost(diags, prefix, h.Name)

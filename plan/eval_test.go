@@ -114,6 +114,14 @@ func TestForHost(t *testing.T) {
 			},
 		},
 	}
+	// Every file keeps the host's scope for Render; the rest is compared
+	// field by field.
+	for i := range hs.Files {
+		if sc := hs.Files[i].scope; sc == nil || sc.host != hs.Host || sc.ctx == nil {
+			t.Errorf("file %s: scope %+v, want the host's", hs.Files[i].Name, sc)
+		}
+		hs.Files[i].scope = nil
+	}
 	if !reflect.DeepEqual(hs, want) {
 		t.Errorf("ForHost:\n got %+v\nwant %+v", *hs, *want)
 	}

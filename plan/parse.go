@@ -97,6 +97,8 @@ type planImpl struct {
 	drain       *block
 	files       []*block
 	health      []*block
+
+	sources sourceCache // what Render parsed from each file, shared by every host
 }
 
 // block is a drain, file or health block kept for per-host evaluation.

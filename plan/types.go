@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/rollout-sh/rollout/inventory"
 )
 
@@ -82,6 +84,16 @@ type FileSpec struct {
 	Mode     os.FileMode // default 0644
 	Owner    string      // "" = leave as is; "user" or "user:group"
 	Validate string      // command with %s for the staged path ("" = none)
+
+	scope *fileScope // the host scope ForHost evaluated this file with, reused by Render
+}
+
+// fileScope is a host's evaluation scope at a revision, kept so that
+// rendering a file does not build the same scope again.
+type fileScope struct {
+	host     *inventory.Host
+	revision string
+	ctx      *hcl.EvalContext
 }
 
 // Drain is the drain block, evaluated for a host.
