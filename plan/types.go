@@ -96,6 +96,25 @@ type fileScope struct {
 	ctx      *hcl.EvalContext
 }
 
+// Rendered is one file of a host, rendered at a revision: what is staged,
+// validated and moved into place.
+type Rendered struct {
+	FileSpec
+	Revision string // the commit Source was read at
+	Content  []byte
+	SHA256   string
+}
+
+// Origin names where the content came from, as source@short-commit
+// ("conf/app.conf.tmpl@09a536a"): the name a person can look up, unlike
+// the temporary path a copy is staged at.
+func (r Rendered) Origin() string {
+	if r.Revision == "" {
+		return r.Source
+	}
+	return r.Source + "@" + ShortRev(r.Revision)
+}
+
 // Drain is the drain block, evaluated for a host.
 type Drain struct {
 	Kind string // "haproxy", "command" or "none"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rollout-sh/rollout/analysis"
+	"github.com/rollout-sh/rollout/internal/cmdout"
 	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/journal"
@@ -153,7 +154,7 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepStage:
 		// one command stages every file and runs every validator; the
 		// validators' verdict is StepValidate's
-		staged, err, invalid := p.r.stageAndValidate(ctx, h, h.t.Files, "stage", false)
+		staged, err, invalid := p.r.validator().Stage(ctx, h.conn, h.t.Files, p.r.stageTag("stage"), false)
 		p.staged, p.invalid = staged, invalid
 		return err
 	case StepValidate:
@@ -161,7 +162,7 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepInstall:
 		return p.install(ctx, h.t.Files, true)
 	case StepCheck:
-		return p.run(ctx, "check", h.t.Spec.Check)
+		return p.r.validator().Check(ctx, h.conn, h.t.Spec.Check)
 	case StepRestart:
 		return p.run(ctx, "restart", h.t.Spec.Restart)
 	case StepHealth:
@@ -182,7 +183,7 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepRestore:
 		return p.restore(ctx)
 	case StepReturn:
-		p.r.removeStaged(ctx, h, p.staged)
+		p.r.validator().Unstage(ctx, h.conn, p.staged)
 		return h.drainer.Undrain(ctx)
 	case StepRollback, StepRollbackValidate, StepRollbackInstall, StepRollbackCheck, StepRollbackRestart, StepRollbackHealth:
 		return p.rollback(ctx, s)
@@ -206,17 +207,7 @@ func (p *hostPipeline) run(ctx context.Context, what, cmd string) error {
 	return nil
 }
 
-func tail(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return ""
-	}
-	lines := strings.Split(s, "\n")
-	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
-	}
-	return ": " + strings.Join(lines, " | ")
-}
+func tail(s string) string { return cmdout.Tail(s) }
 
 func (p *hostPipeline) waitZero(ctx context.Context) error {
 	r := p.r
@@ -253,88 +244,15 @@ func (p *hostPipeline) waitZero(ctx context.Context) error {
 	}
 }
 
-func stagedPath(dest, runID, tag string) string {
-	return path.Join(path.Dir(dest), "."+path.Base(dest)+".rollout-"+tag+"-"+runID)
-}
-
 func backupPath(dest string) string {
 	return path.Join(path.Dir(dest), "."+path.Base(dest)+".rollout-prev")
-}
-
-// stageAndValidate writes every file next to its destination (nothing
-// live changes) and runs the validators on the staged copies, in one
-// command. err is a failure to stage (or to reach the host); invalid is a
-// validator's rejection. With discard the staged copies are removed in the
-// same command (preflight).
-func (r *run) stageAndValidate(ctx context.Context, h *hostInfo, files []Rendered, tag string, discard bool) (staged map[string]string, err, invalid error) {
-	staged = map[string]string{}
-	var parts []part
-	var all []string
-	for _, f := range files {
-		sp := stagedPath(f.Dest, r.opts.RunID, tag)
-		all = append(all, sp)
-		parts = append(parts, part{script: stageScript(f.Dest, sp, f.Content, f.Mode, f.Owner)})
-	}
-	var checked []Rendered
-	for _, f := range files {
-		if f.Validate != "" {
-			checked = append(checked, f)
-			parts = append(parts, part{script: userCommand(validatorCommand(f, stagedPath(f.Dest, r.opts.RunID, tag)))})
-		}
-	}
-	finally := ""
-	if discard && len(all) > 0 {
-		finally = "rm -f -- " + shell.Join(all...)
-	}
-	res, err := runParts(ctx, h.conn, parts, false, finally)
-	if err != nil {
-		for i, f := range files {
-			staged[f.Dest] = all[i] // may have been written: clean up
-		}
-		return staged, fmt.Errorf("staging: %w", err), nil
-	}
-	name := h.t.Host.Name
-	for i, f := range files {
-		if !res[i].ran {
-			break
-		}
-		staged[f.Dest] = all[i]
-		if res[i].status != 0 {
-			return staged, fmt.Errorf("file %q: staging %s: %s: exited with status %d%s", f.Name, all[i], name, res[i].status, tail(res[i].out)), nil
-		}
-	}
-	for i, f := range checked {
-		pr := res[len(files)+i]
-		if pr.ran && pr.status != 0 {
-			cmd := validatorCommand(f, staged[f.Dest])
-			return staged, nil, fmt.Errorf("file %q: validator `%s` rejected the new content: %s: exited with status %d%s", f.Name, cmd, name, pr.status, tail(pr.out))
-		}
-	}
-	return staged, nil, nil
-}
-
-func validatorCommand(f Rendered, staged string) string {
-	return strings.ReplaceAll(f.Validate, "%s", shell.Quote(staged))
-}
-
-func (r *run) removeStaged(ctx context.Context, h *hostInfo, staged map[string]string) {
-	if len(staged) == 0 {
-		return
-	}
-	var paths []string
-	for _, sp := range staged {
-		paths = append(paths, sp)
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_ = h.conn.Run(rctx, "rm -f "+shell.Join(paths...), nil, nil, nil)
 }
 
 // install moves the staged files into place with rename(2), all in one
 // command. With backup, the previous content is kept beside the file for
 // restore.
 func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup bool) error {
-	var parts []part
+	var parts []string
 	for _, f := range files {
 		sp, ok := p.staged[f.Dest]
 		if !ok {
@@ -345,18 +263,18 @@ func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup boo
 		if backup {
 			cmd = "if [ -e " + d + " ]; then cp -p " + d + " " + b + "; else rm -f " + b + "; fi && " + cmd
 		}
-		parts = append(parts, part{script: cmd})
+		parts = append(parts, cmd)
 	}
-	res, err := runParts(ctx, p.h.conn, parts, false, "")
+	res, err := shell.RunParts(ctx, p.h.conn, parts, false, "")
 	if err != nil {
 		return fmt.Errorf("moving files into place: %w", err)
 	}
 	for i, f := range files {
-		if !res[i].ran {
+		if !res[i].Ran {
 			break
 		}
-		if res[i].status != 0 {
-			return fmt.Errorf("file %q: moving into place: %s: exited with status %d%s", f.Name, p.h.t.Host.Name, res[i].status, tail(res[i].out))
+		if res[i].Status != 0 {
+			return fmt.Errorf("file %q: moving into place: %s: exited with status %d%s", f.Name, p.h.t.Host.Name, res[i].Status, tail(res[i].Out))
 		}
 		delete(p.staged, f.Dest)
 		if backup {
@@ -370,7 +288,7 @@ func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup boo
 // file that did not exist before), and removes what is still staged, in
 // one command.
 func (p *hostPipeline) restore(ctx context.Context) error {
-	var parts []part
+	var parts []string
 	var files []Rendered
 	for i := len(p.moved) - 1; i >= 0; i-- {
 		f := p.moved[i]
@@ -379,7 +297,7 @@ func (p *hostPipeline) restore(ctx context.Context) error {
 		if p.h.live[f.Dest] == "" {
 			cmd = "rm -f " + d
 		}
-		parts = append(parts, part{script: cmd})
+		parts = append(parts, cmd)
 		files = append(files, f)
 	}
 	finally := ""
@@ -394,14 +312,14 @@ func (p *hostPipeline) restore(ctx context.Context) error {
 	if len(parts) == 0 && finally == "" {
 		return nil
 	}
-	res, err := runParts(ctx, p.h.conn, parts, true, finally)
+	res, err := shell.RunParts(ctx, p.h.conn, parts, true, finally)
 	if err != nil {
 		return fmt.Errorf("restoring: %w", err)
 	}
 	var errs []error
 	for i, f := range files {
-		if res[i].status != 0 {
-			errs = append(errs, fmt.Errorf("file %q: restoring: %s: exited with status %d%s", f.Name, p.h.t.Host.Name, res[i].status, tail(res[i].out)))
+		if res[i].Status != 0 {
+			errs = append(errs, fmt.Errorf("file %q: restoring: %s: exited with status %d%s", f.Name, p.h.t.Host.Name, res[i].Status, tail(res[i].Out)))
 		}
 	}
 	p.staged = map[string]string{}
@@ -571,12 +489,12 @@ func (p *hostPipeline) rollback(ctx context.Context, s Step) error {
 		if h.prev == nil {
 			return nil
 		}
-		staged, err, invalid := r.stageAndValidate(ctx, h, h.prev.Files, "rollback", false)
+		staged, err, invalid := r.validator().Stage(ctx, h.conn, h.prev.Files, r.stageTag("rollback"), false)
 		p.staged, p.invalid = staged, invalid
 		return err
 	case StepRollbackValidate:
 		if p.invalid != nil {
-			r.removeStaged(ctx, h, p.staged)
+			r.validator().Unstage(ctx, h.conn, p.staged)
 			p.staged = map[string]string{}
 		}
 		return p.invalid

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/validate"
 )
 
 // Request is what the user asked for on the command line.
@@ -28,11 +29,7 @@ type Request struct {
 }
 
 // Rendered is one file of a host, rendered at a revision.
-type Rendered struct {
-	plan.FileSpec
-	Content []byte
-	SHA256  string
-}
+type Rendered = plan.Rendered
 
 // Target is one host of the run with its plan evaluated and files rendered.
 type Target struct {
@@ -298,7 +295,7 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 			continue
 		}
 		sum := sha256.Sum256(out)
-		t.Files = append(t.Files, Rendered{FileSpec: f, Content: out, SHA256: hex.EncodeToString(sum[:])})
+		t.Files = append(t.Files, Rendered{FileSpec: f, Revision: rev, Content: out, SHA256: hex.EncodeToString(sum[:])})
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -306,43 +303,20 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 	return t, diags
 }
 
-// CheckSafety enforces the refusals that need no host: scope, drain block,
-// singleton pools. limitGiven is whether --limit was used.
+// CheckSafety enforces the refusals that need no host (validate.Safety:
+// scope, drain block, a pool of one) for cmd, "apply" or "rollback".
 func (pr *Prepared) CheckSafety(cmd string) error {
-	p := pr.Plan
-	var problems []string
-	var next []string
-	if pr.Req.Limit == "" && len(pr.BatchSpec) == 0 {
-		problems = append(problems, fmt.Sprintf(
-			"no scope: plan %q sets no batch and no --limit was given, so this would change all %d hosts of %q at once; rollout refuses to run without an explicit host limit or batch size",
-			p.Name, len(pr.Pool), p.Hosts))
-		next = append(next,
-			fmt.Sprintf("rollout %s %s --batch 1", cmd, pr.Req.PlanFile),
-			fmt.Sprintf("rollout %s %s --limit %s", cmd, pr.Req.PlanFile, firstName(pr.Pool)),
-			"or set batch = [1, \"25%\"] in the plan")
-	}
-	if !p.HasDrain {
-		problems = append(problems, fmt.Sprintf(
-			"plan %q has no drain block: rollout will not change a host that may be serving traffic without saying how it leaves the load balancer", p.Name))
-		next = append(next, `add drain "haproxy" { ... }, drain "command" { ... }, or drain "none" { reason = "..." } to the plan`)
-	}
-	if len(pr.Pool) == 1 && !p.AllowDowntime {
-		problems = append(problems, fmt.Sprintf(
-			"plan %q: hosts = %q selects a single host (%s): a pool of one cannot be rolled without downtime",
-			p.Name, p.Hosts, pr.Pool[0].Name))
-		next = append(next, "add allow_downtime = true to the plan if downtime is accepted")
-	}
+	problems := validate.Safety(pr.Plan, validate.Scope{Command: cmd, PlanFile: pr.Req.PlanFile, Pool: pr.Pool,
+		Limited: pr.Req.Limit != "", Batched: len(pr.BatchSpec) > 0})
 	if len(problems) == 0 {
 		return nil
 	}
-	return &Refusal{Problem: "refused: " + strings.Join(problems, "\nrefused: "), Next: strings.Join(next, "\n        ")}
-}
-
-func firstName(hs []*inventory.Host) string {
-	if len(hs) == 0 {
-		return "HOST"
+	var text, next []string
+	for _, p := range problems {
+		text = append(text, p.Text)
+		next = append(next, p.Fix...)
 	}
-	return hs[0].Name
+	return &Refusal{Problem: "refused: " + strings.Join(text, "\nrefused: "), Next: strings.Join(next, "\n        ")}
 }
 
 func hostNames(hs []*inventory.Host, max int) string {

@@ -74,6 +74,8 @@ type Env struct {
 	Hint  func(error) string
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Validator stages and validates files; nil is validate.Remote.
+	Validator Validator
 }
 
 // DefaultForks is how many hosts are worked on at once for everything that
@@ -676,49 +678,6 @@ func (r *run) rehearse(todo []string) error {
 	return nil
 }
 
-func (r *run) preflight(ctx context.Context, todo []string) error {
-	r.emit(event.Event{Event: event.PreflightStart, Hosts: todo})
-	var mu sync.Mutex
-	failed := 0
-	in := map[string]bool{}
-	for _, n := range todo {
-		in[n] = true
-	}
-	_ = r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
-		name := h.t.Host.Name
-		if !in[name] {
-			return nil
-		}
-		// stage, validate and remove in one command
-		_, err, invalid := r.stageAndValidate(ctx, h, h.t.Files, "preflight", true)
-		if err == nil {
-			err = invalid
-		}
-		if err != nil {
-			mu.Lock()
-			failed++
-			mu.Unlock()
-			r.emit(event.Event{Event: event.PreflightHost, Host: name, Status: event.StatusFailed, Message: err.Error()})
-			return nil
-		}
-		r.emit(event.Event{Event: event.PreflightHost, Host: name, Status: event.StatusOK})
-		return nil
-	})
-	if ctx.Err() != nil {
-		return ErrInterrupted
-	}
-	if failed > 0 {
-		r.emit(event.Event{Event: event.PreflightDone, Status: event.StatusFailed,
-			Message: fmt.Sprintf("%d host(s) failed preflight; no host was drained and no live file changed", failed)})
-		for _, n := range todo {
-			r.setOutcome(n, event.OutcomeNotStarted, "preflight failed")
-		}
-		return fmt.Errorf("preflight: %d host(s) failed: %w", failed, ErrRunFailed)
-	}
-	r.emit(event.Event{Event: event.PreflightDone, Status: event.StatusOK})
-	return nil
-}
-
 // batches runs the hosts that need a change, batch by batch, as Decide says.
 func (r *run) batches(ctx context.Context, todo []string) error {
 	pr := r.pr
@@ -1033,7 +992,7 @@ func (r *run) nextCommand(res *Result, err error) (summary, next string) {
 	case errors.Is(err, ErrRunFailed):
 		// nothing was changed (preflight, say): fix the cause, then run again
 		next = fmt.Sprintf("rollout %s %s", r.opts.Kind, pf)
-		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then: %s", err, next), next
+		return fmt.Sprintf("%v; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then run the next command", err), next
 	}
 	return "", ""
 }

@@ -229,7 +229,8 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if mode == "plain" && ios.CanPrompt() && !o.AutoApprove {
 		sinks = append(sinks, &approvalPrompter{ios: ios, ctl: ctl})
 	}
-	env := w.Env(hintSink{flags: o.hintFlags(), next: sinks})
+	hints := hintSink{flags: o.hintFlags(), rerun: [2]string{"rollout " + o.Kind + " " + o.PlanFile, o.again()}, next: sinks}
+	env := w.Env(hints)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
 		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL}
 	if saved != nil {
@@ -262,7 +263,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			printError(ios, runErr, o.hintFlags())
 		case mode == "tui" && res != nil:
 			// the TUI is gone from the screen: say where things are
-			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", res.Summary, withFlags(res.Next, o.hintFlags()))
+			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", hints.hint(res.Summary), hints.hint(res.Next))
 		}
 		return exitError{code: code}
 	}

@@ -37,7 +37,37 @@ var rolloutCommand = regexp.MustCompile(`rollout (?:validate|hosts|plan|apply|ro
 // withFlags appends flags to every rollout command in a hint that lacks
 // them.
 func withFlags(hint string, flags []string) string {
-	if len(flags) == 0 || hint == "" {
+	if len(flags) == 0 {
+		return hint
+	}
+	return mapCommands(hint, func(cmd string) string {
+		for _, f := range flags {
+			if !strings.Contains(cmd, strings.Fields(f)[0]) {
+				cmd += " " + f
+			}
+		}
+		return cmd
+	})
+}
+
+// withRerun replaces, in a hint, the bare command that runs the same plan
+// again ("rollout apply PLAN") with again, the command line the user typed
+// (its scope, --yes, --revision): pasted, it does what the user was doing.
+func withRerun(hint, bare, again string) string {
+	if bare == "" || again == "" {
+		return hint
+	}
+	return mapCommands(hint, func(cmd string) string {
+		if cmd == bare {
+			return again
+		}
+		return cmd
+	})
+}
+
+// mapCommands replaces every rollout command in a hint with f's result.
+func mapCommands(hint string, f func(cmd string) string) string {
+	if hint == "" {
 		return hint
 	}
 	var b strings.Builder
@@ -57,29 +87,30 @@ func withFlags(hint string, flags []string) string {
 			}
 		}
 		cmd := strings.TrimRight(rest[:end], " ")
-		for _, f := range flags {
-			if !strings.Contains(cmd, strings.Fields(f)[0]) {
-				cmd += " " + f
-			}
-		}
-		b.WriteString(cmd)
-		rest = rest[len(strings.TrimRight(rest[:end], " ")):]
+		b.WriteString(f(cmd))
+		rest = rest[len(cmd):]
 	}
 }
 
 // hintSink gives the run's run_done the user's flags in its commands
 // before the views and the journal see it.
+// A bare rerun of the plan (rerun[0]) becomes the user's command line
+// (rerun[1]).
 type hintSink struct {
 	flags []string
+	rerun [2]string
 	next  event.Sink
 }
 
 func (h hintSink) Emit(e event.Event) {
 	if e.Event == event.RunDone {
-		e.Message = withFlags(e.Message, h.flags)
-		e.Next = withFlags(e.Next, h.flags)
+		e.Message, e.Next = h.hint(e.Message), h.hint(e.Next)
 	}
 	h.next.Emit(e)
+}
+
+func (h hintSink) hint(s string) string {
+	return withFlags(withRerun(s, h.rerun[0], h.rerun[1]), h.flags)
 }
 
 // writeJSONDone ends a --ui json command that stopped before its own

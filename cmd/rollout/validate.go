@@ -12,6 +12,7 @@ import (
 
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/rollout"
+	"github.com/rollout-sh/rollout/validate"
 )
 
 type validateOptions struct {
@@ -40,15 +41,20 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	var problems []string
-	if !pr.Plan.HasDrain {
-		problems = append(problems, fmt.Sprintf("%s: plan %q has no drain block; apply will refuse it (write drain \"none\" { reason = \"...\" } to roll without a load balancer)", o.PlanFile, pr.Plan.Name))
-	}
-	if len(pr.Pool) == 1 && !pr.Plan.AllowDowntime {
-		problems = append(problems, fmt.Sprintf("%s: hosts = %q selects a single host; apply will refuse it unless allow_downtime = true", o.PlanFile, pr.Plan.Hosts))
+	// the rules apply enforces, in apply's words: a missing scope is only a
+	// note here (it is given on apply's command line)
+	var problems, fixes, notes []string
+	for _, p := range validate.Safety(pr.Plan, validate.Scope{Command: "apply", PlanFile: o.PlanFile, Pool: pr.Pool,
+		Limited: o.Scope.Limit != "", Batched: len(pr.BatchSpec) > 0}) {
+		if p.Rule == validate.RuleScope {
+			notes = append(notes, "note: apply will need --batch or --limit: "+p.Text)
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("%s: apply will refuse it: %s", o.PlanFile, p.Text))
+		fixes = append(fixes, p.Fix...)
 	}
 	if len(problems) > 0 {
-		return &rollout.Refusal{Problem: strings.Join(problems, "\n"), Next: "fix the plan, then: rollout validate " + o.PlanFile}
+		return &rollout.Refusal{Problem: strings.Join(problems, "\n"), Next: strings.Join(fixes, "; ") + "; then: rollout validate " + o.PlanFile}
 	}
 	for _, w := range pr.Warnings {
 		fmt.Fprintln(ios.Err, "warning: "+w)
@@ -67,8 +73,8 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 	}
 	fmt.Fprintf(ios.Out, "ok: plan %q at %s: %d host(s) in %d batch(es) [%s], %d file(s) rendered; nothing was touched\n",
 		pr.Plan.Name, pr.Repo.Describe(pr.Revision), len(pr.Targets), len(pr.Batches), strings.Join(sizes, " "), files)
-	if len(pr.BatchSpec) == 0 && o.Scope.Limit == "" {
-		fmt.Fprintf(ios.Out, "note: the plan sets no batch; apply will need --batch or --limit\n")
+	for _, n := range notes {
+		fmt.Fprintln(ios.Out, n)
 	}
 	return nil
 }

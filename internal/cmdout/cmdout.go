@@ -23,3 +23,17 @@ func Clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Tail is the last three lines of s joined with " | ", after ": " (for an
+// error message), or "" when s is blank.
+func Tail(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return ": " + strings.Join(lines, " | ")
+}
