@@ -54,7 +54,7 @@ func (d *decoder) backend(p *Plan, b *hcl.Block) *Backend {
 	}
 	ctx := planContext(p.Name)
 	a := content.Attributes
-	if a["endpoints"] == nil {
+	if a["endpoints"] == nil && !misspelled(diags, "endpoints") {
 		d.errorf(b.DefRange, "Missing endpoints",
 			`backend "etcd" must set endpoints, the client URLs of the etcd members, for example: endpoints = ["https://etcd1:2379", "https://etcd2:2379", "https://etcd3:2379"].`)
 	} else if d.planWide(a["endpoints"]) {

@@ -194,7 +194,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		{"revision", `revision = "v1.4.2" (a tag or a full commit SHA)`},
 		{"restart", `restart = "systemctl restart appd"`},
 	} {
-		if a[req[0]] == nil {
+		if a[req[0]] == nil && !misspelled(cdiags, req[0]) {
 			d.errorf(blk.DefRange, "Missing "+req[0],
 				"plan %q must set %s, for example: %s.", p.Name, req[0], req[1])
 		}
@@ -269,6 +269,11 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 
 	fileNames := map[string]hcl.Range{}
 	sawHealth := false
+	for _, c := range cdiags { // a health block without its kind label is its own error too
+		if strings.HasSuffix(c.Summary, " for health") {
+			sawHealth = true
+		}
+	}
 	var analysisBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
@@ -304,7 +309,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			fileNames[name] = b.DefRange
 			bc, bd := b.Body.Content(fileSchema)
 			d.add(bd)
-			d.require(b, bc.Attributes, fileRequired)
+			d.require(b, bc.Attributes, fileRequired, bd)
 			impl.files = append(impl.files, &block{label: name, attrs: bc.Attributes, def: b.DefRange})
 		}
 	}
@@ -357,14 +362,28 @@ func repoContaining(dir string) (string, bool) {
 	return wt.Filesystem.Root(), true
 }
 
-// require reports each missing attribute of a block.
-func (d *decoder) require(b *hcl.Block, got hcl.Attributes, required [][2]string) {
+// require reports each missing attribute of a block. An attribute the
+// block's content diagnostics already offer as "did you mean" (sorce for
+// source) is not also reported missing: one mistake, one diagnostic.
+func (d *decoder) require(b *hcl.Block, got hcl.Attributes, required [][2]string, content hcl.Diagnostics) {
 	for _, req := range required {
-		if got[req[0]] == nil {
+		if got[req[0]] == nil && !misspelled(content, req[0]) {
 			d.errorf(b.DefRange, "Missing "+req[0],
 				"%s %q must set %s, for example: %s.", b.Type, b.Labels[0], req[0], req[1])
 		}
 	}
+}
+
+// misspelled reports whether diags hold an "Unsupported argument" whose
+// suggestion is name: the attribute is there, under a wrong name.
+func misspelled(diags hcl.Diagnostics, name string) bool {
+	want := fmt.Sprintf("Did you mean %q?", name)
+	for _, d := range diags {
+		if d.Summary == "Unsupported argument" && strings.Contains(d.Detail, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // labelled decodes a drain or health block whose label is its kind.
@@ -382,7 +401,7 @@ func (d *decoder) labelled(b *hcl.Block, schemas map[string]*hcl.BodySchema, req
 	}
 	content, diags := b.Body.Content(schema)
 	d.add(diags)
-	d.require(b, content.Attributes, required[kind])
+	d.require(b, content.Attributes, required[kind], diags)
 	return &block{label: kind, attrs: content.Attributes, def: b.DefRange}
 }
 

@@ -440,3 +440,41 @@ func TestInventoryOptional(t *testing.T) {
 		t.Errorf("Inventory = %q, want empty", p.Inventory)
 	}
 }
+
+// A misspelled required attribute is one diagnostic ("did you mean"), not
+// also "Missing <attribute>" for the same mistake.
+func TestParseMisspelledRequiredIsOneProblem(t *testing.T) {
+	for _, tc := range []struct{ from, to, want string }{
+		{`source = "a.conf"`, `sorce = "a.conf"`, `Did you mean "source"?`},
+		{`address = "${host.address}:80"`, `adress = "${host.address}:80"`, `Did you mean "address"?`},
+		{`restart   = "systemctl restart appd"`, `restat = "systemctl restart appd"`, `Did you mean "restart"?`},
+	} {
+		src := strings.Replace(minimal(`repo = "/r"`), tc.from, tc.to, 1)
+		_, diags := Parse("rollout.hcl", []byte(src))
+		var summaries []string
+		for _, d := range diags {
+			summaries = append(summaries, d.Summary)
+		}
+		if len(diags) != 1 || diags[0].Summary != "Unsupported argument" || !strings.Contains(diags[0].Detail, tc.want) {
+			t.Errorf("%s: diagnostics %q, want just Unsupported argument with %s", tc.to, summaries, tc.want)
+		}
+	}
+	// a required attribute truly missing is still reported
+	src := strings.Replace(minimal(`repo = "/r"`), `source = "a.conf"`, ``, 1)
+	if _, diags := Parse("rollout.hcl", []byte(src)); len(diags) != 1 || diags[0].Summary != "Missing source" {
+		t.Errorf("no source at all: %v, want Missing source", diags)
+	}
+}
+
+// A health block without its kind label is one error, not also "No health block".
+func TestParseUnlabelledHealthIsOneProblem(t *testing.T) {
+	src := strings.Replace(minimal(`repo = "/r"`), `health "tcp"`, `health`, 1)
+	_, diags := Parse("rollout.hcl", []byte(src))
+	var summaries []string
+	for _, d := range diags {
+		summaries = append(summaries, d.Summary)
+	}
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "for health") {
+		t.Errorf("diagnostics %q, want just the missing label", summaries)
+	}
+}

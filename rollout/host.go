@@ -45,6 +45,7 @@ var stepPhase = map[Step]event.Phase{
 func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome {
 	p := &hostPipeline{r: r, h: h, batch: batch, staged: map[string]string{}}
 	name := h.t.Host.Name
+	ctx = r.withRemoteOutput(ctx, name, batch) // the commands' output is journaled (remote_output)
 	policy := Policy(r.pr.Plan.OnFailure)
 	step := StepDrain
 	var failure error
@@ -201,7 +202,9 @@ func (p *hostPipeline) run(ctx context.Context, what, cmd string) error {
 		return nil
 	}
 	var out bytes.Buffer
-	if err := p.h.conn.Run(ctx, cmd, nil, &out, &out); err != nil {
+	err := p.h.conn.Run(ctx, cmd, nil, &out, &out)
+	event.RemoteSinkOf(ctx)(event.Phase(what), "", cmd, event.ExitStatus(err), out.String()) // journal what it printed (remote_output)
+	if err != nil {
 		return fmt.Errorf("%s `%s`: %w%s", what, cmd, err, tail(out.String()))
 	}
 	return nil

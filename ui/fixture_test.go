@@ -58,6 +58,8 @@ func newScenario() scenario {
 	r.add(0, event.Event{Event: event.RunStart, Schema: event.Schema, Plan: "web", Revision: testRev, Scope: "--batch 1,50%",
 		Batches: [][]string{{"web1"}, {"web2", "web3"}, {"web4"}}})
 	r.add(0.5, event.Event{Event: event.PreflightStart, Hosts: []string{"web1", "web2", "web3", "web4"}})
+	r.add(0.9, event.Event{Event: event.RemoteOutput, Host: "web1", Phase: event.PhaseValidate, Status: event.StatusOK,
+		Message: `file "app.conf" (preflight)`, Remote: event.NewRemote("appd -check -config /etc/app/.app.conf.rollout-preflight-"+testRun, 0, "config ok: 3 keys\n")})
 	for i, h := range []string{"web1", "web2", "web3", "web4"} {
 		r.add(1+float64(i)*0.2, event.Event{Event: event.PreflightHost, Host: h, Status: event.StatusOK})
 	}
@@ -77,6 +79,8 @@ func newScenario() scenario {
 	for i, p := range []event.Phase{event.PhaseStage, event.PhaseValidate, event.PhaseInstall, event.PhaseCheck, event.PhaseRestart} {
 		r.add(18.5+float64(i)*0.5, phase("web1", 1, p, event.StatusOK))
 	}
+	r.add(20.8, event.Event{Event: event.RemoteOutput, Host: "web1", Batch: 1, Phase: event.PhaseRestart, Status: event.StatusOK,
+		Remote: event.NewRemote("systemctl restart appd", 0, "")})
 	r.add(21, phase("web1", 1, event.PhaseHealth, event.StatusRunning))
 	for s := 1.0; s <= 5; s++ {
 		r.add(21+s, event.Event{Event: event.HealthProgress, Host: "web1", Batch: 1,

@@ -98,7 +98,7 @@ func TestJSONKindsCovered(t *testing.T) {
 		event.RunStart, event.PreflightStart, event.PreflightHost, event.PreflightDone,
 		event.BatchStart, event.BatchDone, event.HostPhase, event.DrainSessions,
 		event.HealthProgress, event.RampStep, event.HostDone, event.Waiting,
-		event.Approved, event.Log, event.RunDone,
+		event.Approved, event.Log, event.RunDone, event.RemoteOutput,
 	}
 	seen := map[event.Kind]bool{}
 	for _, e := range newScenario().events {

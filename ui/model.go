@@ -56,10 +56,11 @@ type hostState struct {
 }
 
 type batchState struct {
-	num     int
-	hosts   []string
-	started bool
-	status  string // from batch_done; "" while running
+	num        int
+	hosts      []string
+	started    bool
+	status     string    // from batch_done; "" while running
+	start, end time.Time // batch_start and batch_done times
 }
 
 // Model is the bubbletea model of the TUI. It renders only what the events
@@ -263,7 +264,7 @@ func (m *Model) apply(e event.Event) {
 		m.preflight = e.Status
 	case event.BatchStart:
 		b := m.batch(e.Batch)
-		b.started = true
+		b.started, b.start = true, e.Time
 		if len(e.Hosts) > 0 {
 			b.hosts = append([]string(nil), e.Hosts...)
 		}
@@ -274,7 +275,8 @@ func (m *Model) apply(e event.Event) {
 		m.waiting = nil
 		m.approval = nil
 	case event.BatchDone:
-		m.batch(e.Batch).status = e.Status
+		b := m.batch(e.Batch)
+		b.status, b.end = e.Status, e.Time
 	case event.HostPhase:
 		h := m.touch(e)
 		h.phase, h.status, h.message, h.since = e.Phase, e.Status, oneLine(e.Message), e.Time
@@ -305,7 +307,9 @@ func (m *Model) apply(e event.Event) {
 			m.approval = &w
 		}
 	case event.Approved:
-		m.waiting = nil
+		if m.waiting != nil && m.waiting.Status == statusApproval {
+			m.waiting = nil
+		} // a pause shown over the approval still holds the run
 		m.approval = nil
 		if m.notice == noticeApprove {
 			m.notice = ""
@@ -444,9 +448,6 @@ func (m Model) header(w int) string {
 	if m.revision != "" {
 		left = append(left, shortRev(m.revision))
 	}
-	if m.scope != "" {
-		left = append(left, "scope "+m.scope)
-	}
 	if len(m.batches) > 0 && m.current > 0 {
 		left = append(left, fmt.Sprintf("batch %d/%d", m.current, len(m.batches)))
 	}
@@ -457,6 +458,12 @@ func (m Model) header(w int) string {
 		}
 		left = append(left, duration(end.Sub(m.started)))
 	}
+	if eta, ok := m.eta(); ok {
+		left = append(left, "eta "+duration(eta))
+	}
+	if m.scope != "" { // last: on a narrow screen it is cut first
+		left = append(left, "scope "+m.scope)
+	}
 	state := m.runState()
 	right := m.st.paint(state)
 	l := strings.Join(left, "  ")
@@ -466,6 +473,50 @@ func (m Model) header(w int) string {
 	}
 	l = fit(l, room)
 	return m.st.header.Render(l) + spaces(w-ansi.StringWidth(l)-ansi.StringWidth(state)) + right
+}
+
+// eta estimates the time left from the batches done so far: their mean
+// duration (batch_start to batch_done, so waits for an approval or a pause
+// between batches are not counted) for each batch not done, less the time
+// the current one has run. Known only once a batch has finished and until
+// the run is done.
+func (m Model) eta() (time.Duration, bool) {
+	if m.done != nil {
+		return 0, false
+	}
+	var sum time.Duration
+	var n, left int
+	var current time.Duration
+	for _, b := range m.batches {
+		switch {
+		case b.status != "" && !b.start.IsZero() && !b.end.IsZero():
+			sum += b.end.Sub(b.start)
+			n++
+		case b.status == "":
+			left++
+			if b.started && !b.start.IsZero() {
+				current = m.eventNow().Sub(b.start)
+			}
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	mean := sum / time.Duration(n)
+	eta := mean*time.Duration(left) - min(current, mean)
+	return max(eta, 0), true
+}
+
+// batchElapsed is how long a batch ran: until batch_done, or until now
+// while it runs; "" before it started.
+func (m Model) batchElapsed(b *batchState) string {
+	switch {
+	case !b.started || b.start.IsZero():
+		return ""
+	case !b.end.IsZero():
+		return duration(b.end.Sub(b.start))
+	}
+	return duration(m.eventNow().Sub(b.start))
 }
 
 func (m Model) runState() string {
@@ -567,10 +618,10 @@ func (m Model) hostLines(w, maxH int) []string {
 		title := m.st.batch.Render(fmt.Sprintf("batch %d/%d", b.num, len(m.batches)))
 		switch {
 		case b.status != "":
-			blk.header = title + "  " + m.st.paint(b.status)
+			blk.header = join(title+"  "+m.st.paint(b.status), m.batchElapsed(b))
 			blk.brief = join(blk.header, m.outcomes(b.hosts))
 		case b.started:
-			blk.header = title + "  " + m.st.paint(event.StatusRunning)
+			blk.header = join(title+"  "+m.st.paint(event.StatusRunning), m.batchElapsed(b))
 			blk.brief = blk.header
 		default:
 			blk.header = title + "  pending"

@@ -422,4 +422,68 @@ func TestTUIApproveWhilePaused(t *testing.T) {
 	if got := strings.Join(ctl.Calls(), " "); got != "pause approve" {
 		t.Errorf("controls called: %q, want \"pause approve\"", got)
 	}
+	// approved, the run is still paused: the screen says so, not "running"
+	m, _ = m.Update(event.Event{Event: event.Approved, Batch: 2, Message: "approved by a person"})
+	v := m.(Model).View()
+	if header := strings.SplitN(v, "\n", 2)[0]; !strings.HasSuffix(header, "waiting") || !strings.Contains(v, "waiting (a to abort): paused") {
+		t.Errorf("approved while paused: the view does not say the run still waits:\n%s", v)
+	}
+}
+
+// The header's ETA comes from the batches done so far (their mean
+// duration, waits between batches not counted) on the injected clock, and
+// is shown only once a batch has finished; each batch shows its elapsed
+// time.
+func TestTUIETAAndBatchElapsed(t *testing.T) {
+	s := newScenario()
+	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return wall }
+	var m tea.Model = NewModel(nil, now)
+	for _, e := range s.upTo("ramp") {
+		m, _ = m.Update(e)
+	}
+	if v := m.View(); strings.Contains(v, "eta") || !strings.Contains(v, "batch 1/3  running  33s") {
+		t.Errorf("before any batch finished: want no eta and batch 1's elapsed 33s:\n%s", v)
+	}
+	for _, e := range s.events[s.marks["ramp"]:s.marks["failure"]] {
+		m, _ = m.Update(e)
+	}
+	// batch 1 took 34s (3s → 37s); batch 2 has run 8s (50s → 58s): 2×34 − 8
+	if v := m.View(); !strings.Contains(v, "58s  eta 1m00s") || !strings.Contains(v, "batch 1/3  ok  34s") || !strings.Contains(v, "batch 2/3  running  8s") {
+		t.Errorf("after batch 1: want eta 1m00s and the batches' elapsed times:\n%s", v)
+	}
+	wall = wall.Add(10 * time.Second)
+	if v := m.View(); !strings.Contains(v, "1m08s  eta 50s") || !strings.Contains(v, "batch 2/3  running  18s") {
+		t.Errorf("10s later: want eta 50s and batch 2 at 18s:\n%s", v)
+	}
+	wall = wall.Add(time.Minute) // batch 2 runs longer than batch 1 did: batch 3 is left
+	if v := m.View(); !strings.Contains(v, "eta 34s") {
+		t.Errorf("batch 2 overdue: want the eta of batch 3 alone (34s):\n%s", v)
+	}
+	for _, e := range s.events[s.marks["failure"]:] {
+		m, _ = m.Update(e)
+	}
+	if v := m.View(); strings.Contains(v, "eta") {
+		t.Errorf("the run is done, but an eta is shown:\n%s", v)
+	}
+}
+
+// The log pane is thinned as the docs say: a health line when the window
+// starts or restarts (not every health_progress tick), a sessions line when
+// the count changes, no debug logs.
+func TestTUILogIsThinned(t *testing.T) {
+	var m tea.Model = NewModel(nil, fixedNow)
+	for _, e := range newScenario().events {
+		m, _ = m.Update(e)
+	}
+	log := strings.Join(m.(Model).log, "\n")
+	for want, n := range map[string]int{
+		"stable 1s of 10s": 1, "stable 2s of 10s": 0, "stable 10s of 10s": 0, // web1: window started once
+		"stable 3s of 10s": 1, "stable 0s of 10s": 1, // web3: started, then restarted
+		"12 sessions left": 1, "probe http://": 0,
+	} {
+		if got := strings.Count(log, want); got != n {
+			t.Errorf("the log pane has %q %d times, want %d:\n%s", want, got, n, log)
+		}
+	}
 }

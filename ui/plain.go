@@ -25,7 +25,8 @@ type PlainOptions struct {
 //
 // Without Verbose, repeated progress events are thinned out: drain_sessions
 // only when the count changes, health_progress only when the stable window
-// starts or restarts, and log events of level debug not at all.
+// starts or restarts, and log events of level debug and remote_output (what
+// the restart and validators printed on each host) not at all.
 type Plain struct {
 	mu    sync.Mutex
 	w     io.Writer
@@ -185,6 +186,8 @@ func (t thinner) keep(e event.Event) bool {
 	switch e.Event {
 	case event.Log:
 		return e.Level != "debug"
+	case event.RemoteOutput:
+		return false // what a command printed on a host: -v (it is journaled)
 	case event.DrainSessions:
 		if e.Sessions == nil {
 			return false

@@ -97,6 +97,9 @@ func (f formatter) format(e event.Event, paint paintFunc) []string {
 			lines = append(lines, "    | "+strings.TrimRight(d, " \t\r"))
 		}
 	}
+	if e.Event == event.RemoteOutput && e.Remote != nil {
+		lines = append(lines, remoteLines(e.Host, e.Remote)...)
+	}
 	return lines
 }
 
@@ -160,6 +163,8 @@ func describe(e event.Event) (what, status, detail string) {
 		return "approved", "", msg
 	case event.Analysis:
 		return "analysis", e.Status, analysisDetail(e)
+	case event.RemoteOutput:
+		return string(e.Phase), e.Status, remoteDetail(e)
 	case event.Log:
 		return "log", e.Level, msg
 	case event.RunDone:
@@ -295,4 +300,37 @@ func pad(s string, w int) string {
 		return s + strings.Repeat(" ", w-n)
 	}
 	return s
+}
+
+// remoteDetail is a remote_output's line: the command and how it exited.
+func remoteDetail(e event.Event) string {
+	if e.Remote == nil {
+		return oneLine(e.Message)
+	}
+	exit := fmt.Sprintf("exit %d", e.Remote.ExitStatus)
+	if e.Remote.ExitStatus == event.RemoteExitUnknown {
+		exit = "did not finish"
+	}
+	out := ""
+	if strings.TrimSpace(e.Remote.Output) == "" {
+		out = "no output"
+	}
+	return join(oneLine(e.Message), "`"+oneLine(e.Remote.Command)+"`", exit, out)
+}
+
+// remoteLines are a command's output lines, each prefixed by its host (as
+// ansible -v shows them), after a note of what was left out.
+func remoteLines(host string, r *event.Remote) []string {
+	if strings.TrimSpace(r.Output) == "" {
+		return nil
+	}
+	prefix := "    " + host + " | "
+	var out []string
+	if r.Omitted > 0 {
+		out = append(out, prefix+fmt.Sprintf("… (%d bytes before these lines left out)", r.Omitted))
+	}
+	for _, l := range strings.Split(r.Output, "\n") {
+		out = append(out, strings.TrimRight(prefix+strings.TrimRight(l, " \t\r"), " "))
+	}
+	return out
 }

@@ -42,7 +42,7 @@ func (v Remote) Preflight(ctx context.Context, hosts []Host, tag string, forks i
 	for i, h := range hosts {
 		g.Go(func() error {
 			// stage, validate and remove in one command
-			_, err, invalid := v.Stage(gctx, h.Conn, h.Files, tag, true)
+			_, err, invalid := v.Stage(event.WithRemoteSink(gctx, event.RemoteEmitter(emit, h.Name, 0)), h.Conn, h.Files, tag, true) // remote_output
 			if err == nil {
 				err = invalid
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 // Remote stages and validates files on the hosts themselves, over their
@@ -70,6 +71,9 @@ func (Remote) Stage(ctx context.Context, conn transport.Runner, files []plan.Ren
 	}
 	for i, f := range checked {
 		pr := res[len(files)+i]
+		if pr.Ran { // journal what it printed (remote_output)
+			event.RemoteSinkOf(ctx)(event.PhaseValidate, event.ValidatorNote(f.Name, tag), f.ValidateCommand(StagedPath(f.Dest, tag)), pr.Status, pr.Out)
+		}
 		if pr.Ran && pr.Status != 0 {
 			return staged, nil, rejected(f, staged[f.Dest], pr)
 		}
@@ -113,7 +117,9 @@ func (Remote) Check(ctx context.Context, conn transport.Runner, cmd string) erro
 		return nil
 	}
 	var out strings.Builder
-	if err := conn.Run(ctx, cmd, nil, &out, &out); err != nil {
+	err := conn.Run(ctx, cmd, nil, &out, &out)
+	event.RemoteSinkOf(ctx)(event.PhaseCheck, "", cmd, event.ExitStatus(err), out.String()) // journal what it printed (remote_output)
+	if err != nil {
 		return fmt.Errorf("check `%s`: %w%s", cmd, err, cmdout.Tail(out.String()))
 	}
 	return nil

@@ -161,7 +161,7 @@ func throughView(ctx context.Context, ios *IOStreams, o *historyOptions, self st
 		go func() { _ = play(ctx, t) }()
 		return t.Run()
 	default:
-		return play(ctx, ui.NewPlain(ios.Out, ui.PlainOptions{Color: ios.Color()}))
+		return play(ctx, ui.NewPlain(ios.Out, ui.PlainOptions{Color: ios.Color(), Verbose: o.Verbose}))
 	}
 }
 

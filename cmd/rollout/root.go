@@ -124,7 +124,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.StringVar(&g.UI, "ui", "auto", "output: auto (TUI on a terminal, plain otherwise), tui, plain or json")
 	pf.BoolVarP(&g.Yes, "yes", "y", false, "answer yes to prompts (required when stdin is not a terminal)")
 	pf.StringVar(&g.StateDir, "state-dir", "", "local state dir for the journal and lock (default: .rollout beside the plan)")
-	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "more detail")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "every event, and what the restart, check and validators printed on each host")
 	pf.BoolVar(&g.Verbose, "debug", false, "same as -v")
 	pf.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
 	pf.BoolVar(&g.AcceptNewHostKeys, "accept-new-host-keys", false, "record unknown host keys (like StrictHostKeyChecking=accept-new); changed keys are still refused")

@@ -361,3 +361,21 @@ func hostsFromJSON(t *testing.T, out string) []hostJSON {
 	}
 	return hosts
 }
+
+// One mistake, one diagnostic: a misspelled block attribute gets "did you
+// mean" and no spurious "Missing source"; a bad health kind no spurious
+// "No health block".
+func TestValidateOneDiagnosticPerMistake(t *testing.T) {
+	f := newFixture(t)
+	src := planSettings{revision: f.v2}.render()
+	src = strings.Replace(src, `source   = "conf/app.conf.tmpl"`, `sorce    = "conf/app.conf.tmpl"`, 1)
+	src = strings.Replace(src, `health "http"`, `health "htp"`, 1)
+	p := f.write(t, "rollout.hcl", src)
+	r := rolloutCLI(t, "validate", p)
+	expect(t, r, rollout.ExitRefused, "2 problem(s)", `Did you mean "source"?`, `Unknown health kind`, "then: rollout validate "+p)
+	for _, spurious := range []string{"Missing source", "No health block"} {
+		if strings.Contains(r.errOut, spurious) {
+			t.Errorf("a spurious %q for a mistake reported otherwise:\n%s", spurious, r)
+		}
+	}
+}

@@ -106,6 +106,7 @@ type Event struct {
 	Diagnostics string `json:"diagnostics,omitempty"`
 	// analysis
 	Analysis *AnalysisFigures `json:"analysis,omitempty"`
+	Remote   *Remote          `json:"remote,omitempty"` // remote_output (remote.go)
 	// log
 	Level string `json:"level,omitempty"`
 	// run_done
