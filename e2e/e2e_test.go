@@ -101,11 +101,22 @@ const planTemplate = `plan "demo" {
 
 func setup(t *testing.T, hosts, lbs int) *env {
 	t.Helper()
+	return setupWith(t, hosts, lbs, nil)
+}
+
+// setupWith is setup with more fleet options (network namespaces, slow
+// hosts) set by opt.
+func setupWith(t *testing.T, hosts, lbs int, opt func(*fleet.Options)) *env {
+	t.Helper()
 	bin := rolloutBin(t)
 	_ = bin
 	app, restart := fleet.DemoPaths(t)
 	dir := t.TempDir()
-	f := fleet.StartT(t, fleet.Options{Dir: filepath.Join(dir, "fleet"), Hosts: hosts, HAProxy: lbs, AppBinary: app, RestartScript: restart})
+	opts := fleet.Options{Dir: filepath.Join(dir, "fleet"), Hosts: hosts, HAProxy: lbs, AppBinary: app, RestartScript: restart}
+	if opt != nil {
+		opt(&opts)
+	}
+	f := fleet.StartT(t, opts)
 	e := &env{t: t, f: f, dir: dir, repo: filepath.Join(dir, "repo"), plan: filepath.Join(dir, "rollout.hcl"), tags: map[string]string{}}
 	e.tags = fleet.DemoRepo(t, e.repo)
 	if err := f.WriteInventory(filepath.Join(dir, "inventory.ini")); err != nil {
@@ -180,7 +191,7 @@ func (e *env) liveConfig(h fleet.Host) string {
 }
 
 func (e *env) appVersion(t *testing.T, h fleet.Host) string {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", h.AppPort))
+	resp, err := http.Get(fmt.Sprintf("http://%s:%d/", h.Address(), h.AppPort))
 	if err != nil {
 		return "down: " + err.Error()
 	}

@@ -79,9 +79,16 @@ func TestFaultsKillControllerAtEachPhase(t *testing.T) {
 		}
 	}
 	e.t = t
+	fNoClientErrors(t, l, "during kills and recoveries")
+}
+
+// fNoClientErrors stops the load and fails the test if any request failed,
+// or if none succeeded (the zero-error check would prove nothing).
+func fNoClientErrors(t *testing.T, l *load, when string) {
+	t.Helper()
 	l.Stop()
 	if n := l.Failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed during kills and recoveries (of %d): %v", n, n+l.OK.Load(), l.Errs())
+		t.Errorf("%d client requests failed %s (of %d): %v", n, when, n+l.OK.Load(), l.Errs())
 	}
 	if l.OK.Load() == 0 {
 		t.Error("the load sent no successful request: the zero-error check proves nothing")
@@ -97,7 +104,7 @@ func (e *env) fRecover(t *testing.T, tag, version string) {
 	for _, args := range [][]string{{"repair", "--yes"}, {"apply", "--batch", "1", "--yes", "--ui", "plain"}} {
 		r := e.rollout(args...)
 		if r.code == 2 && strings.Contains(r.stderr, "rollout unlock") {
-			t.Logf("%s refused on the dead run's lock; following its hint: rollout unlock", args[0])
+			t.Logf("%s refused on the dead run's lock; following its hint: rollout unlock\n%s", args[0], strings.TrimSpace(r.stderr))
 			e.rcRun(0, "unlock", "--yes")
 			r = e.rollout(args...)
 		}

@@ -189,7 +189,8 @@ func (e *env) rcRepoFingerprint(t *testing.T) string {
 }
 
 // rcRender renders conf/app.conf.tmpl at rev for h the way the demo's
-// template needs (it only interpolates host.name and host.vars.app_port).
+// template needs (it only interpolates host.name, host.address and
+// host.vars.app_port).
 func (e *env) rcRender(t *testing.T, rev string, h fleet.Host) string {
 	t.Helper()
 	cmd := exec.Command("git", "-C", e.repo, "show", rev+":conf/app.conf.tmpl")
@@ -199,6 +200,7 @@ func (e *env) rcRender(t *testing.T, rev string, h fleet.Host) string {
 	}
 	s := strings.ReplaceAll(string(out), "${host.name}", h.Name)
 	s = strings.ReplaceAll(s, "${host.vars.app_port}", strconv.Itoa(h.AppPort))
+	s = strings.ReplaceAll(s, "${host.address}", h.Address())
 	if strings.Contains(s, "${") || strings.Contains(s, "%{") {
 		t.Fatalf("rcRender cannot render this template:\n%s", s)
 	}

@@ -239,12 +239,39 @@ func (p *hostPipeline) waitZero(ctx context.Context) error {
 		}
 		left := timeout - r.env.Now().Sub(start)
 		if left <= 0 {
+			// sessions that never close may be a host the network lost:
+			// that is not a drain timeout to report as a verdict
+			if err := p.reachable(ctx); err != nil {
+				return fmt.Errorf("%d sessions still open on the load balancer after %s, and %w", n, timeout, err)
+			}
 			return fmt.Errorf("%d sessions still open after %s (drain timeout); the host was left untouched", n, timeout)
 		}
 		if err := r.env.Sleep(ctx, min(r.opts.PollEvery, left)); err != nil {
 			return err
 		}
 	}
+}
+
+// reachTimeout bounds the round trip that tells an unreachable host from
+// one whose sessions are merely slow to close.
+var reachTimeout = 10 * time.Second
+
+// reachable runs one bounded round trip on the host. It returns an error
+// wrapping transport.ErrLost when the host does not answer (the
+// connection is gone, or silent for reachTimeout), else nil.
+func (p *hostPipeline) reachable(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, reachTimeout)
+	defer cancel()
+	err := p.h.conn.Run(rctx, "true", nil, nil, nil)
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return nil
+	case transport.Lost(err):
+		return fmt.Errorf("the host does not answer: %w", err)
+	case rctx.Err() != nil:
+		return fmt.Errorf("the host does not answer (no reply within %s): %w", reachTimeout, transport.ErrLost)
+	}
+	return nil
 }
 
 func backupPath(dest string) string {

@@ -53,14 +53,14 @@ func (f *Fleet) RestartSSHD(ctx context.Context, h Host) error {
 		return fmt.Errorf("restart sshd %s: pid %d still runs", h.Name, p.PID)
 	}
 	cfgPath := p.Marker
-	np, exited, err := startProcess(p.Name, []string{SSHD, "-D", "-f", cfgPath, "-E", p.Log}, p.Log, cfgPath, false)
+	np, exited, err := startProcess(p.Name, h.inNetns([]string{SSHD, "-D", "-f", cfgPath, "-E", p.Log}), p.Log, cfgPath, false)
 	if err != nil {
 		return err
 	}
 	f.Processes[i] = np
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := poll(wctx, p.Name, exited, 10*time.Millisecond, func() error { return sshBanner(h.SSHPort) }); err != nil {
+	if err := poll(wctx, p.Name, exited, 10*time.Millisecond, func() error { return sshBanner(h.Address(), h.SSHPort) }); err != nil {
 		return fmt.Errorf("restart sshd %s: %w; see %s", h.Name, err, p.Log)
 	}
 	return nil
@@ -142,4 +142,59 @@ func childPIDs(pid int) []int {
 		}
 	}
 	return out
+}
+
+// delayShell is the shell a Delayable host's sshd hands its sessions as
+// $SHELL (rollout runs every command as `$SHELL -c`): it sleeps for the
+// duration in command-delay, if there is one, notes that in delayed.log,
+// then runs the command with bash.
+const delayShell = `#!/bin/sh
+# written by rollout's internal/fleet: DelayCommands slows this host down
+dir=$(dirname -- "$0")
+if d=$(cat -- "$dir/command-delay" 2>/dev/null) && [ -n "$d" ]; then
+	sleep "$d"
+	echo "$d" >>"$dir/delayed.log"
+fi
+exec /bin/bash "$@"
+`
+
+// writeDelayShell writes delayShell into dir and returns the sshd_config
+// line that makes it the sessions' $SHELL.
+func writeDelayShell(dir string) (string, error) {
+	p := filepath.Join(dir, "delay-shell")
+	if err := os.WriteFile(p, []byte(delayShell), 0o755); err != nil {
+		return "", fmt.Errorf("delay shell: %w", err)
+	}
+	return "SetEnv SHELL=" + p + "\n", nil
+}
+
+func (f *Fleet) delayDir(h Host) string { return filepath.Join(f.Dir, "hosts", h.Name, "ssh") }
+
+// DelayCommands makes every command run on host h over SSH wait d before
+// it starts (0: no delay), as on an overloaded host. h must be in
+// Options.Delayable.
+func (f *Fleet) DelayCommands(h Host, d time.Duration) error {
+	if !h.Delayable {
+		return fmt.Errorf("delay commands of %s: not in Options.Delayable", h.Name)
+	}
+	p := filepath.Join(f.delayDir(h), "command-delay")
+	if d <= 0 {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delay commands of %s: %w", h.Name, err)
+		}
+		return nil
+	}
+	if err := os.WriteFile(p, []byte(strconv.FormatFloat(d.Seconds(), 'f', 3, 64)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("delay commands of %s: %w", h.Name, err)
+	}
+	return nil
+}
+
+// DelayedCommands counts the commands that waited on host h so far.
+func (f *Fleet) DelayedCommands(h Host) int {
+	b, err := os.ReadFile(filepath.Join(f.delayDir(h), "delayed.log"))
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\n")
 }

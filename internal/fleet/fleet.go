@@ -13,13 +13,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -37,6 +40,13 @@ type Options struct {
 	// listening on 127.0.0.1:AppPort.
 	InitialConfig func(h Host) string
 
+	// Netns names hosts that run in a network namespace of their own,
+	// reached through a veth pair (see CutNetwork). Needs root and iproute2.
+	Netns []string
+	// Delayable names hosts whose commands DelayCommands can slow down
+	// (their sshd runs each command through a shell that sleeps first).
+	Delayable []string
+
 	// Detach starts processes in their own session so they outlive the
 	// calling process (`fleet up`). Otherwise they are in their own process
 	// group and get SIGKILL when the calling process dies, so a test binary
@@ -50,6 +60,11 @@ type Host struct {
 	SSHPort int    `json:"ssh_port"`
 	AppPort int    `json:"app_port"`
 	Root    string `json:"root"` // holds etc/, run/, log/, state/
+
+	Addr      string `json:"addr,omitempty"`  // in a network namespace: its address ("" = 127.0.0.1, see Address)
+	Netns     string `json:"netns,omitempty"` // the namespace's name
+	Veth      string `json:"veth,omitempty"`  // this machine's end of its veth pair (the host's adds "p")
+	Delayable bool   `json:"delayable,omitempty"`
 }
 
 // ConfigPath is the host's live app config.
@@ -64,7 +79,7 @@ type Fleet struct {
 	Hosts []Host `json:"hosts"`
 
 	ClientKey  string `json:"client_key"`  // private key authorized on every sshd (root)
-	KnownHosts string `json:"known_hosts"` // every sshd's host key as [127.0.0.1]:PORT
+	KnownHosts string `json:"known_hosts"` // every sshd's host key as [ADDRESS]:PORT
 
 	HAProxySockets []string `json:"haproxy_sockets"` // admin socket paths, one per HAProxy
 	FrontendPorts  []int    `json:"frontend_ports"`  // one HTTP frontend port per HAProxy
@@ -107,6 +122,16 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 			return nil, fmt.Errorf("fleet: bad or duplicate host name %q", n)
 		}
 		seen[n] = true
+	}
+	for _, n := range append(append([]string{}, opts.Netns...), opts.Delayable...) {
+		if !seen[n] {
+			return nil, fmt.Errorf("fleet: Netns/Delayable name %q is not a host", n)
+		}
+	}
+	if len(opts.Netns) > 0 {
+		if err := NetnsAvailable(); err != nil {
+			return nil, err
+		}
 	}
 	if opts.HAProxy < 0 {
 		return nil, errors.New("fleet: HAProxy must not be negative")
@@ -159,7 +184,13 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 				return nil, fmt.Errorf("fleet: %w", err)
 			}
 		}
+		h.Delayable = slices.Contains(opts.Delayable, n)
 		f.Hosts = append(f.Hosts, h)
+		if slices.Contains(opts.Netns, n) {
+			if err := setupNetns(&f.Hosts[len(f.Hosts)-1]); err != nil {
+				return nil, fmt.Errorf("fleet: %w", err)
+			}
+		}
 	}
 
 	if _, err := writeKeyPair(f.ClientKey, "rollout-fleet"); err != nil {
@@ -179,7 +210,7 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("fleet: %w", err)
 		}
-		known.WriteString(knownHostsLine(f.Hosts[i].SSHPort, pub) + "\n")
+		known.WriteString(knownHostsLine(f.Hosts[i].Address(), f.Hosts[i].SSHPort, pub) + "\n")
 	}
 	if err := os.WriteFile(f.KnownHosts, []byte(known.String()), 0o644); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
@@ -236,7 +267,7 @@ var ErrMissing = errors.New("not installed")
 
 // DefaultConfig is the app.conf a host starts with: version 0.
 func DefaultConfig(h Host) string {
-	return fmt.Sprintf("# initial config written by the fleet\nversion = 0\nmessage = \"initial config of %s\"\nlisten = 127.0.0.1:%d\n", h.Name, h.AppPort)
+	return fmt.Sprintf("# initial config written by the fleet\nversion = 0\nmessage = \"initial config of %s\"\nlisten = %s:%d\n", h.Name, h.Address(), h.AppPort)
 }
 
 // startApp writes the initial config and runs the restart script, then waits
@@ -247,14 +278,15 @@ func (f *Fleet) startApp(ctx context.Context, h Host, config string) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, f.RestartScript, h.Root)
+	argv := h.inNetns([]string{f.RestartScript, h.Root})
+	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "DEMO_APP="+f.AppBinary)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("app %s: %s %s: %w: %s", h.Name, f.RestartScript, h.Root, err, strings.TrimSpace(string(out)))
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer wcancel()
-	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", h.AppPort)
+	url := fmt.Sprintf("http://%s/healthz", net.JoinHostPort(h.Address(), strconv.Itoa(h.AppPort)))
 	client := &http.Client{Timeout: 2 * time.Second}
 	err := poll(wctx, "app "+h.Name, nil, 50*time.Millisecond, func() error {
 		resp, err := client.Get(url)
@@ -345,7 +377,19 @@ func (f *Fleet) Stop() error {
 			os.Remove(h.PIDFile())
 		}
 	}
+	// A host whose network was cut keeps the sessions of connections
+	// whose client is gone (nothing told it): end them with their sshd.
+	for _, h := range f.Hosts {
+		if p, ok := f.process("sshd " + h.Name); ok && h.Netns != "" && p.Running() {
+			for _, c := range childPIDs(p.PID) {
+				_ = syscall.Kill(c, syscall.SIGKILL)
+			}
+		}
+	}
 	if err := stopPIDs(f.Processes, 10*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	if err := f.removeNamespaces(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -396,8 +440,8 @@ func (f *Fleet) WriteInventory(path string) error {
 	fmt.Fprintf(&b, "# ssh: known_hosts is %s\n", f.KnownHosts)
 	fmt.Fprintf(&b, "[%s]\n", f.Backend)
 	for _, h := range f.Hosts {
-		fmt.Fprintf(&b, "%s ansible_host=127.0.0.1 ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s root=%s app_port=%d\n",
-			h.Name, h.SSHPort, f.ClientKey, h.Root, h.AppPort)
+		fmt.Fprintf(&b, "%s ansible_host=%s ansible_port=%d ansible_user=root ansible_ssh_private_key_file=%s root=%s app_port=%d\n",
+			h.Name, h.Address(), h.SSHPort, f.ClientKey, h.Root, h.AppPort)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write inventory: %w", err)
@@ -418,7 +462,7 @@ func (f *Fleet) SSHArgs(h Host) []string {
 		"-o", "BatchMode=yes",
 		"-o", "ConnectTimeout=10",
 		"-p", strconv.Itoa(h.SSHPort),
-		"root@127.0.0.1",
+		"root@" + h.Address(),
 	}
 }
 

@@ -31,6 +31,14 @@ func StartT(t testing.TB, opts Options) *Fleet {
 		}
 		t.Skipf("%v (set %s=1 to fail instead of skipping)", err, E2EEnv)
 	}
+	if len(opts.Netns) > 0 {
+		if err := NetnsAvailable(); err != nil {
+			if os.Getenv(E2EEnv) == "1" {
+				t.Fatalf("%v (%s=1: end-to-end tests must run)", err, E2EEnv)
+			}
+			t.Skipf("%v (set %s=1 to fail instead of skipping)", err, E2EEnv)
+		}
+	}
 	if opts.Dir == "" {
 		dir, err := os.MkdirTemp("", "fleet")
 		if err != nil {

@@ -49,7 +49,7 @@ backend %s
     option httpchk GET /healthz
 `, sock, frontendPort, f.Backend, f.Backend)
 	for _, h := range f.Hosts {
-		fmt.Fprintf(&b, "    server %s 127.0.0.1:%d check inter 200ms fall 2 rise 2 weight 100\n", h.Name, h.AppPort)
+		fmt.Fprintf(&b, "    server %s %s check inter 200ms fall 2 rise 2 weight 100\n", h.Name, net.JoinHostPort(h.Address(), strconv.Itoa(h.AppPort)))
 	}
 	return b.String()
 }

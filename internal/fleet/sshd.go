@@ -47,10 +47,10 @@ func writeKeyPair(path, comment string) (ssh.PublicKey, error) {
 	return sshPub, nil
 }
 
-func sshdConfig(port int, hostKey, authorizedKeys, pidFile string) string {
+func sshdConfig(h Host, hostKey, authorizedKeys, pidFile, extra string) string {
 	return fmt.Sprintf(`# written by rollout's internal/fleet
 Port %d
-ListenAddress 127.0.0.1
+ListenAddress %s
 HostKey %s
 PidFile %s
 AuthorizedKeysFile %s
@@ -65,7 +65,7 @@ PrintMotd no
 MaxStartups 100:30:200
 MaxSessions 100
 Subsystem sftp /usr/lib/openssh/sftp-server
-`, port, hostKey, pidFile, authorizedKeys)
+%s`, h.SSHPort, h.Address(), hostKey, pidFile, authorizedKeys, extra)
 }
 
 // startSSHD starts one sshd for h (whose SSHPort may be replaced if the port
@@ -84,17 +84,23 @@ func (f *Fleet) startSSHD(ctx context.Context, h *Host, detach bool) (ssh.Public
 	logPath := filepath.Join(f.Dir, "logs", "sshd-"+h.Name+".log")
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		cfg := sshdConfig(h.SSHPort, hostKey, f.authorizedKeys(), filepath.Join(dir, "sshd.pid"))
+		extra := ""
+		if h.Delayable {
+			if extra, err = writeDelayShell(dir); err != nil {
+				return nil, fmt.Errorf("sshd %s: %w", h.Name, err)
+			}
+		}
+		cfg := sshdConfig(*h, hostKey, f.authorizedKeys(), filepath.Join(dir, "sshd.pid"), extra)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			return nil, fmt.Errorf("sshd %s: %w", h.Name, err)
 		}
-		p, exited, err := startProcess("sshd "+h.Name, []string{SSHD, "-D", "-f", cfgPath, "-E", logPath}, logPath, cfgPath, detach)
+		p, exited, err := startProcess("sshd "+h.Name, h.inNetns([]string{SSHD, "-D", "-f", cfgPath, "-E", logPath}), logPath, cfgPath, detach)
 		if err != nil {
 			return nil, err
 		}
 		f.Processes = append(f.Processes, p)
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = poll(wctx, "sshd "+h.Name, exited, 10*time.Millisecond, func() error { return sshBanner(h.SSHPort) })
+		err = poll(wctx, "sshd "+h.Name, exited, 10*time.Millisecond, func() error { return sshBanner(h.Address(), h.SSHPort) })
 		cancel()
 		if err == nil {
 			return pub, nil
@@ -111,9 +117,9 @@ func (f *Fleet) startSSHD(ctx context.Context, h *Host, detach bool) (ssh.Public
 	}
 }
 
-// sshBanner dials 127.0.0.1:port and reads the SSH identification line.
-func sshBanner(port int) error {
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+// sshBanner dials addr:port and reads the SSH identification line.
+func sshBanner(addr string, port int) error {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, strconv.Itoa(port)), time.Second)
 	if err != nil {
 		return err
 	}
@@ -131,7 +137,7 @@ func sshBanner(port int) error {
 
 func (f *Fleet) authorizedKeys() string { return filepath.Join(f.Dir, "authorized_keys") }
 
-// knownHostsLine is the known_hosts entry for an sshd on 127.0.0.1:port.
-func knownHostsLine(port int, key ssh.PublicKey) string {
-	return knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))}, key)
+// knownHostsLine is the known_hosts entry for an sshd on addr:port.
+func knownHostsLine(addr string, port int, key ssh.PublicKey) string {
+	return knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort(addr, strconv.Itoa(port)))}, key)
 }

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -225,7 +226,7 @@ func status(dir string, w io.Writer) error {
 
 // probe summarises GET / and GET /healthz of a host's app.
 func probe(c *http.Client, h fleet.Host) string {
-	base := "http://127.0.0.1:" + strconv.Itoa(h.AppPort)
+	base := "http://" + net.JoinHostPort(h.Address(), strconv.Itoa(h.AppPort))
 	resp, err := c.Get(base + "/healthz")
 	if err != nil {
 		return "healthz: down"
