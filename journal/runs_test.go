@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -66,51 +65,5 @@ func TestRuns(t *testing.T) {
 		if !reflect.DeepEqual(runs[i].Hosts, w) {
 			t.Errorf("run %s hosts:\n got %+v\nwant %+v", runs[i].ID, runs[i].Hosts, w)
 		}
-	}
-}
-
-func TestCompleted(t *testing.T) {
-	done := func(run, host string, o event.Outcome, rev string) event.Event {
-		return event.Event{Time: t0, Run: run, Event: event.HostDone, Host: host, Status: string(o), Revision: rev}
-	}
-	events := []event.Event{
-		done("r1", "web1", event.OutcomeOK, "A"),
-		done("r1", "web2", event.OutcomeOK, "A"),
-		done("r2", "web1", event.OutcomeOK, "B"),
-		done("r2", "web2", event.OutcomeRolledBack, "A"),
-		done("r3", "web1", event.OutcomeSkipped, "B"),
-		done("r3", "web2", event.OutcomeFailed, "B"),
-		done("r4", "web1", event.OutcomeOK, "A"),
-		done("r4", "web3", event.OutcomeUnknown, "A"),
-	}
-	got := Completed(Runs(events))
-	want := map[string][]string{"web1": {"A", "B", "A"}, "web2": {"A"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Completed = %v, want %v", got, want)
-	}
-}
-
-func TestPrevious(t *testing.T) {
-	tests := []struct {
-		history []string
-		current string
-		want    string
-		ok      bool
-	}{
-		{[]string{"A", "B"}, "B", "A", true},
-		{[]string{"A", "B", "A"}, "A", "B", true},
-		{[]string{"A", "B", "C"}, "B", "A", true},
-		{[]string{"A"}, "A", "", false},
-		{nil, "A", "", false},
-		{[]string{"A", "B"}, "X", "B", true}, // current unknown: the last known good
-		{[]string{"B", "B", "A"}, "A", "B", true},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.history, tt.current), func(t *testing.T) {
-			got, ok := Previous(tt.history, tt.current)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("Previous = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
-			}
-		})
 	}
 }

@@ -1,16 +1,34 @@
-// Package rollback chooses the revision to go back to. Rollback never
-// writes to the repository: it deploys an earlier commit through the same
-// pipeline as apply.
+// Package rollback is where going back is decided: which revision
+// `rollout rollback` deploys (Target: the journal, then the hosts' own
+// records), and, before a run with on_failure = "rollback" touches
+// anything, that every host's way back can be rendered (Rehearse).
+// Rollback never writes to the repository: it deploys an earlier commit
+// through the same pipeline as apply, and a host that fails after restart
+// goes back through the rollback states of that pipeline
+// (rollout/decide.go, NextStep).
 package rollback
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
+	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
+
+// Refusal is why rollback cannot go ahead, before any host was touched,
+// and the command to run next. The engine and the CLI show it as their
+// refusal (exit 2).
+type Refusal struct {
+	Problem string
+	Next    string
+}
+
+func (r *Refusal) Error() string { return r.Problem + "\n  next: " + r.Next }
 
 // ErrNoEarlier is returned when no earlier revision completed on every
 // targeted host.
@@ -84,4 +102,83 @@ func Choose(cs []Completion, hosts []string) (current, target string, err error)
 		}
 	}
 	return current, "", fmt.Errorf("%w (current: %.7s)", ErrNoEarlier, current)
+}
+
+// Record is one host's own record of where it was: the revision its state
+// marker names as the one before its current one. Previous is "" when the
+// host records none (or could not be read).
+type Record struct {
+	Host     string
+	Previous string
+}
+
+// Sources are where Target looks, in order.
+type Sources struct {
+	// Events reads the plan's journal; a journal that does not exist yet
+	// (os.ErrNotExist) has no events.
+	Events func(ctx context.Context) ([]event.Event, error)
+	// Records reads the hosts' own records; it is asked only when the
+	// journal cannot choose.
+	Records func(ctx context.Context) ([]Record, error)
+}
+
+// Choice is the revision rollback deploys, and where it came from.
+type Choice struct {
+	Revision string
+	// Current is the revision the hosts are at, as the journal knows it;
+	// "" when the choice came from the hosts' records.
+	Current string
+}
+
+// Why says how the revision was chosen, for the operator.
+func (c Choice) Why() string {
+	if c.Current != "" {
+		return fmt.Sprintf("rollback: hosts are at %s; going back to %s (the last revision every targeted host completed before it, from the journal)",
+			plan.ShortRev(c.Current), plan.ShortRev(c.Revision))
+	}
+	return fmt.Sprintf("rollback: going back to %s (the hosts' recorded previous revision)", plan.ShortRev(c.Revision))
+}
+
+// Target chooses the revision to go back to for hosts (the targeted hosts
+// of planFile): the last revision that completed on every one of them
+// before the current one, from the journal; failing that, the previous
+// revision every host records, when they all record the same one. Anything
+// else is a *Refusal asking for --to.
+func Target(ctx context.Context, planFile string, hosts []string, src Sources) (Choice, error) {
+	events, err := src.Events(ctx)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Choice{}, fmt.Errorf("reading the journal: %w", err)
+	}
+	cur, target, jerr := Choose(Completions(events), hosts)
+	if jerr == nil {
+		return Choice{Revision: target, Current: cur}, nil
+	}
+	recs, err := src.Records(ctx)
+	if err != nil {
+		return Choice{}, err
+	}
+	prev, err := Agreed(recs, jerr, planFile)
+	if err != nil {
+		return Choice{}, err
+	}
+	return Choice{Revision: prev}, nil
+}
+
+// Agreed is the previous revision every host records, or a *Refusal naming
+// the first host that records none (after why, the journal's reason) or
+// that records a different one.
+func Agreed(recs []Record, why error, planFile string) (string, error) {
+	prev := ""
+	for _, r := range recs {
+		if r.Previous == "" {
+			return "", &Refusal{Problem: fmt.Sprintf("rollback: %v, and %s records no previous revision", why, r.Host),
+				Next: fmt.Sprintf("name the revision: rollout rollback %s --to TAG-OR-SHA", planFile)}
+		}
+		if prev != "" && prev != r.Previous {
+			return "", &Refusal{Problem: fmt.Sprintf("rollback: hosts record different previous revisions (%s on one, %s on %s)", plan.ShortRev(prev), plan.ShortRev(r.Previous), r.Host),
+				Next: fmt.Sprintf("name the revision: rollout rollback %s --to TAG-OR-SHA, or narrow with --limit", planFile)}
+		}
+		prev = r.Previous
+	}
+	return prev, nil
 }

@@ -103,11 +103,21 @@ const (
 	StepAnalysis Step = "analysis" // a canary verdict during the ramp or bake failed (see Judged)
 
 	// recovery
-	StepRestore     Step = "restore"      // put the previous files back (before restart)
-	StepReturn      Step = "return"       // undrain after a failure before restart
-	StepRollback    Step = "rollback"     // deploy the previous revision (after restart)
-	StepRollbackOut Step = "rollback_out" // undrain after a successful rollback
-	StepDiagnose    Step = "diagnose"     // capture diagnostics, leave drained
+	StepRestore  Step = "restore"  // put the previous files back (before restart)
+	StepReturn   Step = "return"   // undrain after a failure before restart
+	StepDiagnose Step = "diagnose" // capture diagnostics, leave drained
+
+	// rollback (after restart, on_failure = "rollback"): the previous
+	// revision goes through the same steps as the new one did. A host
+	// deployed for the first time has no previous revision to render: its
+	// way back is the files it had before (the backups install kept).
+	StepRollback         Step = "rollback"          // stage the previous revision's files (first deploy: nothing to stage)
+	StepRollbackValidate Step = "rollback_validate" // its file validators against the staged copies
+	StepRollbackInstall  Step = "rollback_install"  // move them into place (first deploy: put the backups back)
+	StepRollbackCheck    Step = "rollback_check"    // its whole-config validator
+	StepRollbackRestart  Step = "rollback_restart"
+	StepRollbackHealth   Step = "rollback_health" // its health gate, while still out of rotation
+	StepRollbackOut      Step = "rollback_out"    // undrain after a successful rollback
 
 	// terminal
 	EndOK         Step = "end_ok"
@@ -159,6 +169,16 @@ func NextStep(cur Step, ok bool, policy Policy) Step {
 		case StepReturn:
 			return EndFailed
 		case StepRollback:
+			return StepRollbackValidate
+		case StepRollbackValidate:
+			return StepRollbackInstall
+		case StepRollbackInstall:
+			return StepRollbackCheck
+		case StepRollbackCheck:
+			return StepRollbackRestart
+		case StepRollbackRestart:
+			return StepRollbackHealth
+		case StepRollbackHealth:
 			return StepRollbackOut
 		case StepRollbackOut:
 			return EndRolledBack
@@ -187,7 +207,12 @@ func NextStep(cur Step, ok bool, policy Policy) Step {
 	case StepRecord:
 		// serving, but the state marker is wrong: make it loud
 		return EndFailed
-	case StepRestore, StepRollback, StepRollbackOut, StepReturn:
+	case StepRestore, StepReturn:
+		return StepDiagnose
+	case StepRollback, StepRollbackValidate, StepRollbackInstall, StepRollbackCheck,
+		StepRollbackRestart, StepRollbackHealth, StepRollbackOut:
+		// the way back failed too: no further restart, leave it drained
+		// for a person
 		return StepDiagnose
 	case StepDiagnose:
 		return EndDrained
@@ -204,6 +229,56 @@ func Judged(s Step, err error) Step {
 		return StepAnalysis
 	}
 	return s
+}
+
+// HostStop is how a host's pipeline ends before NextStep ends it: the run
+// is stopping, or a step was cut off.
+type HostStop int
+
+const (
+	GoOn            HostStop = iota // take the step; after a failure, NextStep decides
+	StopUntouched                   // end stopped: the host was never taken out of its load balancer
+	StopPutBack                     // nothing changed yet: undrain the host and end stopped (left drained if the undrain fails)
+	StopCutOff                      // end unknown: the run was cancelled (second Ctrl-C) during the step; nothing more is safe to try
+	StopUnreachable                 // end unknown: the connection to the host was lost during the step; no recovery step can reach it
+)
+
+// Stops is what the runner knows, around one host's step, about the run.
+type Stops struct {
+	Stopping bool // the operator asked to stop (first Ctrl-C, abort): start no change
+	Lost     bool // the run stops on its own (its lock was lost, its journal cannot be written)
+}
+
+// StopBefore decides, before a host takes step next, whether its pipeline
+// ends there. A run that stops on its own takes no further host out of its
+// load balancer; an operator's stop puts a drained host back before its
+// first change (staging), untouched. The runner asks twice: with the
+// operator's stop before it announces the step, and with the run's own
+// loss after (writing the announcement to the journal may be what failed).
+func StopBefore(next Step, s Stops) HostStop {
+	switch {
+	case s.Lost && next == StepDrain:
+		return StopUntouched
+	case s.Stopping && next == StepStage:
+		return StopPutBack
+	}
+	return GoOn
+}
+
+// StopAfter decides, after a step failed, whether the host's state is
+// unknown: the run was cancelled while the step ran (cancelled wins, as
+// the connection is cut by the cancel too), or the host could not be
+// reached. Otherwise NextStep handles the failure.
+func StopAfter(failed, cancelled, unreachable bool) HostStop {
+	switch {
+	case !failed:
+		return GoOn
+	case cancelled:
+		return StopCutOff
+	case unreachable:
+		return StopUnreachable
+	}
+	return GoOn
 }
 
 // Member is one server of the load-balanced pool as the LB sees it.

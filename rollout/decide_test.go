@@ -164,9 +164,18 @@ func TestNextStepTable(t *testing.T) {
 		{StepHealth, false, PolicyHalt, StepDiagnose},
 		{StepHealth, false, PolicyRollback, StepRollback},
 		{StepRestart, false, PolicyRollback, StepRollback},
-		{StepRollback, true, PolicyRollback, StepRollbackOut},
+		{StepRollback, true, PolicyRollback, StepRollbackValidate},
+		{StepRollbackValidate, true, PolicyRollback, StepRollbackInstall},
+		{StepRollbackInstall, true, PolicyRollback, StepRollbackCheck},
+		{StepRollbackCheck, true, PolicyRollback, StepRollbackRestart},
+		{StepRollbackRestart, true, PolicyRollback, StepRollbackHealth},
+		{StepRollbackHealth, true, PolicyRollback, StepRollbackOut},
 		{StepRollbackOut, true, PolicyRollback, EndRolledBack},
 		{StepRollback, false, PolicyRollback, StepDiagnose},
+		{StepRollbackValidate, false, PolicyRollback, StepDiagnose},
+		{StepRollbackCheck, false, PolicyRollback, StepDiagnose},
+		{StepRollbackHealth, false, PolicyRollback, StepDiagnose},
+		{StepRollbackOut, false, PolicyRollback, StepDiagnose},
 		{StepDiagnose, true, PolicyHalt, EndDrained},
 		{StepRecord, true, PolicyHalt, EndOK},
 		{StepAnalysis, false, PolicyRollback, StepRollback},
@@ -175,6 +184,188 @@ func TestNextStepTable(t *testing.T) {
 	for _, tt := range tests {
 		if got := NextStep(tt.cur, tt.ok, tt.policy); got != tt.want {
 			t.Errorf("NextStep(%s, %v, %s) = %s, want %s", tt.cur, tt.ok, tt.policy, got, tt.want)
+		}
+	}
+}
+
+// every step of the pipeline, in the order a host takes them
+var allSteps = []Step{StepDrain, StepWait, StepStage, StepValidate, StepInstall, StepCheck, StepRestart, StepHealth,
+	StepUndrain, StepRecord, StepAnalysis, StepRestore, StepReturn, StepDiagnose,
+	StepRollback, StepRollbackValidate, StepRollbackInstall, StepRollbackCheck, StepRollbackRestart, StepRollbackHealth, StepRollbackOut}
+
+// Property: from every step, under every policy and whatever the steps'
+// results, the pipeline ends: the transition graph has no cycle, and every
+// step leads somewhere else (a step NextStep did not know would stay put).
+func TestNextStepEveryPathTerminates(t *testing.T) {
+	for _, policy := range []Policy{PolicyHalt, PolicyRollback} {
+		const (
+			unseen = iota
+			open
+			closed
+		)
+		mark := map[Step]int{}
+		var visit func(s Step, path []Step)
+		visit = func(s Step, path []Step) {
+			path = append(path, s)
+			if s.Terminal() {
+				return
+			}
+			switch mark[s] {
+			case open:
+				t.Fatalf("%s: the pipeline can loop: %v", policy, path)
+			case closed:
+				return
+			}
+			mark[s] = open
+			for _, ok := range []bool{true, false} {
+				next := NextStep(s, ok, policy)
+				if next == s {
+					t.Fatalf("%s: NextStep(%s, %v) stays on %s", policy, s, ok, s)
+				}
+				visit(next, path)
+			}
+			mark[s] = closed
+		}
+		for _, s := range allSteps {
+			visit(s, nil)
+		}
+	}
+}
+
+// walk is one host's pipeline with random step results, from drain to its
+// end: the steps taken, whether each failed, and the step NextStep judged
+// (a failed undrain is, at random, a failed canary verdict: StepAnalysis).
+func walk(rng *rand.Rand, policy Policy) (path []Step, failed []bool, judged []Step, end Step) {
+	step := StepDrain
+	for !step.Terminal() {
+		if len(path) > 60 {
+			panic(fmt.Sprintf("no end: %v", path))
+		}
+		ok := rng.Intn(4) != 0
+		j := step
+		if !ok && step == StepUndrain && rng.Intn(2) == 0 {
+			j = Judged(step, &AnalysisError{Step: "ramp 10%", Reason: "error rate 5%"})
+		}
+		path, failed, judged = append(path, step), append(failed, !ok), append(judged, j)
+		step = NextStep(j, ok, policy)
+	}
+	return path, failed, judged, step
+}
+
+// Properties of the whole pipeline, the rollback path included, over random
+// step results:
+//   - never a restart (of either revision) after a failed stage, validator,
+//     install or check: files that are not known good never go live;
+//   - a host is never put back in rotation (undrain, return, rollback_out)
+//     after a failed health gate, canary verdict or undrain, until a later
+//     health gate passed;
+//   - a failed step never ends with the host on the new revision (end_ok);
+//   - under on_failure = "rollback", a failure once the new revision runs
+//     (restart, health gate, canary verdict) always takes the rollback path
+//     and ends rolled back, or drained for a person when the way back failed
+//     too; under "halt" the rollback path is never taken;
+//   - rolled back means the rollback's own undrain was the last step.
+func TestNextStepRollbackProperties(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	notKnownGood := map[Step]bool{StepStage: true, StepValidate: true, StepInstall: true, StepCheck: true,
+		StepRollback: true, StepRollbackValidate: true, StepRollbackInstall: true, StepRollbackCheck: true}
+	restart := map[Step]bool{StepRestart: true, StepRollbackRestart: true}
+	gate := map[Step]bool{StepHealth: true, StepRollbackHealth: true}
+	backInRotation := map[Step]bool{StepUndrain: true, StepReturn: true, StepRollbackOut: true}
+	newRevisionRuns := map[Step]bool{StepRestart: true, StepHealth: true, StepAnalysis: true}
+	rollbackPath := map[Step]bool{StepRollback: true, StepRollbackValidate: true, StepRollbackInstall: true, StepRollbackCheck: true,
+		StepRollbackRestart: true, StepRollbackHealth: true, StepRollbackOut: true}
+	seen := map[Step]bool{}
+	for _, policy := range []Policy{PolicyHalt, PolicyRollback} {
+		for iter := 0; iter < 20000; iter++ {
+			path, failed, judged, end := walk(rng, policy)
+			badFiles, unhealthy, anyFailed, newFailed, tookRollback := false, false, false, false, false
+			for i, s := range path {
+				seen[s], seen[judged[i]] = true, true
+				if restart[s] && badFiles {
+					t.Fatalf("%s: restart after a failed stage/validator/install/check: %v %v", policy, path, failed)
+				}
+				if backInRotation[s] && unhealthy {
+					t.Fatalf("%s: %s after a failed health gate: %v %v", policy, s, path, failed)
+				}
+				tookRollback = tookRollback || rollbackPath[s]
+				if gate[s] {
+					unhealthy = failed[i]
+				}
+				if !failed[i] {
+					continue
+				}
+				anyFailed = true
+				badFiles = badFiles || notKnownGood[s]
+				unhealthy = unhealthy || s == StepUndrain
+				newFailed = newFailed || newRevisionRuns[judged[i]]
+			}
+			if anyFailed && end == EndOK {
+				t.Fatalf("%s: a failed step ended %s: %v %v", policy, end, path, failed)
+			}
+			if policy == PolicyHalt && (tookRollback || end == EndRolledBack) {
+				t.Fatalf("halt took the rollback path: %v %v", path, failed)
+			}
+			if policy == PolicyRollback && newFailed {
+				if !tookRollback {
+					t.Fatalf("rollback: the new revision failed but the rollback path was not taken: %v %v", path, failed)
+				}
+				if end != EndRolledBack && end != EndDrained {
+					t.Fatalf("rollback: the new revision failed and the host ended %s: %v %v", end, path, failed)
+				}
+			}
+			if end == EndRolledBack && path[len(path)-1] != StepRollbackOut {
+				t.Fatalf("rolled back without the rollback's undrain: %v", path)
+			}
+		}
+	}
+	for _, s := range allSteps {
+		if !seen[s] {
+			t.Errorf("no random path reached %s: the properties do not cover it", s)
+		}
+	}
+}
+
+func TestStopBefore(t *testing.T) {
+	tests := []struct {
+		next Step
+		s    Stops
+		want HostStop
+	}{
+		{StepDrain, Stops{}, GoOn},
+		{StepDrain, Stops{Lost: true}, StopUntouched},
+		{StepDrain, Stops{Stopping: true}, GoOn}, // drained, then put back before staging
+		{StepWait, Stops{Stopping: true}, GoOn},
+		{StepStage, Stops{Stopping: true}, StopPutBack},
+		{StepStage, Stops{Stopping: true, Lost: true}, StopPutBack},
+		{StepStage, Stops{Lost: true}, GoOn}, // in flight: finishes its pipeline
+		{StepInstall, Stops{Stopping: true}, GoOn},
+		{StepRestart, Stops{Stopping: true}, GoOn},
+		{StepRollback, Stops{Stopping: true, Lost: true}, GoOn},
+		{StepRollbackRestart, Stops{Stopping: true}, GoOn},
+	}
+	for _, tt := range tests {
+		if got := StopBefore(tt.next, tt.s); got != tt.want {
+			t.Errorf("StopBefore(%s, %+v) = %v, want %v", tt.next, tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestStopAfter(t *testing.T) {
+	tests := []struct {
+		failed, cancelled, unreachable bool
+		want                           HostStop
+	}{
+		{false, false, false, GoOn},
+		{false, true, false, GoOn}, // the step finished before the cancel: go on
+		{true, false, false, GoOn}, // an ordinary failure: NextStep recovers
+		{true, true, false, StopCutOff},
+		{true, false, true, StopUnreachable},
+		{true, true, true, StopCutOff}, // the cancel cut the connection too
+	}
+	for _, tt := range tests {
+		if got := StopAfter(tt.failed, tt.cancelled, tt.unreachable); got != tt.want {
+			t.Errorf("StopAfter(failed=%v, cancelled=%v, unreachable=%v) = %v, want %v", tt.failed, tt.cancelled, tt.unreachable, got, tt.want)
 		}
 	}
 }

@@ -37,7 +37,9 @@ var stepPhase = map[Step]event.Phase{
 	StepValidate: event.PhaseValidate, StepInstall: event.PhaseInstall, StepCheck: event.PhaseCheck,
 	StepRestart: event.PhaseRestart, StepHealth: event.PhaseHealth, StepUndrain: event.PhaseUndrain,
 	StepRecord: event.PhaseRecord, StepRestore: event.PhaseRestore, StepReturn: event.PhaseUndrain,
-	StepRollback: event.PhaseRollback, StepRollbackOut: event.PhaseUndrain, StepDiagnose: event.PhaseDiagnose,
+	StepRollback: event.PhaseRollback, StepRollbackValidate: event.PhaseRollback, StepRollbackInstall: event.PhaseRollback,
+	StepRollbackCheck: event.PhaseRollback, StepRollbackRestart: event.PhaseRollback, StepRollbackHealth: event.PhaseRollback,
+	StepRollbackOut: event.PhaseUndrain, StepDiagnose: event.PhaseDiagnose,
 }
 
 func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome {
@@ -49,7 +51,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 	var failure error
 	var shown event.Phase
 	for !step.Terminal() {
-		if step == StepStage && r.ctl.isStopping() {
+		if StopBefore(step, Stops{Stopping: r.ctl.isStopping()}) == StopPutBack {
 			// stopped before anything changed: put the host back, untouched
 			if err := p.do(ctx, StepReturn); err != nil {
 				r.setOutcome(name, event.OutcomeDrained, "stopped, but undrain failed: "+err.Error())
@@ -69,7 +71,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 			shown = stepPhase[step]
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: r.pr.Revision})
 		}
-		if step == StepDrain && r.lostCause() != nil {
+		if StopBefore(step, Stops{Lost: r.lostCause() != nil}) == StopUntouched {
 			// the run is stopping on its own (lock lost, journal
 			// unwritable; the record above may not be shared): this host
 			// is not taken out of its load balancer at all
@@ -77,14 +79,14 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 			return event.OutcomeStopped
 		}
 		err := p.do(ctx, step)
-		if err != nil && ctx.Err() == nil && transport.Lost(err) {
+		switch StopAfter(err != nil, ctx.Err() != nil, transport.Lost(err)) {
+		case StopUnreachable:
 			// the host cannot be seen: nothing about it is known, and no
 			// further step (restore, rollback) can reach it
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: err.Error()})
 			p.done(event.OutcomeUnknown, fmt.Sprintf("connection lost during %s; state unknown: %v", step, err))
 			return event.OutcomeUnknown
-		}
-		if err != nil && ctx.Err() != nil {
+		case StopCutOff:
 			// stopped at once (second Ctrl-C): nothing more is safe to try
 			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: stepPhase[step], Status: event.StatusFailed, Message: "interrupted"})
 			msg := fmt.Sprintf("interrupted during %s; state unknown", step)
@@ -184,8 +186,8 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepReturn:
 		p.r.validator().Unstage(ctx, h.conn, p.staged)
 		return h.drainer.Undrain(ctx)
-	case StepRollback:
-		return p.rollback(ctx)
+	case StepRollback, StepRollbackValidate, StepRollbackInstall, StepRollbackCheck, StepRollbackRestart, StepRollbackHealth:
+		return p.rollback(ctx, s)
 	case StepRollbackOut:
 		return p.undrain(ctx, false)
 	case StepDiagnose:
@@ -501,22 +503,34 @@ func (p *hostPipeline) record(ctx context.Context) error {
 	return journal.WriteStateThen(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, st, "rm -f -- "+shell.Join(backups...))
 }
 
-// rollback takes a host that failed after restart back to its previous
-// revision through the same steps: stage, validate, install, check,
-// restart, health. On a first deploy, the previous content is the backup.
-func (p *hostPipeline) rollback(ctx context.Context) error {
-	h := p.h
-	r := p.r
+// rollback takes one step of the way back for a host that failed after
+// restart: its previous revision through the same steps as the new one
+// (stage, validate, install, check, restart, health). On a first deploy
+// there is no previous revision: the previous content is the backups.
+func (p *hostPipeline) rollback(ctx context.Context, s Step) error {
+	h, r := p.h, p.r
+	spec := h.t.Spec
 	if h.prev != nil {
-		staged, err, invalid := r.validator().Stage(ctx, h.conn, h.prev.Files, r.stageTag("rollback"), false)
-		p.staged = staged
-		if err != nil {
-			return err
+		spec = h.prev.Spec
+	}
+	switch s {
+	case StepRollback:
+		p.invalid = nil
+		if h.prev == nil {
+			return nil
 		}
-		if invalid != nil {
-			r.validator().Unstage(ctx, h.conn, staged)
+		staged, err, invalid := r.validator().Stage(ctx, h.conn, h.prev.Files, r.stageTag("rollback"), false)
+		p.staged, p.invalid = staged, invalid
+		return err
+	case StepRollbackValidate:
+		if p.invalid != nil {
+			r.validator().Unstage(ctx, h.conn, p.staged)
 			p.staged = map[string]string{}
-			return invalid
+		}
+		return p.invalid
+	case StepRollbackInstall:
+		if h.prev == nil {
+			return p.restore(ctx)
 		}
 		if err := p.install(ctx, h.prev.Files, false); err != nil {
 			return err
@@ -527,28 +541,23 @@ func (p *hostPipeline) rollback(ctx context.Context) error {
 		}
 		_ = h.conn.Run(ctx, "rm -f "+shell.Join(backups...), nil, nil, nil)
 		p.moved = nil
-	} else if err := p.restore(ctx); err != nil {
-		return err
-	}
-	spec := h.t.Spec
-	if h.prev != nil {
-		spec = h.prev.Spec
-	}
-	if err := p.run(ctx, "check", spec.Check); err != nil {
-		return err
-	}
-	if err := p.run(ctx, "restart", spec.Restart); err != nil {
-		return err
-	}
-	if usesLBHealth(spec) {
-		if err := h.drainer.Drain(ctx); err != nil {
-			return err
+		return nil
+	case StepRollbackCheck:
+		return p.run(ctx, "check", spec.Check)
+	case StepRollbackRestart:
+		return p.run(ctx, "restart", spec.Restart)
+	case StepRollbackHealth:
+		if usesLBHealth(spec) {
+			if err := h.drainer.Drain(ctx); err != nil {
+				return err
+			}
 		}
+		if err := p.health(ctx, false); err != nil {
+			return fmt.Errorf("previous revision is not healthy either: %w", err)
+		}
+		return nil
 	}
-	if err := p.health(ctx, false); err != nil {
-		return fmt.Errorf("previous revision is not healthy either: %w", err)
-	}
-	return nil
+	return fmt.Errorf("unknown rollback step %q", s)
 }
 
 // diagnose captures what an operator needs to see about a failed host.

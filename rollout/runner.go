@@ -16,6 +16,7 @@ import (
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollback"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
 
@@ -533,23 +534,21 @@ func (r *run) startAnalysis(ctx context.Context, todo []string) error {
 	return nil
 }
 
+// rehearse renders every host's way back before anything is touched
+// (rollback.Rehearse), or refuses the run.
 func (r *run) rehearse(todo []string) error {
-	var problems []string
+	var hosts []rollback.Host
 	for _, name := range todo {
-		h := r.hosts[name]
-		if h.old == nil || h.old.Revision == "" || h.old.Revision == r.pr.Revision {
-			continue // first deploy: the files it had before are the way back
-		}
-		prev, err := r.pr.Render(h.t.Host, h.old.Revision)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: previous revision %s: %v", name, plan.ShortRev(h.old.Revision), err))
-			continue
-		}
-		h.prev = prev
+		hosts = append(hosts, rollback.Host{Name: name, At: revOf(r.hosts[name].old)})
 	}
-	if len(problems) > 0 {
-		return refuse(`set on_failure = "halt" to run without a way back, or make the previous revision's commit available again`,
-			"on_failure = \"rollback\", but the rollback cannot be rehearsed: %s", strings.Join(problems, "; "))
+	prev, err := rollback.Rehearse(hosts, r.pr.Revision, func(name, rev string) (*Target, error) {
+		return r.pr.Render(r.hosts[name].t.Host, rev)
+	})
+	if err != nil {
+		return AsRefusal(err)
+	}
+	for name, t := range prev {
+		r.hosts[name].prev = t
 	}
 	return nil
 }

@@ -36,7 +36,17 @@ type applyOptions struct {
 	AutoApprove bool
 }
 
-func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
+func newApplyCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	cmd, o := newRunCmd(ios, g, "apply")
+	cmd.Use = "apply [PLAN | SAVED] [scope]"
+	o.Scope.bind(cmd, "deploy this revision instead of the plan's pin (a full SHA or a tag)")
+	cmd.Flags().BoolVar(&o.Adopt, "adopt", false, "overwrite hosts whose live files were edited by hand (drift)")
+	return cmd
+}
+
+// newRunCmd is what apply and rollback share: a run of the plan's hosts
+// through the pipeline (applyRun), and its flags.
+func newRunCmd(ios *IOStreams, g *GlobalOptions, kind string) (*cobra.Command, *applyOptions) {
 	o := &applyOptions{GlobalOptions: g, Kind: kind}
 	cmd := &cobra.Command{
 		Use:   kind + " [PLAN] [scope]",
@@ -49,16 +59,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions, kind string) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&o.LockTTL, "lock-ttl", journal.DefaultLockTTL, "how long the plan's locks outlive a run that died (they are renewed while it lives; on etcd, the lease TTL)")
 	cmd.Flags().BoolVar(&o.AutoApprove, "auto-approve", false, "pass the plan's approve_after gates without a person (recorded in the output and the journal); --yes does not")
-	if kind == "rollback" {
-		cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
-		cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
-		o.Scope.bind(cmd, "")
-	} else {
-		cmd.Use = "apply [PLAN | SAVED] [scope]"
-		o.Scope.bind(cmd, "deploy this revision instead of the plan's pin (a full SHA or a tag)")
-		cmd.Flags().BoolVar(&o.Adopt, "adopt", false, "overwrite hosts whose live files were edited by hand (drift)")
-	}
-	return cmd
+	return cmd, o
 }
 
 func newRunID(now time.Time) string {

@@ -2,18 +2,28 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 
-	"github.com/rollout-sh/rollout/plan"
+	"github.com/spf13/cobra"
+
 	"github.com/rollout-sh/rollout/rollback"
 	"github.com/rollout-sh/rollout/rollout"
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
-// rollbackTarget is --to, or the last revision that completed on every
-// targeted host before the current one: the journal first, then the hosts'
-// previous_revision.
+// newRollbackCmd is `rollout rollback`: apply's run (applyRun) of an
+// earlier revision, --to or the one rollbackTarget chooses.
+func newRollbackCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
+	cmd, o := newRunCmd(ios, g, "rollback")
+	cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
+	cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
+	o.Scope.bind(cmd, "")
+	return cmd
+}
+
+// rollbackTarget is --to, or the revision rollback.Target chooses for the
+// targeted hosts from the plan's journal and, failing that, the hosts' own
+// records (read over SSH only then).
 func rollbackTarget(ctx context.Context, ios *IOStreams, o *applyOptions) (string, error) {
 	if o.To != "" {
 		return o.To, nil
@@ -31,32 +41,27 @@ func rollbackTarget(ctx context.Context, ios *IOStreams, o *applyOptions) (strin
 		return "", err
 	}
 	defer store.Close()
-	events, err := store.Events(ctx, sel.Plan.Name)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("reading the journal: %w", err)
-	}
-	cur, target, jerr := rollback.Choose(rollback.Completions(events), names)
-	if jerr == nil {
-		fmt.Fprintf(ios.Err, "rollback: hosts are at %s; going back to %s (the last revision every targeted host completed before it, from the journal)\n", plan.ShortRev(cur), plan.ShortRev(target))
-		return target, nil
-	}
-	// the hosts' own record
-	states, err := readStates(ctx, o.GlobalOptions, o.PlanFile, o.Scope.Limit)
+	c, err := rollback.Target(ctx, o.PlanFile, names, rollback.Sources{
+		Events: func(ctx context.Context) ([]event.Event, error) { return store.Events(ctx, sel.Plan.Name) },
+		Records: func(ctx context.Context) ([]rollback.Record, error) {
+			states, err := readStates(ctx, o.GlobalOptions, o.PlanFile, o.Scope.Limit)
+			if err != nil {
+				return nil, err
+			}
+			var recs []rollback.Record
+			for _, hs := range states {
+				r := rollback.Record{Host: hs.Name}
+				if hs.State != nil {
+					r.Previous = hs.State.PreviousRevision
+				}
+				recs = append(recs, r)
+			}
+			return recs, nil
+		},
+	})
 	if err != nil {
-		return "", err
+		return "", rollout.AsRefusal(err)
 	}
-	prev := ""
-	for _, hs := range states {
-		if hs.State == nil || hs.State.PreviousRevision == "" {
-			return "", &rollout.Refusal{Problem: fmt.Sprintf("rollback: %v, and %s records no previous revision", jerr, hs.Name),
-				Next: fmt.Sprintf("name the revision: rollout rollback %s --to TAG-OR-SHA", o.PlanFile)}
-		}
-		if prev != "" && prev != hs.State.PreviousRevision {
-			return "", &rollout.Refusal{Problem: fmt.Sprintf("rollback: hosts record different previous revisions (%s on one, %s on %s)", plan.ShortRev(prev), plan.ShortRev(hs.State.PreviousRevision), hs.Name),
-				Next: fmt.Sprintf("name the revision: rollout rollback %s --to TAG-OR-SHA, or narrow with --limit", o.PlanFile)}
-		}
-		prev = hs.State.PreviousRevision
-	}
-	fmt.Fprintf(ios.Err, "rollback: going back to %s (the hosts' recorded previous revision)\n", plan.ShortRev(prev))
-	return prev, nil
+	fmt.Fprintln(ios.Err, c.Why())
+	return c.Revision, nil
 }
