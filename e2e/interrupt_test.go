@@ -177,6 +177,7 @@ var jsonKeys = map[event.Kind][]string{
 	event.Log:            {"level", "message"},
 	event.RunDone:        {"status", "exit_code", "counts"},
 	event.Analysis:       {"host", "batch", "status", "message", "analysis"},
+	event.RemoteOutput:   {"host", "phase", "status", "remote"},
 }
 
 // checkJSONContract checks a --ui json stdout as a CI job would read it:
