@@ -202,7 +202,7 @@ func (p *hostPipeline) run(ctx context.Context, what, cmd string) error {
 		return nil
 	}
 	var out bytes.Buffer
-	err := p.h.conn.Run(ctx, cmd, nil, &out, &out)
+	err := p.h.conn.Run(ctx, shell.Merged(cmd), nil, &out, &out)
 	event.RemoteSinkOf(ctx)(event.Phase(what), "", cmd, event.ExitStatus(err), out.String()) // journal what it printed (remote_output)
 	if err != nil {
 		return fmt.Errorf("%s `%s`: %w%s", what, cmd, err, tail(out.String()))

@@ -117,7 +117,7 @@ func (Remote) Check(ctx context.Context, conn transport.Runner, cmd string) erro
 		return nil
 	}
 	var out strings.Builder
-	err := conn.Run(ctx, cmd, nil, &out, &out)
+	err := conn.Run(ctx, shell.Merged(cmd), nil, &out, &out)
 	event.RemoteSinkOf(ctx)(event.PhaseCheck, "", cmd, event.ExitStatus(err), out.String()) // journal what it printed (remote_output)
 	if err != nil {
 		return fmt.Errorf("check `%s`: %w%s", cmd, err, cmdout.Tail(out.String()))

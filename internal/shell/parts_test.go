@@ -3,6 +3,7 @@ package shell_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -36,5 +37,22 @@ func TestRunParts(t *testing.T) {
 	res, err = shell.RunParts(context.Background(), localrun.Runner{}, parts, true, "")
 	if err != nil || !res[2].Ran || res[2].Out != "three\n" {
 		t.Errorf("keepGoing: part 3 = %+v, %v", res[2], err)
+	}
+}
+
+// Merged keeps the order the command wrote its two streams in, whatever
+// the command's own redirections and trailing comment.
+func TestMergedKeepsOrder(t *testing.T) {
+	for range 20 {
+		out, err := exec.Command("sh", "-c", shell.Merged("echo one; echo two >&2; echo three # done")).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != "one\ntwo\nthree\n" {
+			t.Fatalf("got %q", out)
+		}
+	}
+	if err := exec.Command("sh", "-c", shell.Merged("exit 3")).Run(); err == nil || err.(*exec.ExitError).ExitCode() != 3 {
+		t.Errorf("exit status lost: %v", err)
 	}
 }

@@ -56,3 +56,10 @@ func Sudo(user string) string {
 	}
 	return "sudo -n -u " + Quote(user) + " sh -c "
 }
+
+// Merged runs cmd with its stderr sent into its stdout by the shell, so
+// the two arrive as one stream in the order they were written (over SSH
+// they otherwise travel on two channels and interleave at random).
+func Merged(cmd string) string {
+	return "{ " + cmd + "\n} 2>&1"
+}
