@@ -324,7 +324,9 @@ func (sh *hostShell) lost(display string, err error) error {
 	case <-time.After(time.Second):
 	}
 	what := fmt.Sprintf("run %s", abbreviate(display, 160))
-	if !c.alive() {
+	// The keepalive records why before it closes the connection, so a
+	// shell cut by it is told apart even before the connection is seen down.
+	if !c.alive() || c.lostWhy.Load() != nil {
 		return c.lostError(what, err)
 	}
 	// The connection is up but the shell is gone: a shell that could not
