@@ -63,9 +63,6 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 		}
 		r.mu.Lock()
 		r.inFlight[name] = stepPhase[step]
-		if step == StepDrain {
-			r.touched = true
-		}
 		r.mu.Unlock()
 		if stepPhase[step] != shown {
 			shown = stepPhase[step]
@@ -543,7 +540,7 @@ func (p *hostPipeline) rollback(ctx context.Context, s Step) error {
 		p.moved = nil
 		return nil
 	case StepRollbackCheck:
-		return p.run(ctx, "check", spec.Check)
+		return r.validator().Check(ctx, h.conn, spec.Check)
 	case StepRollbackRestart:
 		return p.run(ctx, "restart", spec.Restart)
 	case StepRollbackHealth:
