@@ -101,21 +101,15 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 		}
 		step = NextStep(Judged(step, err), err == nil, policy)
 	}
-	var o event.Outcome
 	msg := ""
 	if failure != nil {
 		msg = failure.Error()
 	}
-	switch step {
-	case EndOK:
-		o = event.OutcomeOK
-	case EndFailed:
-		o = event.OutcomeFailed
-	case EndRolledBack:
-		o = event.OutcomeRolledBack
+	o := EndOutcome(step)
+	switch o {
+	case event.OutcomeRolledBack:
 		msg += "; rolled back to " + p.prevLabel() + " and serving"
-	default:
-		o = event.OutcomeDrained
+	case event.OutcomeDrained:
 		msg += "; left drained for inspection"
 	}
 	p.done(o, msg)
@@ -226,16 +220,13 @@ func (p *hostPipeline) waitZero(ctx context.Context) error {
 			last = n
 			r.emit(event.Event{Event: event.DrainSessions, Host: p.h.t.Host.Name, Batch: p.batch, Sessions: event.Int(n)})
 		}
-		if n == 0 {
-			return p.h.drainer.Settle(ctx)
-		}
-		if r.ctl.isStopping() {
-			// a safe stop: nothing has changed yet, so do not wait for the
-			// sessions; runHost puts the host back before StepStage
-			return nil
-		}
 		left := timeout - r.env.Now().Sub(start)
-		if left <= 0 {
+		switch WaitSessions(n, r.ctl.isStopping(), left) {
+		case SessionsClosed:
+			return p.h.drainer.Settle(ctx)
+		case SessionsStopped:
+			return nil // runHost puts the host back before StepStage
+		case SessionsTimeout:
 			// sessions that never close may be a host the network lost:
 			// that is not a drain timeout to report as a verdict
 			if err := p.reachable(ctx); err != nil {
