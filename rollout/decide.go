@@ -323,6 +323,21 @@ func EndOutcome(end Step) event.Outcome {
 	return event.OutcomeDrained
 }
 
+// OutcomeRevision is the revision host_done reports for a host that ended
+// with outcome o, the run deploying target to a host that recorded old:
+// old when it went back or never changed (rolled back, failed before its
+// restart, stopped), none when what runs there is not known (left
+// drained, unknown), else target.
+func OutcomeRevision(o event.Outcome, target, old string) string {
+	switch o {
+	case event.OutcomeRolledBack, event.OutcomeFailed, event.OutcomeStopped:
+		return old
+	case event.OutcomeDrained, event.OutcomeUnknown:
+		return ""
+	}
+	return target
+}
+
 // Member is one server of the load-balanced pool as the LB sees it.
 type Member struct {
 	Name    string

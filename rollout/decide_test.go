@@ -414,6 +414,20 @@ func TestEndOutcome(t *testing.T) {
 	}
 }
 
+// host_done names the revision a host is on: the new one only when it
+// serves it, the old one when it went back or never changed, none when
+// that is not known.
+func TestOutcomeRevision(t *testing.T) {
+	for o, want := range map[event.Outcome]string{
+		event.OutcomeOK: "new", event.OutcomeRolledBack: "old", event.OutcomeFailed: "old",
+		event.OutcomeStopped: "old", event.OutcomeDrained: "", event.OutcomeUnknown: "",
+	} {
+		if got := OutcomeRevision(o, "new", "old"); got != want {
+			t.Errorf("OutcomeRevision(%s) = %q, want %q", o, got, want)
+		}
+	}
+}
+
 // A failed canary verdict during the ramp is on_failure's business (roll
 // back or leave drained), where any other undrain failure is diagnosed.
 func TestJudged(t *testing.T) {

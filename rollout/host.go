@@ -118,13 +118,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 
 func (p *hostPipeline) done(o event.Outcome, msg string) {
 	name := p.h.t.Host.Name
-	rev := p.r.pr.Revision
-	switch o {
-	case event.OutcomeRolledBack, event.OutcomeFailed, event.OutcomeStopped:
-		rev = revOf(p.h.old)
-	case event.OutcomeDrained, event.OutcomeUnknown:
-		rev = ""
-	}
+	rev := OutcomeRevision(o, p.r.pr.Revision, revOf(p.h.old))
 	p.r.setOutcome(name, o, msg)
 	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag})
 }
