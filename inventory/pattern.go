@@ -75,17 +75,18 @@ func (inv *Inventory) Limit(pattern, limit string) ([]*Host, error) {
 			return nil, fmt.Errorf("%w limit %q (%s)", ErrNoMatch, limit, inv.knownGroups())
 		}
 		return nil, fmt.Errorf("%w pattern %q limited to %q: the limit selects %s, none of them in the pattern (%s)",
-			ErrNoMatch, pattern, limit, hostList(allowed), inv.knownGroups())
+			ErrNoMatch, pattern, limit, NameList(allowed, 5, "and %d more"), inv.knownGroups())
 	}
 	return out, nil
 }
 
-func hostList(hosts []*Host) string {
-	const max = 5
-	names := make([]string, 0, max)
+// NameList names hosts for a message: the first max of them, then how
+// many more (more is its format, "and %d more", say), comma-separated.
+func NameList(hosts []*Host, max int, more string) string {
+	names := make([]string, 0, max+1)
 	for i, h := range hosts {
 		if i == max {
-			names = append(names, fmt.Sprintf("and %d more", len(hosts)-max))
+			names = append(names, fmt.Sprintf(more, len(hosts)-max))
 			break
 		}
 		names = append(names, h.Name)

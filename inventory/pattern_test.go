@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -219,5 +220,32 @@ func TestSelectSpecialNames(t *testing.T) {
 	}
 	if w := inv.Warnings(); len(w) != 1 || !strings.Contains(w[0], `"web1"`) {
 		t.Errorf("warnings = %q", w)
+	}
+}
+
+// NameList names at most max hosts, then says how many more in the
+// caller's words.
+func TestNameList(t *testing.T) {
+	hosts := func(n int) []*Host {
+		var hs []*Host
+		for i := 1; i <= n; i++ {
+			hs = append(hs, &Host{Name: fmt.Sprintf("web%d", i)})
+		}
+		return hs
+	}
+	for _, tt := range []struct {
+		n, max int
+		more   string
+		want   string
+	}{
+		{0, 5, "and %d more", ""},
+		{2, 5, "and %d more", "web1, web2"},
+		{5, 5, "and %d more", "web1, web2, web3, web4, web5"},
+		{7, 5, "and %d more", "web1, web2, web3, web4, web5, and 2 more"},
+		{3, 2, "… %d more", "web1, web2, … 1 more"},
+	} {
+		if got := NameList(hosts(tt.n), tt.max, tt.more); got != tt.want {
+			t.Errorf("NameList(%d hosts, %d, %q) = %q, want %q", tt.n, tt.max, tt.more, got, tt.want)
+		}
 	}
 }

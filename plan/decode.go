@@ -22,23 +22,16 @@ type decoder struct {
 func (d *decoder) add(diags hcl.Diagnostics) { d.diags = append(d.diags, diags...) }
 
 func (d *decoder) errorf(rng hcl.Range, summary, detail string, args ...any) {
-	r := rng
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(detail, args...),
-		Subject:  &r,
-	})
+	d.report(hcl.DiagError, rng, summary, fmt.Sprintf(detail, args...))
 }
 
 func (d *decoder) warnf(rng hcl.Range, summary, detail string, args ...any) {
-	r := rng
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(detail, args...),
-		Subject:  &r,
-	})
+	d.report(hcl.DiagWarning, rng, summary, fmt.Sprintf(detail, args...))
+}
+
+// report records one diagnostic of severity sev about rng.
+func (d *decoder) report(sev hcl.DiagnosticSeverity, rng hcl.Range, summary, detail string) {
+	d.diags = append(d.diags, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: &rng})
 }
 
 // eval evaluates attr. ok is false when attr is nil, null, not wholly

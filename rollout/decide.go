@@ -281,6 +281,63 @@ func StopAfter(failed, cancelled, unreachable bool) HostStop {
 	return GoOn
 }
 
+// SessionWait is what to do while a drained host's open sessions close
+// (StepWait).
+type SessionWait int
+
+const (
+	SessionsPoll    SessionWait = iota // sessions are open and time is left: poll again
+	SessionsClosed                     // no session is open: let the LB settle, then go on
+	SessionsStopped                    // the operator stops: go on without waiting (StopBefore puts the host back before staging)
+	SessionsTimeout                    // sessions are still open at the drain timeout: the step fails
+)
+
+// WaitSessions decides, after reading open sessions with left of the drain
+// timeout to go, whether StepWait ends. No session open ends it first; an
+// operator's stop ends it next, since nothing has changed on the host yet
+// and waiting would only delay putting it back; then the timeout.
+func WaitSessions(open int, stopping bool, left time.Duration) SessionWait {
+	switch {
+	case open == 0:
+		return SessionsClosed
+	case stopping:
+		return SessionsStopped
+	case left <= 0:
+		return SessionsTimeout
+	}
+	return SessionsPoll
+}
+
+// EndOutcome is the outcome a host's pipeline reports when NextStep ends
+// it at end: the new revision serving, the previous files serving, the
+// previous revision serving, or (any other end) left drained for a person.
+func EndOutcome(end Step) event.Outcome {
+	switch end {
+	case EndOK:
+		return event.OutcomeOK
+	case EndFailed:
+		return event.OutcomeFailed
+	case EndRolledBack:
+		return event.OutcomeRolledBack
+	}
+	return event.OutcomeDrained
+}
+
+// OutcomeRevision is the revision host_done reports for a host that ended
+// with outcome o, the run deploying target to a host that recorded old:
+// old when it went back or never changed (rolled back, failed before its
+// restart, stopped), none when what runs there is not known (left
+// drained, unknown), else target.
+func OutcomeRevision(o event.Outcome, target, old string) string {
+	switch o {
+	case event.OutcomeRolledBack, event.OutcomeFailed, event.OutcomeStopped:
+		return old
+	case event.OutcomeDrained, event.OutcomeUnknown:
+		return ""
+	}
+	return target
+}
+
 // Member is one server of the load-balanced pool as the LB sees it.
 type Member struct {
 	Name    string

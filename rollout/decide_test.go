@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 var t0 = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
@@ -366,6 +368,62 @@ func TestStopAfter(t *testing.T) {
 	for _, tt := range tests {
 		if got := StopAfter(tt.failed, tt.cancelled, tt.unreachable); got != tt.want {
 			t.Errorf("StopAfter(failed=%v, cancelled=%v, unreachable=%v) = %v, want %v", tt.failed, tt.cancelled, tt.unreachable, got, tt.want)
+		}
+	}
+}
+
+// While a drained host's sessions close: none open ends the wait (then
+// the LB settles) even when stopping or out of time; an operator's stop
+// ends it without waiting, before the timeout is judged; the timeout fails
+// the step only with sessions still open.
+func TestWaitSessions(t *testing.T) {
+	tests := []struct {
+		open     int
+		stopping bool
+		left     time.Duration
+		want     SessionWait
+	}{
+		{0, false, time.Minute, SessionsClosed},
+		{0, true, time.Minute, SessionsClosed},
+		{0, false, 0, SessionsClosed},
+		{0, true, -time.Second, SessionsClosed},
+		{3, true, time.Minute, SessionsStopped},
+		{3, true, 0, SessionsStopped}, // a stop is not a drain timeout
+		{3, false, 0, SessionsTimeout},
+		{3, false, -time.Second, SessionsTimeout},
+		{3, false, time.Nanosecond, SessionsPoll},
+		{1, false, time.Minute, SessionsPoll},
+	}
+	for _, tt := range tests {
+		if got := WaitSessions(tt.open, tt.stopping, tt.left); got != tt.want {
+			t.Errorf("WaitSessions(open=%d, stopping=%v, left=%s) = %v, want %v", tt.open, tt.stopping, tt.left, got, tt.want)
+		}
+	}
+}
+
+// Each end of the pipeline has its outcome; no end reports ok but EndOK.
+func TestEndOutcome(t *testing.T) {
+	for end, want := range map[Step]event.Outcome{
+		EndOK: event.OutcomeOK, EndFailed: event.OutcomeFailed,
+		EndRolledBack: event.OutcomeRolledBack, EndDrained: event.OutcomeDrained,
+		StepDiagnose: event.OutcomeDrained, // not an end: never reported as serving
+	} {
+		if got := EndOutcome(end); got != want {
+			t.Errorf("EndOutcome(%s) = %s, want %s", end, got, want)
+		}
+	}
+}
+
+// host_done names the revision a host is on: the new one only when it
+// serves it, the old one when it went back or never changed, none when
+// that is not known.
+func TestOutcomeRevision(t *testing.T) {
+	for o, want := range map[event.Outcome]string{
+		event.OutcomeOK: "new", event.OutcomeRolledBack: "old", event.OutcomeFailed: "old",
+		event.OutcomeStopped: "old", event.OutcomeDrained: "", event.OutcomeUnknown: "",
+	} {
+		if got := OutcomeRevision(o, "new", "old"); got != want {
+			t.Errorf("OutcomeRevision(%s) = %q, want %q", o, got, want)
 		}
 	}
 }

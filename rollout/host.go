@@ -63,9 +63,6 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 		}
 		r.mu.Lock()
 		r.inFlight[name] = stepPhase[step]
-		if step == StepDrain {
-			r.touched = true
-		}
 		r.mu.Unlock()
 		if stepPhase[step] != shown {
 			shown = stepPhase[step]
@@ -104,21 +101,15 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 		}
 		step = NextStep(Judged(step, err), err == nil, policy)
 	}
-	var o event.Outcome
 	msg := ""
 	if failure != nil {
 		msg = failure.Error()
 	}
-	switch step {
-	case EndOK:
-		o = event.OutcomeOK
-	case EndFailed:
-		o = event.OutcomeFailed
-	case EndRolledBack:
-		o = event.OutcomeRolledBack
+	o := EndOutcome(step)
+	switch o {
+	case event.OutcomeRolledBack:
 		msg += "; rolled back to " + p.prevLabel() + " and serving"
-	default:
-		o = event.OutcomeDrained
+	case event.OutcomeDrained:
 		msg += "; left drained for inspection"
 	}
 	p.done(o, msg)
@@ -127,13 +118,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 
 func (p *hostPipeline) done(o event.Outcome, msg string) {
 	name := p.h.t.Host.Name
-	rev := p.r.pr.Revision
-	switch o {
-	case event.OutcomeRolledBack, event.OutcomeFailed, event.OutcomeStopped:
-		rev = revOf(p.h.old)
-	case event.OutcomeDrained, event.OutcomeUnknown:
-		rev = ""
-	}
+	rev := OutcomeRevision(o, p.r.pr.Revision, revOf(p.h.old))
 	p.r.setOutcome(name, o, msg)
 	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag})
 }
@@ -229,16 +214,13 @@ func (p *hostPipeline) waitZero(ctx context.Context) error {
 			last = n
 			r.emit(event.Event{Event: event.DrainSessions, Host: p.h.t.Host.Name, Batch: p.batch, Sessions: event.Int(n)})
 		}
-		if n == 0 {
-			return p.h.drainer.Settle(ctx)
-		}
-		if r.ctl.isStopping() {
-			// a safe stop: nothing has changed yet, so do not wait for the
-			// sessions; runHost puts the host back before StepStage
-			return nil
-		}
 		left := timeout - r.env.Now().Sub(start)
-		if left <= 0 {
+		switch WaitSessions(n, r.ctl.isStopping(), left) {
+		case SessionsClosed:
+			return p.h.drainer.Settle(ctx)
+		case SessionsStopped:
+			return nil // runHost puts the host back before StepStage
+		case SessionsTimeout:
 			// sessions that never close may be a host the network lost:
 			// that is not a drain timeout to report as a verdict
 			if err := p.reachable(ctx); err != nil {
@@ -543,7 +525,7 @@ func (p *hostPipeline) rollback(ctx context.Context, s Step) error {
 		p.moved = nil
 		return nil
 	case StepRollbackCheck:
-		return p.run(ctx, "check", spec.Check)
+		return r.validator().Check(ctx, h.conn, spec.Check)
 	case StepRollbackRestart:
 		return p.run(ctx, "restart", spec.Restart)
 	case StepRollbackHealth:

@@ -113,7 +113,7 @@ func Select(req Request) (*Selection, error) {
 		// command the hint names, shows it
 		return sel, refuse("check the pattern with: rollout hosts "+req.PlanFile,
 			"plan %q: hosts = %q selects %d hosts (%s), but expect_hosts = %s; a pattern that selects the wrong number of hosts is refused",
-			p.Name, p.Hosts, len(pool), hostNames(pool, 8), r.String())
+			p.Name, p.Hosts, len(pool), inventory.NameList(pool, 8, "… %d more"), r.String())
 	}
 	if req.Limit != "" {
 		sel.Hosts, err = inv.Limit(p.Hosts, req.Limit)
@@ -317,16 +317,4 @@ func (pr *Prepared) CheckSafety(cmd string) error {
 		next = append(next, p.Fix...)
 	}
 	return &Refusal{Problem: "refused: " + strings.Join(text, "\nrefused: "), Next: strings.Join(next, "\n        ")}
-}
-
-func hostNames(hs []*inventory.Host, max int) string {
-	var names []string
-	for i, h := range hs {
-		if i == max {
-			names = append(names, fmt.Sprintf("… %d more", len(hs)-max))
-			break
-		}
-		names = append(names, h.Name)
-	}
-	return strings.Join(names, ", ")
 }

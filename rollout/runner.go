@@ -157,9 +157,8 @@ type run struct {
 	inFlight map[string]event.Phase
 	analyser Analyser      // nil without an analysis block
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
-	touched  bool
-	started  bool  // run_start emitted
-	lost     error // why the run must stop safely (lock lost, journal unwritable)
+	started  bool          // run_start emitted
+	lost     error         // why the run must stop safely (lock lost, journal unwritable)
 	// unreleased: hosts whose lock this run could not release (unreachable
 	// at the end); the summary says so, with the command that clears them
 	unreleased []string

@@ -75,3 +75,53 @@ func TestEngineValidatesThroughTheInterface(t *testing.T) {
 		t.Errorf("calls %v, want one preflight of 3 hosts, then stage and check on each", passing.calls)
 	}
 }
+
+// The way back checks through Env.Validator too: a host that fails its
+// health gate under on_failure = "rollback" has its previous revision's
+// whole-config check run by the validator, and what it printed is
+// journaled as a remote_output of the check, like the forward check's.
+func TestEngineRollbackChecksThroughTheInterface(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]
+  check = "echo checked $(head -1 ${host.vars.root}/app.conf)"`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.writePlan("v2", `batch = [1]
+  check = "echo checked $(head -1 ${host.vars.root}/app.conf)"
+  on_failure = "rollback"`)
+	failed := false // web1's first health gate on v2 fails; v1's passes
+	f.unhealthy = func(h string) error {
+		if h != "web1" || failed {
+			return nil
+		}
+		failed = true
+		return errors.New("connection refused")
+	}
+	pr, err := Prepare(Request{PlanFile: f.planFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &spyValidator{}
+	env := f.env()
+	env.Validator = spy
+	res, err := Run(context.Background(), pr, env, Options{RunID: "r-spy-rollback",
+		LocalDir: filepath.Join(f.dir, ".rollout"), Owner: "test@here"}, nil)
+	if !errors.Is(err, ErrRunFailed) || res.Outcomes["web1"] != event.OutcomeRolledBack {
+		t.Fatalf("err = %v, outcomes %v, want web1 rolled back", err, res.Outcomes)
+	}
+	if spy.count("check") != 2 || spy.count("stage rollback") != 1 {
+		t.Fatalf("calls %v, want the forward check and the rollback's check through the validator", spy.calls)
+	}
+	var checks []string
+	f.rec.mu.Lock()
+	for _, e := range f.rec.events {
+		if e.Host == "web1" && e.Event == event.RemoteOutput && e.Phase == event.PhaseCheck && e.Remote != nil {
+			checks = append(checks, e.Remote.Output)
+		}
+	}
+	f.rec.mu.Unlock()
+	// the first run's check, the forward check on v2, the rollback's on v1
+	if len(checks) != 3 || checks[1] != "checked version = 2" || checks[2] != "checked version = 1" {
+		t.Fatalf("check remote_output %q, want v1, v2, then v1 again (the rollback's)", checks)
+	}
+}

@@ -34,6 +34,17 @@ const (
 	noticeNoApproval = "nothing to approve"
 )
 
+// steers are the keys that steer a running run: what each asks of the
+// Controls, and the notice that says so.
+var steers = map[string]struct {
+	ask    func(Controls)
+	notice string
+}{
+	"p": {Controls.Pause, noticePause},
+	"r": {Controls.Resume, noticeResume},
+	"a": {Controls.Abort, noticeAbort},
+}
+
 type tickMsg time.Time
 
 // hostState is what the events have said about one host.
@@ -187,20 +198,11 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, tea.Quit
 		}
 		m.notice = noticeQuitEarly
-	case "p":
+	case "p", "r", "a":
 		if running {
-			m.ctl.Pause()
-			m.notice = noticePause
-		}
-	case "r":
-		if running {
-			m.ctl.Resume()
-			m.notice = noticeResume
-		}
-	case "a":
-		if running {
-			m.ctl.Abort()
-			m.notice = noticeAbort
+			s := steers[k.String()]
+			s.ask(m.ctl)
+			m.notice = s.notice
 		}
 	case "y":
 		if !running {

@@ -309,9 +309,9 @@ func (s *Server) handleConn(nc net.Conn) {
 		case "session":
 			go s.session(nch)
 		case "direct-tcpip":
-			go s.directTCPIP(nch)
+			go s.direct(nch, "direct-tcpip", &tcpipPayload{})
 		case "direct-streamlocal@openssh.com":
-			go s.directStreamLocal(nch)
+			go s.direct(nch, "direct-streamlocal", &streamLocalPayload{})
 		default:
 			s.wg.Done()
 			nch.Reject(ssh.UnknownChannelType, "sshtest: unsupported channel type")
@@ -459,33 +459,43 @@ func (s *Server) start(ch ssh.Channel, command string, env []string) (*os.Proces
 	return cmd.Process, report, nil
 }
 
-func (s *Server) directTCPIP(nch ssh.NewChannel) {
-	defer s.wg.Done()
-	var p struct {
-		Host     string
-		Port     uint32
-		OrigHost string
-		OrigPort uint32
-	}
-	if err := ssh.Unmarshal(nch.ExtraData(), &p); err != nil {
-		nch.Reject(ssh.ConnectionFailed, "sshtest: bad direct-tcpip payload")
-		return
-	}
-	s.forward(nch, "tcp", net.JoinHostPort(p.Host, strconv.Itoa(int(p.Port))))
+// directPayload is a direct channel's request: where to connect.
+type directPayload interface {
+	target() (network, addr string)
 }
 
-func (s *Server) directStreamLocal(nch ssh.NewChannel) {
+// tcpipPayload is a direct-tcpip request (RFC 4254, 7.2).
+type tcpipPayload struct {
+	Host     string
+	Port     uint32
+	OrigHost string
+	OrigPort uint32
+}
+
+func (p *tcpipPayload) target() (string, string) {
+	return "tcp", net.JoinHostPort(p.Host, strconv.Itoa(int(p.Port)))
+}
+
+// streamLocalPayload is a direct-streamlocal@openssh.com request
+// (OpenSSH's PROTOCOL, 2.4).
+type streamLocalPayload struct {
+	SocketPath string
+	Reserved0  string
+	Reserved1  uint32
+}
+
+func (p *streamLocalPayload) target() (string, string) { return "unix", p.SocketPath }
+
+// direct forwards a direct channel (kind names it in a rejection) to the
+// target its payload p names.
+func (s *Server) direct(nch ssh.NewChannel, kind string, p directPayload) {
 	defer s.wg.Done()
-	var p struct {
-		SocketPath string
-		Reserved0  string
-		Reserved1  uint32
-	}
-	if err := ssh.Unmarshal(nch.ExtraData(), &p); err != nil {
-		nch.Reject(ssh.ConnectionFailed, "sshtest: bad direct-streamlocal payload")
+	if err := ssh.Unmarshal(nch.ExtraData(), p); err != nil {
+		nch.Reject(ssh.ConnectionFailed, "sshtest: bad "+kind+" payload")
 		return
 	}
-	s.forward(nch, "unix", p.SocketPath)
+	network, addr := p.target()
+	s.forward(nch, network, addr)
 }
 
 func (s *Server) forward(nch ssh.NewChannel, network, addr string) {
