@@ -346,6 +346,9 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 	case err == nil:
 		next = "rollout status " + pf
 		return "done; check with: " + next, next
+	case errors.As(err, new(*PreflightError)):
+		next = fmt.Sprintf("rollout %s %s", kind, pf)
+		return err.Error() + "; fix it (commit the fix and pin its revision), then run the next command", next
 	case errors.Is(err, ErrRunFailed):
 		// nothing was changed (preflight, say): fix the cause, then run again
 		next = fmt.Sprintf("rollout %s %s", kind, pf)

@@ -525,8 +525,14 @@ func TestSummarise(t *testing.T) {
 		{"lost", ok, nil, &StoppedError{Cause: errors.New("lock lost")},
 			"stopped safely because lock lost; when the cause is fixed: rollout history p.hcl, then rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
 		{"stopped", ok, nil, ErrInterrupted, "stopped; to continue: rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
-		{"nothing changed", ok, nil, fmt.Errorf("preflight: 1 host(s) failed: %w", ErrRunFailed),
-			"preflight: 1 host(s) failed: the run failed; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then run the next command", "rollout apply p.hcl"},
+		{"nothing changed", ok, nil, fmt.Errorf("lb check: %w", ErrRunFailed),
+			"lb check: the run failed; no host was changed: fix the cause shown above (a file at the revision: commit the fix and pin the new revision), then run the next command", "rollout apply p.hcl"},
+		{"preflight", ok, nil, newPreflightError([]string{"web1", "web2", "web3"}, map[string]string{
+			"web1": "file \"app.conf\" from conf/app.conf.tmpl@09a536a: validator `appd -check -config %s` rejected the new content: exited with status 1\nline 6: unknown key",
+			"web2": "file \"app.conf\" from conf/app.conf.tmpl@09a536a: validator `appd -check -config %s` rejected the new content: exited with status 1\nline 6: unknown key",
+			"web3": "staging: ssh web3: connection lost",
+		}),
+			"preflight: file app.conf (conf/app.conf.tmpl@09a536a) rejected by its validator on 2 hosts (web1, web2); staging: ssh web3: connection lost on 1 host (web3); nothing was changed; fix it (commit the fix and pin its revision), then run the next command", "rollout apply p.hcl"},
 		{"unreleased", ok, []string{"web2"}, nil,
 			"done; check with: rollout status p.hcl; this run could not release its lock on web2 (unreachable at the end): when it is back, rollout unlock p.hcl --yes", "rollout unlock p.hcl --yes"},
 	} {
