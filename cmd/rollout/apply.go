@@ -260,7 +260,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		switch {
 		case code == rollout.ExitRefused:
 			// a refusal is printed once, on stderr (the views leave it out)
-			printError(ios, runErr, o.hintFlags())
+			printErrorWith(ios, runErr, hints.hint)
 		case mode == "tui" && res != nil:
 			// the TUI is gone from the screen: say where things are
 			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", hints.hint(res.Summary), hints.hint(res.Next))
