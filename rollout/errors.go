@@ -154,7 +154,7 @@ func connectHint(hosts []*inventory.Host, pr *Prepared, kind string) string {
 	ssh := SSHCommand(hosts[0])
 	limit, ok := limitWithout(pr, hosts)
 	if !ok {
-		return fmt.Sprintf("see why with: %s; no other host is in this run's scope", ssh)
+		return fmt.Sprintf("see why with: %s; once they answer: rollout %s %s", ssh, kind, pr.Req.PlanFile)
 	}
 	return fmt.Sprintf("see why with: %s; or go on without them: rollout %s %s --limit %s",
 		ssh, kind, pr.Req.PlanFile, shellQuote(limit))
