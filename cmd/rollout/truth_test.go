@@ -404,4 +404,20 @@ func TestValidateOneDiagnosticPerMistake(t *testing.T) {
 			t.Errorf("a spurious %q for a mistake reported otherwise:\n%s", spurious, r)
 		}
 	}
+	// JSON: run_done.next is the same command, naming the plan
+	j := rolloutCLI(t, "validate", p, "--ui", "json")
+	lines := jsonLinesOf(t, j.out)
+	if end := decodeEnd(t, lines[len(lines)-1]); end.Next != "rollout validate "+p {
+		t.Errorf("validate --ui json: run_done.next %q, want %q", end.Next, "rollout validate "+p)
+	}
+	// the next: line, pasted once the plan is fixed, checks it again
+	_, hint, _ := strings.Cut(r.errOut, "next: ")
+	cmds := pastedCommands(t, hint)
+	if len(cmds) != 1 {
+		t.Fatalf("the next: line names %d commands, want 1:\n%s", len(cmds), r)
+	}
+	f.write(t, "rollout.hcl", planSettings{revision: f.v2}.render())
+	if again := rolloutCLI(t, cmds[0][1:]...); again.code != 0 {
+		t.Errorf("pasting %q after the fix: exit %d\n%s", cmds[0], again.code, again)
+	}
 }
