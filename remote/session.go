@@ -55,7 +55,7 @@ const (
 	// larger input goes through a session of its own (streamed).
 	maxInlineStdin = 1 << 20
 	// killWait bounds how long a cancelled command may take to end before
-	// its shell is abandoned (TERM, two seconds, KILL, on a busy host).
+	// its shell is abandoned (TERM, three seconds, KILL, on a busy host).
 	killWait = 10 * time.Second
 )
 
@@ -355,7 +355,7 @@ func (sh *hostShell) helloDone() bool {
 }
 
 // cancel stops the command in flight: a separate session kills every
-// descendant of the shell, TERM first, KILL after about two seconds. The shell
+// descendant of the shell, TERM first, KILL after about three seconds (time for a trap to remove its temporary file on a loaded host). The shell
 // survives and reports the command's end; if it does not within killWait,
 // the shell is abandoned.
 func (sh *hostShell) cancel(ctx context.Context, j *job) {
@@ -387,7 +387,7 @@ L() { ps -A -o pid= -o ppid= -o pgid= 2>/dev/null | awk -v r="$P" '{pp[$1]=$2; p
 k=$(L); [ -n "$k" ] || exit 0
 kill -TERM $k 2>/dev/null
 i=0
-while [ $i -lt 10 ]; do
+while [ $i -lt 15 ]; do
   sleep 0.2 2>/dev/null || sleep 1
   k=$(L); [ -n "$k" ] || exit 0
   i=$((i+1))
