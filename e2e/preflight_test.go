@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,12 +80,9 @@ func TestPreflightFailureGroupedWithNext(t *testing.T) {
 
 	// fix the cause (pin a good commit), then paste the command as printed
 	e.writePlan(e.tags["v2"], "halt", "0s")
-	dir := filepath.Dir(rolloutBin(t))
-	cmd := exec.Command("sh", "-c", next)
-	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pasting %q: %v\n%s", next, err, b)
+	if p := e.pasteNext(t, next); p.code != 0 {
+		dump(t, p)
+		t.Fatalf("pasting %q: exit %d", next, p.code)
 	}
 	for _, h := range e.f.Hosts {
 		if v := e.appVersion(t, h); v != "version=2" {

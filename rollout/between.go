@@ -336,7 +336,7 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
 	case errors.Is(err, ErrApprovalNeeded):
 		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", kind, pf)
-		return fmt.Sprintf("stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with %s, or run it in a terminal and approve by hand", next), next
+		return "stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", next
 	case errors.Is(err, ErrLost):
 		next = fmt.Sprintf("rollout %s %s", kind, pf)
 		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, kind, pf), next
@@ -346,6 +346,9 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 	case err == nil:
 		next = "rollout status " + pf
 		return "done; check with: " + next, next
+	case errors.As(err, new(*PreflightError)):
+		next = fmt.Sprintf("rollout %s %s", kind, pf)
+		return err.Error() + "; fix it (commit the fix and pin its revision), then run the next command", next
 	case errors.Is(err, ErrRunFailed):
 		// nothing was changed (preflight, say): fix the cause, then run again
 		next = fmt.Sprintf("rollout %s %s", kind, pf)

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/plan"
 )
 
 // HostAction is what a run does with one host, decided from a look at it. It
@@ -123,6 +124,16 @@ func Sort(pr *Prepared, views []HostView) (todo, skip, unknown []string) {
 		}
 	}
 	return todo, skip, unknown
+}
+
+// RunBatches are the batches a run of pr makes, from a read-only look at
+// its hosts (views, in target order): the hosts it changes, batched by the
+// plan's batch (as Run does: a resumed run starts with a canary again),
+// and the hosts it skips, already at the revision. plan and the apply
+// prompt both show these, so they say what the run will do.
+func RunBatches(pr *Prepared, views []HostView) (batches [][]string, skip, unknown []string) {
+	todo, skip, unknown := Sort(pr, views)
+	return plan.Batches(pr.BatchSpec, todo), skip, unknown
 }
 
 // driftOf lists the files whose live content differs from what the host's

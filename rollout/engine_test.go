@@ -340,7 +340,7 @@ func TestEngineValidatorFailureTouchesNothing(t *testing.T) {
 	if f.rec.count("drain ") != drains {
 		t.Fatal("a host was drained although preflight failed")
 	}
-	if res.Next != "rollout apply "+f.planFile || !strings.Contains(res.Summary, "no host was changed") {
+	if res.Next != "rollout apply "+f.planFile || !strings.HasPrefix(res.Summary, "preflight: file app.conf (conf/app.conf.tmpl@"+f.revs["bad-web2"][:7]+") rejected by its validator on 1 host (web2); nothing was changed") {
 		t.Errorf("a failed preflight ends without a next step: summary %q, next %q", res.Summary, res.Next)
 	}
 	for h, b := range before {

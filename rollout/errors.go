@@ -145,22 +145,79 @@ func ExitCode(err error) int { return ExitOf(err).Code }
 
 // connectHint is the next step when hosts cannot be reached: the ssh line
 // that shows why (as rollout connects: address, port, user, key), and the
-// same run without them.
-func connectHint(hosts []*inventory.Host, req Request, kind string) string {
+// same run without them (the run's --limit narrowed to leave them out).
+func connectHint(hosts []*inventory.Host, pr *Prepared, kind string) string {
 	if len(hosts) == 0 {
 		return "rerun with -v to see which host failed"
 	}
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
 	ssh := SSHCommand(hosts[0])
-	limit := req.Limit
+	limit, ok := limitWithout(pr, hosts)
+	if !ok {
+		return fmt.Sprintf("see why with: %s; once they answer: rollout %s %s", ssh, kind, pr.Req.PlanFile)
+	}
+	return fmt.Sprintf("see why with: %s; or go on without them: rollout %s %s --limit %s",
+		ssh, kind, pr.Req.PlanFile, shellQuote(limit))
+}
+
+// limitWithout is the run's --limit narrowed to leave out hosts: a limit
+// that lists hosts by name loses their names (web1:web2 without web2 is
+// web1, not web1:web2:!web2); any other limit gets an exclusion per host
+// (Ansible's grammar applies exclusions last, so web:&prod:!web5 is the
+// limit's hosts but web5). ok is false when no host of the run is left.
+func limitWithout(pr *Prepared, out []*inventory.Host) (limit string, ok bool) {
+	gone := map[string]bool{}
+	for _, h := range out {
+		gone[h.Name] = true
+	}
+	left := 0
+	for _, t := range pr.Targets {
+		if !gone[t.Host.Name] {
+			left++
+		}
+	}
+	if left == 0 {
+		return "", false
+	}
+	limit = strings.TrimSpace(pr.Req.Limit)
+	if names, byName := limitHostNames(pr.Inventory, limit); byName {
+		var keep []string
+		for _, n := range names {
+			if !gone[n] {
+				keep = append(keep, n)
+			}
+		}
+		return strings.Join(keep, ":"), true
+	}
 	if limit == "" {
 		limit = "all"
 	}
-	for _, u := range hosts {
-		limit += ":!" + u.Name
+	have := map[string]bool{}
+	for _, term := range strings.FieldsFunc(limit, func(r rune) bool { return r == ':' || r == ',' }) {
+		have[term] = true
 	}
-	return fmt.Sprintf("see why with: %s; or go on without them: rollout %s %s --limit %s",
-		ssh, kind, req.PlanFile, shellQuote(limit))
+	for _, h := range out {
+		if !have["!"+h.Name] {
+			limit += ":!" + h.Name
+		}
+	}
+	return limit, true
+}
+
+// limitHostNames splits a limit that is only a union of host names (web1:web2,
+// web1,web2) into them; byName is false for anything else (groups, globs,
+// regular expressions, subscripts, & and !).
+func limitHostNames(inv *inventory.Inventory, limit string) (names []string, byName bool) {
+	if limit == "" || inv == nil || strings.ContainsAny(limit, "~[]*?&!") {
+		return nil, false
+	}
+	for _, term := range strings.FieldsFunc(limit, func(r rune) bool { return r == ':' || r == ',' }) {
+		if inv.Host(term) == nil {
+			return nil, false
+		}
+		names = append(names, term)
+	}
+	return names, len(names) > 0
 }
 
 // SSHCommand is the OpenSSH command line that connects to h the way

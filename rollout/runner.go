@@ -818,7 +818,7 @@ func (r *run) lbRefusal(err error) error {
 }
 
 func (r *run) connectRefusal(err error, unreachable []*inventory.Host) error {
-	next := connectHint(unreachable, r.pr.Req, r.opts.Kind)
+	next := connectHint(unreachable, r.pr, r.opts.Kind)
 	if r.env.Hint != nil {
 		if h := r.env.Hint(err); h != "" {
 			next = h

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,5 +82,66 @@ func TestEngineDrainWaitOnUnreachableHostIsUnknown(t *testing.T) {
 				t.Errorf("summary %q exit %d, want web2 named as unknown and exit 1", res.Summary, res.ExitCode)
 			}
 		})
+	}
+}
+
+// The "go on without them" limit keeps the user's --limit and leaves out
+// the unreachable hosts in the pattern grammar's own terms: a list of
+// names loses the names (not web1:web2:!web2), anything else gets an
+// exclusion (applied last, so it narrows the whole limit), and a run with
+// no host left offers no limit at all.
+func TestLimitWithoutUnreachable(t *testing.T) {
+	f := newFleet(t, 4, "")
+	for _, tc := range []struct {
+		limit string
+		gone  []string
+		want  string // "" = no host left
+	}{
+		{"", []string{"web4"}, "all:!web4"},
+		{"", []string{"web2", "web4"}, "all:!web2:!web4"},
+		{"web1:web2", []string{"web2"}, "web1"},
+		{"web1,web2,web3", []string{"web1", "web3"}, "web2"},
+		{"web", []string{"web3"}, "web:!web3"},
+		{"web*:!web1", []string{"web3"}, "web*:!web1:!web3"},
+		{"web:!web3", []string{"web3", "web4"}, "web:!web3:!web4"},
+		{"web[0:2]", []string{"web2"}, "web[0:2]:!web2"},
+		{"web:&web2", []string{"web2"}, ""},
+		{"web2", []string{"web2"}, ""},
+	} {
+		pr, err := Prepare(Request{PlanFile: f.planFile, Limit: tc.limit})
+		must(t, err)
+		var out []*inventory.Host
+		for _, n := range tc.gone {
+			out = append(out, pr.Inventory.Host(n))
+		}
+		got, ok := limitWithout(pr, out)
+		if tc.want == "" {
+			if ok {
+				t.Errorf("limit %q without %v: %q, want no limit (no host left)", tc.limit, tc.gone, got)
+			}
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("limit %q without %v: %q, want %q", tc.limit, tc.gone, got, tc.want)
+			continue
+		}
+		// the new limit selects the run's hosts but the unreachable ones
+		want := map[string]bool{}
+		for _, tg := range pr.Targets {
+			want[tg.Host.Name] = !slices.Contains(tc.gone, tg.Host.Name)
+		}
+		again, err := Prepare(Request{PlanFile: f.planFile, Limit: got})
+		must(t, err)
+		for _, tg := range again.Targets {
+			if !want[tg.Host.Name] {
+				t.Errorf("limit %q selects %s", got, tg.Host.Name)
+			}
+			delete(want, tg.Host.Name)
+		}
+		for n, in := range want {
+			if in {
+				t.Errorf("limit %q leaves out %s, which answered", got, n)
+			}
+		}
 	}
 }

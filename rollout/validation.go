@@ -3,6 +3,9 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strings"
+	"sync"
 
 	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -47,7 +50,17 @@ func (r *run) preflight(ctx context.Context, todo []string) error {
 		h := r.hosts[n]
 		hosts[i] = validate.Host{Name: n, Conn: h.conn, Files: h.t.Files}
 	}
-	failed, err := r.validator().Preflight(ctx, hosts, r.stageTag("preflight"), r.opts.Forks, r.emit)
+	var mu sync.Mutex
+	why := map[string]string{} // host -> its preflight_host message
+	emit := func(e event.Event) {
+		if e.Event == event.PreflightHost && e.Status == event.StatusFailed {
+			mu.Lock()
+			why[e.Host] = e.Message
+			mu.Unlock()
+		}
+		r.emit(e)
+	}
+	failed, err := r.validator().Preflight(ctx, hosts, r.stageTag("preflight"), r.opts.Forks, emit)
 	if err != nil || ctx.Err() != nil {
 		return ErrInterrupted
 	}
@@ -55,7 +68,82 @@ func (r *run) preflight(ctx context.Context, todo []string) error {
 		for _, n := range todo {
 			r.setOutcome(n, event.OutcomeNotStarted, "preflight failed")
 		}
-		return fmt.Errorf("preflight failed on %d of %d host(s): %w", len(failed), len(todo), ErrRunFailed)
+		return newPreflightError(failed, why)
 	}
 	return nil
 }
+
+// PreflightError is a preflight that failed: nothing was changed. Its
+// message says what failed, in words, on which hosts (in run order).
+type PreflightError struct {
+	Problems []PreflightProblem // in order of their first host
+}
+
+// PreflightProblem is one reason preflight failed, and its hosts.
+type PreflightProblem struct {
+	What  string // "file app.conf (conf/app.conf.tmpl@09a536a) rejected by its validator"
+	Hosts []string
+}
+
+func newPreflightError(failed []string, why map[string]string) *PreflightError {
+	e := &PreflightError{}
+	at := map[string]int{}
+	for _, h := range failed {
+		what := preflightWhat(why[h])
+		i, ok := at[what]
+		if !ok {
+			i = len(e.Problems)
+			at[what] = i
+			e.Problems = append(e.Problems, PreflightProblem{What: what})
+		}
+		e.Problems[i].Hosts = append(e.Problems[i].Hosts, h)
+	}
+	return e
+}
+
+func (e *PreflightError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = fmt.Sprintf("%s on %s", p.What, hostCount(p.Hosts))
+	}
+	return "preflight: " + strings.Join(parts, "; ") + "; nothing was changed"
+}
+
+// Unwrap makes a failed preflight a failed run (exit 1).
+func (e *PreflightError) Unwrap() error { return ErrRunFailed }
+
+// hostCount is "4 hosts (web1, web2, web3, web4)", at most 8 names.
+func hostCount(hosts []string) string {
+	names := hosts
+	if len(names) > 8 {
+		names = append(append([]string{}, names[:8]...), fmt.Sprintf("and %d more", len(hosts)-8))
+	}
+	noun := "hosts"
+	if len(hosts) == 1 {
+		noun = "host"
+	}
+	return fmt.Sprintf("%d %s (%s)", len(hosts), noun, strings.Join(names, ", "))
+}
+
+// preflightWhat is a preflight_host message in the words an operator reads
+// once: the validator's verdict on a file, or the message's first line.
+// The full message (the validator's output) is in the preflight events.
+func preflightWhat(msg string) string {
+	if m := rejectedFile.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("file %s (%s) rejected by its validator", m[1], m[2])
+	}
+	if m := stagingFile.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("file %s could not be staged", m[1])
+	}
+	first, _, _ := strings.Cut(msg, "\n")
+	if first = strings.TrimSpace(first); first == "" {
+		return "failed"
+	}
+	return first
+}
+
+// the messages of validate.Remote.Stage
+var (
+	rejectedFile = regexp.MustCompile(`^file "([^"]+)" from (\S+): validator `)
+	stagingFile  = regexp.MustCompile(`^file "([^"]+)": staging beside `)
+)

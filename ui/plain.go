@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -106,6 +108,16 @@ func (p *Plain) Emit(e event.Event) {
 // preflightGroups lists each distinct preflight failure once, with the
 // hosts it happened on: the same bad file on 200 hosts is one problem.
 func (p *Plain) preflightGroups() []string {
+	// in the run's order (the inventory's), not the order hosts finished in
+	rank := make(map[string]int, len(p.order))
+	for i, h := range p.order {
+		rank[h] = i + 1
+	}
+	byRank := func(a, b string) int { return cmp.Compare(rankOf(rank, a), rankOf(rank, b)) }
+	for _, hosts := range p.pfHosts {
+		slices.SortStableFunc(hosts, byRank)
+	}
+	slices.SortStableFunc(p.pfMsgs, func(a, b string) int { return byRank(p.pfHosts[a][0], p.pfHosts[b][0]) })
 	var out []string
 	for _, msg := range p.pfMsgs {
 		hosts := p.pfHosts[msg]
@@ -120,6 +132,15 @@ func (p *Plain) preflightGroups() []string {
 	}
 	p.pfMsgs, p.pfHosts = nil, nil
 	return out
+}
+
+// rankOf is a host's place in the run (1-based), after every known host
+// when the run did not name it.
+func rankOf(rank map[string]int, h string) int {
+	if r, ok := rank[h]; ok {
+		return r
+	}
+	return len(rank) + 1
 }
 
 func (p *Plain) write(s string) {
@@ -140,7 +161,7 @@ func (p *Plain) track(e event.Event) {
 				p.addHost(h)
 			}
 		}
-	case event.BatchStart:
+	case event.BatchStart, event.PreflightStart:
 		for _, h := range e.Hosts {
 			p.addHost(h)
 		}

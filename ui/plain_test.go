@@ -198,3 +198,27 @@ func TestPlainGroupsPreflightFailures(t *testing.T) {
 		}
 	}
 }
+
+// A preflight group lists its hosts in the run's order (the inventory's),
+// not in the order they finished; groups come in the order of their first
+// host.
+func TestPlainPreflightGroupInRunOrder(t *testing.T) {
+	var b strings.Builder
+	p := NewPlain(&b, PlainOptions{})
+	p.Emit(event.Event{Event: event.RunStart, Batches: [][]string{{"web1"}, {"web2", "web3", "web4", "web5"}}})
+	p.Emit(event.Event{Event: event.PreflightStart, Hosts: []string{"web1", "web2", "web3", "web4", "web5"}})
+	for _, h := range []string{"web5", "web4", "web2", "web1", "web3"} {
+		msg := "file \"app.conf\": validator rejected it"
+		if h == "web5" {
+			msg = "staging: disk full"
+		}
+		p.Emit(event.Event{Event: event.PreflightHost, Host: h, Status: event.StatusFailed, Message: msg})
+	}
+	p.Emit(event.Event{Event: event.PreflightDone, Status: event.StatusFailed})
+	out := b.String()
+	first := strings.Index(out, "preflight failed on 4 host(s) (web1, web2, web3, web4):")
+	second := strings.Index(out, "preflight failed on 1 host(s) (web5):")
+	if first < 0 || second < first {
+		t.Errorf("the groups do not list their hosts in run order, web1's group first:\n%s", out)
+	}
+}

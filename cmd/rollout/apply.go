@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"strings"
@@ -260,7 +261,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		switch {
 		case code == rollout.ExitRefused:
 			// a refusal is printed once, on stderr (the views leave it out)
-			printError(ios, runErr, o.hintFlags())
+			printErrorWith(ios, runErr, hints.hint)
 		case mode == "tui" && res != nil:
 			// the TUI is gone from the screen: say where things are
 			fmt.Fprintf(ios.Err, "%s\nnext: %s\n", hints.hint(res.Summary), hints.hint(res.Next))
@@ -318,20 +319,30 @@ func confirm(ios *IOStreams, prompt string) bool {
 func describeRun(pr *rollout.Prepared, views []rollout.HostView, kind string) (text, question string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan %q: %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision))
-	todo, skip, unknown := rollout.Sort(pr, views)
-	for i, batch := range plan.Batches(pr.BatchSpec, todo) {
-		fmt.Fprintf(&b, "  batch %d: %s\n", i+1, strings.Join(batch, ", "))
+	batches, skip, unknown := rollout.RunBatches(pr, views)
+	writeRunBatches(&b, "  ", pr, batches, skip, unknown)
+	todo := 0
+	for _, batch := range batches {
+		todo += len(batch)
 	}
-	if len(skip) > 0 {
-		fmt.Fprintf(&b, "  skipped, already at %s: %s\n", plan.ShortRev(pr.Revision), strings.Join(skip, ", "))
-	}
-	if len(unknown) > 0 {
-		fmt.Fprintf(&b, "  could not be read now (the run will connect again): %s\n", strings.Join(unknown, ", "))
-	}
-	fmt.Fprintf(&b, "  on_failure = %s, max_failures allows %d\n", pr.Plan.OnFailure, pr.Plan.FailureLimit(len(todo)))
-	q := fmt.Sprintf("%s %s to %d host(s)", kind, plan.ShortRev(pr.Revision), len(todo))
+	fmt.Fprintf(&b, "  on_failure = %s, max_failures allows %d\n", pr.Plan.OnFailure, pr.Plan.FailureLimit(todo))
+	q := fmt.Sprintf("%s %s to %d host(s)", kind, plan.ShortRev(pr.Revision), todo)
 	if len(skip) > 0 {
 		q += fmt.Sprintf(" (%d skipped)", len(skip))
 	}
 	return b.String(), q + "? [y/N] "
+}
+
+// writeRunBatches writes the batches a run makes and the hosts it skips
+// (rollout.RunBatches), as the apply prompt and plan show them.
+func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [][]string, skip, unknown []string) {
+	for i, batch := range batches {
+		fmt.Fprintf(w, "%sbatch %d: %s\n", indent, i+1, strings.Join(batch, ", "))
+	}
+	if len(skip) > 0 {
+		fmt.Fprintf(w, "%sskipped, already at %s: %s\n", indent, plan.ShortRev(pr.Revision), strings.Join(skip, ", "))
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, strings.Join(unknown, ", "))
+	}
 }

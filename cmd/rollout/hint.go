@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"mvdan.cc/sh/v3/shell"
 
 	"github.com/rollout-sh/rollout/rollout"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -50,9 +53,13 @@ func withFlags(hint string, flags []string) string {
 	})
 }
 
-// withRerun replaces, in a hint, the bare command that runs the same plan
-// again ("rollout apply PLAN") with again, the command line the user typed
-// (its scope, --yes, --revision): pasted, it does what the user was doing.
+// withRerun replaces, in a hint, a command that runs the same plan again
+// with the command line the user typed (again: its scope, --yes,
+// --revision): the bare "rollout apply PLAN" becomes again, and "rollout
+// apply PLAN --yes --auto-approve" or "... --limit 'all:!web5'" becomes
+// again with the hint's flags added, or in place of the user's own value
+// of the same flag. Pasted, it does what the user was doing, plus what the
+// hint says is needed.
 func withRerun(hint, bare, again string) string {
 	if bare == "" || again == "" {
 		return hint
@@ -61,8 +68,66 @@ func withRerun(hint, bare, again string) string {
 		if cmd == bare {
 			return again
 		}
+		if extra, ok := strings.CutPrefix(cmd, bare+" -"); ok {
+			if merged, ok := mergeFlags(again, "-"+extra); ok {
+				return merged
+			}
+		}
 		return cmd
 	})
+}
+
+// mergeFlags is the command line line with the flags of extra (shell
+// words) added, each replacing the same flag (and its value) in line.
+func mergeFlags(line, extra string) (string, bool) {
+	words, err := shell.Fields(line, noEnv)
+	if err != nil {
+		return "", false
+	}
+	more, err := shell.Fields(extra, noEnv)
+	if err != nil {
+		return "", false
+	}
+	head, flags := flagGroups(words)
+	_, add := flagGroups(more)
+	for _, g := range add {
+		i := slices.IndexFunc(flags, func(f []string) bool { return f[0] == g[0] })
+		if i >= 0 {
+			flags[i] = g
+		} else {
+			flags = append(flags, g)
+		}
+	}
+	out := head
+	for _, g := range flags {
+		out = append(out, g...)
+	}
+	for i, w := range out {
+		out[i] = shellWord(w)
+	}
+	return strings.Join(out, " "), true
+}
+
+// noEnv expands no variable: a hint's words are literal.
+func noEnv(string) string { return "" }
+
+// flagGroups splits a command's words into the words before its first flag
+// and its flags, each with its value when it has one (the next word, when
+// it is not a flag itself).
+func flagGroups(words []string) (head []string, flags [][]string) {
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		switch {
+		case !strings.HasPrefix(w, "-") && len(flags) == 0:
+			head = append(head, w)
+		case !strings.HasPrefix(w, "-"):
+			last := flags[len(flags)-1]
+			flags[len(flags)-1] = append(last, w)
+		default:
+			flags = append(flags, []string{w})
+		}
+	}
+	return head, flags
 }
 
 // mapCommands replaces every rollout command in a hint with f's result.
@@ -133,7 +198,7 @@ func writeJSONDone(ios *IOStreams, cmdName string, err error, code int, flags []
 	case errors.As(err, &r):
 		e.Message, e.Next = r.Problem, withFlags(r.Next, flags)
 	case errors.As(err, &d):
-		e.Message, e.Next = d.Error(), withFlags("rollout validate", flags)
+		e.Message, e.Next = d.Error(), withFlags(diagNext(d), flags)
 	case code == rollout.ExitRefused, code == rollout.ExitInterrupted:
 		e.Message = err.Error()
 	case err != nil:

@@ -73,12 +73,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		fmt.Fprintln(ios.Err, "warning: "+w)
 	}
 	var diffs map[string]string // host/dest → diff
-	batchOf := map[string]int{}
-	for i, b := range pr.Batches {
-		for _, h := range b {
-			batchOf[h] = i + 1
-		}
-	}
+	// the batches apply will run: without a look at the hosts (--offline),
+	// every target changes
+	run := planBatches{batches: pr.Batches}
 	var views map[string]rollout.HostView
 	if !o.Offline {
 		w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions))
@@ -95,6 +92,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		for _, v := range all {
 			views[v.Name] = v
 		}
+		run.batches, run.skip, run.unknown = rollout.RunBatches(pr, all)
 		if o.Out != "" {
 			saved, err := rollout.NewSaved(pr, all, time.Now())
 			if err != nil {
@@ -110,6 +108,12 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		}
 		if o.Diff {
 			diffs = liveDiffs(ctx, w, pr, views)
+		}
+	}
+	batchOf := map[string]int{}
+	for i, b := range run.batches {
+		for _, h := range b {
+			batchOf[h] = i + 1
 		}
 	}
 	var rows []planHostJSON
@@ -142,13 +146,13 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		rows = append(rows, row)
 	}
 	if o.UI == "json" {
-		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": pr.Batches, "hosts": rows}
+		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": run.batches, "hosts": rows}
 		enc := json.NewEncoder(ios.Out)
 		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
-		printPlan(ios, pr, rows, o, diffs)
+		printPlan(ios, pr, run, rows, o, diffs)
 	}
 	switch {
 	case problems > 0:
@@ -159,7 +163,13 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	return nil
 }
 
-func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *planOptions, diffs map[string]string) {
+// planBatches are the batches apply will run and the hosts it skips.
+type planBatches struct {
+	batches       [][]string
+	skip, unknown []string
+}
+
+func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []planHostJSON, o *planOptions, diffs map[string]string) {
 	w := ios.Out
 	fmt.Fprintf(w, "plan %q\n  revision  %s\n  commit    %s\n", pr.Plan.Name, pr.Repo.Describe(pr.Revision), pr.Revision)
 	if pr.Plan.Revision != pr.Revision && o.Scope.Revision == "" {
@@ -171,15 +181,17 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, rows []planHostJSON, o *pla
 	fmt.Fprintf(w, "  on_failure %s, max_failures allows %d, min_in_service %d of %d\n", pr.Plan.OnFailure,
 		pr.Plan.FailureLimit(len(pr.Targets)), pr.Plan.MinServing(len(pr.Pool)), len(pr.Pool))
 	fmt.Fprintln(w)
-	for i, b := range pr.Batches {
-		fmt.Fprintf(w, "batch %d: %s\n", i+1, strings.Join(b, ", "))
-	}
+	writeRunBatches(w, "", pr, run.batches, run.skip, run.unknown)
 	if len(pr.BatchSpec) == 0 && pr.Req.Limit == "" {
 		fmt.Fprintf(w, "  (no batch in the plan and no --limit: apply will refuse until you give one)\n")
 	}
 	fmt.Fprintln(w)
 	for _, r := range rows {
-		head := fmt.Sprintf("%-12s batch %d  ", r.Host, r.Batch)
+		col := "-" // skipped: in no batch
+		if r.Batch > 0 {
+			col = fmt.Sprintf("batch %d", r.Batch)
+		}
+		head := fmt.Sprintf("%-12s %-8s ", r.Host, col)
 		switch rollout.HostAction(r.Action) {
 		case rollout.HostSkip:
 			fmt.Fprintf(w, "%sskip: already at %s with matching files\n", head, plan.ShortRev(r.Current))

@@ -237,6 +237,12 @@ func run(ctx context.Context, args []string, ios *IOStreams) int {
 // file:line:col and a snippet; refusals with the next command (with the
 // flags of this invocation that it needs).
 func printError(ios *IOStreams, err error, flags []string) {
+	printErrorWith(ios, err, func(hint string) string { return withFlags(hint, flags) })
+}
+
+// printErrorWith is printError with the commands of a hint rewritten by
+// fix (the flags of this invocation, the user's own command line).
+func printErrorWith(ios *IOStreams, err error, fix func(hint string) string) {
 	var de *rollout.DiagError
 	if errors.As(err, &de) {
 		files := map[string]*hcl.File{}
@@ -252,24 +258,31 @@ func printError(ios *IOStreams, err error, flags []string) {
 			_ = w.WriteDiagnostic(d)
 		}
 		n := len(de.Diags.Errs())
-		next := "rollout validate"
-		for name := range de.Sources {
-			if !strings.Contains(name, "@") && name != "rollout.hcl" { // the plan file; "@" marks a template at a revision
-				next += " " + name
-			}
-		}
-		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched. Fix them, then: %s\n", n, withFlags(next, flags))
+		next := diagNext(de)
+		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched\n  next: fix them, then: %s\n", n, fix(next))
 		return
 	}
 	var r *rollout.Refusal
 	if errors.As(err, &r) {
 		fmt.Fprintf(ios.Err, "%s\n", r.Problem)
 		if r.Next != "" {
-			fmt.Fprintf(ios.Err, "  next: %s\n", withFlags(r.Next, flags))
+			fmt.Fprintf(ios.Err, "  next: %s\n", fix(r.Next))
 		}
 		return
 	}
 	fmt.Fprintf(ios.Err, "error: %v\n", err)
+}
+
+// diagNext is the command that checks a plan again once its diagnostics
+// are fixed.
+func diagNext(de *rollout.DiagError) string {
+	next := "rollout validate"
+	for name := range de.Sources {
+		if !strings.Contains(name, "@") && name != "rollout.hcl" { // the plan file; "@" marks a template at a revision
+			next += " " + shellWord(name)
+		}
+	}
+	return next
 }
 
 var perHost = regexp.MustCompile(`^While rendering for host "([^"]+)": `)

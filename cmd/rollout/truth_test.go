@@ -220,13 +220,21 @@ func TestHintsWorkWhenPasted(t *testing.T) {
 		args    []string
 		problem string // the refusal; a pasted command must not repeat it
 		pasteOK bool   // pasting must exit 0
+		// keep: the user's flags the pasted command keeps; external: the
+		// cause is outside rollout (hosts down), so pasting before it is
+		// fixed may meet the same refusal
+		keep     []string
+		external bool
 	}{
 		{name: "no scope", plan: planSettings{batch: "-"}, args: []string{"apply", "--yes"}, problem: "no scope"},
 		{name: "no terminal", args: []string{"apply"}, problem: "needs a confirmation"},
 		{name: "tui without terminal", args: []string{"apply", "--yes", "--ui", "tui"}, problem: "--ui tui needs a terminal"},
 		{name: "limit selects nothing", args: []string{"apply", "--yes", "--limit", "nomatch*"}, problem: "no hosts matched", pasteOK: true},
 		{name: "expect_hosts", plan: planSettings{extra: "expect_hosts = 3\n"}, args: []string{"apply", "--yes"}, problem: "expect_hosts = 3", pasteOK: true},
-		{name: "unreachable", args: []string{"apply", "--yes", "--batch", "1"}, problem: "connecting"},
+		// every host is down: the hint reruns the user's own command once
+		// they answer (pasting it now meets the same hosts down; the e2e
+		// TestHintsKeepTheUsersScope pastes the go-on-without-them limit)
+		{name: "unreachable", args: []string{"apply", "--yes", "--batch", "1", "--revision", "v1"}, problem: "connecting", keep: []string{"--batch 1", "--revision v1", "--yes"}, external: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := f.plan(t, strings.ReplaceAll(tc.name, " ", "_")+".hcl", tc.plan)
@@ -240,13 +248,13 @@ func TestHintsWorkWhenPasted(t *testing.T) {
 			}
 			for _, words := range cmds {
 				line := strings.Join(words, " ")
-				for _, want := range []string{"--state-dir " + sd, "--known-hosts " + kh, "--ssh-config " + sc} {
+				for _, want := range append([]string{"--state-dir " + sd, "--known-hosts " + kh, "--ssh-config " + sc}, tc.keep...) {
 					if !strings.Contains(line, want) {
 						t.Errorf("pasted %q lacks %q", line, want)
 					}
 				}
 				again := rolloutCLI(t, words[1:]...)
-				if again.code == rollout.ExitRefused && strings.Contains(again.errOut, tc.problem) {
+				if !tc.external && again.code == rollout.ExitRefused && strings.Contains(again.errOut, tc.problem) {
 					t.Errorf("pasting %q repeats the refusal:\n%s", line, again)
 				}
 				if tc.pasteOK && again.code != 0 {
@@ -331,6 +339,24 @@ func TestReplayJSONHasOneRunDone(t *testing.T) {
 	}
 }
 
+// A hint that reruns the plan with more flags becomes the user's own
+// command line plus those flags: the scope (--limit, --batch, --revision)
+// is kept, a flag the hint sets replaces the user's value of it.
+func TestWithRerunKeepsTheUsersCommand(t *testing.T) {
+	bare, again := "rollout apply p.hcl", "rollout apply p.hcl --limit 'web:!web3' --batch 1 --revision v2 --yes"
+	for in, want := range map[string]string{
+		"rollout apply p.hcl": again,
+		"continue with rollout apply p.hcl --yes --auto-approve, or run it in a terminal":                   "continue with rollout apply p.hcl --limit 'web:!web3' --batch 1 --revision v2 --yes --auto-approve, or run it in a terminal",
+		"see why with: ssh -v x true; or go on without them: rollout apply p.hcl --limit 'web:!web3:!web4'": "see why with: ssh -v x true; or go on without them: rollout apply p.hcl --limit 'web:!web3:!web4' --batch 1 --revision v2 --yes",
+		"rollout apply other.hcl --yes": "rollout apply other.hcl --yes",
+		"rollout repair p.hcl":          "rollout repair p.hcl",
+	} {
+		if got := withRerun(in, bare, again); got != want {
+			t.Errorf("withRerun(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
+
 func TestWithFlags(t *testing.T) {
 	flags := []string{"--state-dir 'a b'", "--known-hosts kh"}
 	for in, want := range map[string]string{
@@ -372,10 +398,26 @@ func TestValidateOneDiagnosticPerMistake(t *testing.T) {
 	src = strings.Replace(src, `health "http"`, `health "htp"`, 1)
 	p := f.write(t, "rollout.hcl", src)
 	r := rolloutCLI(t, "validate", p)
-	expect(t, r, rollout.ExitRefused, "2 problem(s)", `Did you mean "source"?`, `Unknown health kind`, "then: rollout validate "+p)
+	expect(t, r, rollout.ExitRefused, "2 problem(s)", `Did you mean "source"?`, `Unknown health kind`, "nothing was touched\n  next: fix them, then: rollout validate "+p)
 	for _, spurious := range []string{"Missing source", "No health block"} {
 		if strings.Contains(r.errOut, spurious) {
 			t.Errorf("a spurious %q for a mistake reported otherwise:\n%s", spurious, r)
 		}
+	}
+	// JSON: run_done.next is the same command, naming the plan
+	j := rolloutCLI(t, "validate", p, "--ui", "json")
+	lines := jsonLinesOf(t, j.out)
+	if end := decodeEnd(t, lines[len(lines)-1]); end.Next != "rollout validate "+p {
+		t.Errorf("validate --ui json: run_done.next %q, want %q", end.Next, "rollout validate "+p)
+	}
+	// the next: line, pasted once the plan is fixed, checks it again
+	_, hint, _ := strings.Cut(r.errOut, "next: ")
+	cmds := pastedCommands(t, hint)
+	if len(cmds) != 1 {
+		t.Fatalf("the next: line names %d commands, want 1:\n%s", len(cmds), r)
+	}
+	f.write(t, "rollout.hcl", planSettings{revision: f.v2}.render())
+	if again := rolloutCLI(t, cmds[0][1:]...); again.code != 0 {
+		t.Errorf("pasting %q after the fix: exit %d\n%s", cmds[0], again.code, again)
 	}
 }

@@ -47,14 +47,15 @@ func TestValidateStatesApplysSafetyRules(t *testing.T) {
 	}
 }
 
-// A bare rerun in a run's hint becomes the user's command line; other
-// commands (and reruns with flags of their own) stay as they are.
+// A rerun in a run's hint becomes the user's command line (with the
+// flags the hint adds, such as --auto-approve at a gate); other commands
+// stay as they are.
 func TestWithRerun(t *testing.T) {
 	h := hintSink{flags: []string{"--known-hosts kh"}, rerun: [2]string{"rollout apply p.hcl", "rollout apply p.hcl --batch 1 --yes"}}
 	for in, want := range map[string]string{
 		"rollout apply p.hcl": "rollout apply p.hcl --batch 1 --yes --known-hosts kh",
 		"stopped; to continue: rollout apply p.hcl (hosts done)": "stopped; to continue: rollout apply p.hcl --batch 1 --yes --known-hosts kh (hosts done)",
-		"continue with rollout apply p.hcl --yes --auto-approve": "continue with rollout apply p.hcl --yes --auto-approve --known-hosts kh",
+		"continue with rollout apply p.hcl --yes --auto-approve": "continue with rollout apply p.hcl --batch 1 --yes --auto-approve --known-hosts kh",
 		"rollout status p.hcl": "rollout status p.hcl --known-hosts kh",
 		"rollout apply p.hcl2": "rollout apply p.hcl2 --known-hosts kh",
 	} {
