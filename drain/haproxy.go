@@ -145,14 +145,30 @@ func (h *HAProxy) Sessions(ctx context.Context) (int, error) {
 // n/m", NOLB and MAINT are false. HAProxy does not check a server in maint,
 // so move it to drain (Drain) before waiting on this.
 func (h *HAProxy) Serving(ctx context.Context) (bool, string, error) {
+	return h.every(ctx, "serving", checksUp)
+}
+
+// Confirmed reports whether every LB has the server plainly "UP" (or "no
+// check"): taking traffic and confirmed by a health check since it came
+// back. Right after a server leaves maint HAProxy shows "UP 1/2" — up, but
+// one failed check from DOWN — until its next check passes; a run does not
+// call a host back in service before that check.
+func (h *HAProxy) Confirmed(ctx context.Context) (bool, string, error) {
+	return h.every(ctx, "confirmed", func(status string) bool { return status == "UP" || status == "no check" })
+}
+
+// every reports whether good holds for the server's status on every LB,
+// and each LB's status ("unix:/run/haproxy/admin.sock UP, tcp:lb2:9999
+// DOWN 1/2").
+func (h *HAProxy) every(ctx context.Context, what string, good func(string) bool) (bool, string, error) {
 	ok := true
 	var parts []string
-	err := h.each("serving", func(a *RuntimeAPI) error {
+	err := h.each(what, func(a *RuntimeAPI) error {
 		st, err := h.stat(ctx, a)
 		if err != nil {
 			return err
 		}
-		if !checksUp(st.Status) {
+		if !good(st.Status) {
 			ok = false
 		}
 		parts = append(parts, a.endpoint+" "+st.Status)

@@ -146,18 +146,20 @@ func TestHAProxySessionsUnknownServer(t *testing.T) {
 
 func TestHAProxyServing(t *testing.T) {
 	tests := []struct {
-		s1, s2 string
-		want   bool
+		s1, s2    string
+		want      bool
+		confirmed bool // back in service, confirmed by a check since
 	}{
-		{"UP", "UP", true},
-		{"UP", "no check", true},
-		{"DRAIN", "DRAIN", true}, // checks pass while drained: what a health gate needs
-		{"UP", "DOWN 1/2", false},
-		{"UP 1/3", "UP", true}, // just back from maint, or going down: the window decides
-		{"DRAIN 1/3", "DRAIN (agent)", true},
-		{"NOLB", "UP", false},
-		{"MAINT", "UP", false},
-		{"UP", "DOWN", false},
+		{"UP", "UP", true, true},
+		{"UP", "no check", true, true},
+		{"DRAIN", "DRAIN", true, false}, // checks pass while drained: what a health gate needs
+		{"UP", "DOWN 1/2", false, false},
+		{"UP 1/3", "UP", true, false}, // just back from maint, or going down: the window decides; not yet confirmed
+		{"UP", "UP 1/2", true, false},
+		{"DRAIN 1/3", "DRAIN (agent)", true, false},
+		{"NOLB", "UP", false, false},
+		{"MAINT", "UP", false, false},
+		{"UP", "DOWN", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.s1+"+"+tt.s2, func(t *testing.T) {
@@ -177,6 +179,13 @@ func TestHAProxyServing(t *testing.T) {
 			want := lb1.endpoint() + " " + tt.s1 + ", " + lb2.endpoint() + " " + tt.s2
 			if detail != want {
 				t.Errorf("detail = %q, want %q", detail, want)
+			}
+			ok, detail, err = h.Confirmed(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tt.confirmed || detail != want {
+				t.Errorf("confirmed = %v (%s), want %v (%s)", ok, detail, tt.confirmed, want)
 			}
 		})
 	}

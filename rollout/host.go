@@ -412,8 +412,12 @@ func (p *hostPipeline) undrain(ctx context.Context, ramp bool) error {
 		}
 	}
 	deadline := r.env.Now().Add(serveDeadline(p.h.t.Spec))
+	serving := d.Serving
+	if c, ok := d.(Confirmer); ok {
+		serving = c.Confirmed
+	}
 	for {
-		up, status, err := d.Serving(ctx)
+		up, status, err := serving(ctx)
 		if err == nil && up {
 			if ramp && r.bake > 0 && p.anaStart != nil {
 				return p.bakeJudged(ctx)

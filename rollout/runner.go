@@ -38,6 +38,13 @@ type Drainer interface {
 	Serving(ctx context.Context) (bool, string, error)
 }
 
+// Confirmer is implemented by drainers whose LB confirms a server with
+// its own health check after it comes back (HAProxy: "UP", not "UP 1/2"):
+// undrain waits for that before the host counts as back in service.
+type Confirmer interface {
+	Confirmed(ctx context.Context) (bool, string, error)
+}
+
 // MemberLister is implemented by drainers that can read the LB's pool, for
 // the capacity floor.
 type MemberLister interface {
