@@ -240,12 +240,14 @@ func (p *Plain) summary(e event.Event) []string {
 	switch {
 	case e.Status == "refused":
 		// the command prints a refusal once, on stderr, with its next command
-	case e.Next == "" || strings.Contains(e.Message, e.Next):
+	case e.Next == "":
 		if e.Message != "" {
-			out = append(out, "next: "+e.Message)
+			out = append(out, e.Message)
 		}
 	default:
-		if e.Message != "" {
+		// the message may name the command too; the next: line is only
+		// ever the command, so it works when pasted
+		if e.Message != "" && e.Message != e.Next {
 			out = append(out, e.Message)
 		}
 		out = append(out, "next: "+e.Next)

@@ -222,3 +222,31 @@ func TestPlainPreflightGroupInRunOrder(t *testing.T) {
 		t.Errorf("the groups do not list their hosts in run order, web1's group first:\n%s", out)
 	}
 }
+
+// The summary's next: line is only ever the command, so it works when
+// pasted; a message that says more comes on the line before it.
+func TestPlainNextLineIsTheCommand(t *testing.T) {
+	tests := []struct {
+		msg, next string
+		want      []string // the summary's last lines
+	}{
+		{"done; check with: rollout status p.hcl", "rollout status p.hcl", []string{"done; check with: rollout status p.hcl", "next: rollout status p.hcl"}},
+		{"rollout repair p.hcl", "rollout repair p.hcl", []string{"web1  ok       -", "next: rollout repair p.hcl"}},
+		{"left drained for inspection: web1", "", []string{"web1  ok       -", "left drained for inspection: web1"}},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		p := NewPlain(&b, PlainOptions{})
+		p.Emit(event.Event{Event: event.RunStart, Batches: [][]string{{"web1"}}})
+		p.Emit(event.Event{Event: event.HostDone, Host: "web1", Status: string(event.OutcomeOK)})
+		p.Emit(event.Event{Event: event.RunDone, Status: "ok", Message: tt.msg, Next: tt.next})
+		lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+		got := lines[len(lines)-len(tt.want):]
+		for i := range got {
+			got[i] = strings.TrimRight(got[i], " ")
+		}
+		if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+			t.Errorf("message %q next %q ends:\n%s\nwant:\n%s", tt.msg, tt.next, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
+	}
+}

@@ -381,6 +381,10 @@ func TestDocsShellExamplesParse(t *testing.T) {
 					t.Errorf("%s: against docs/json-events.md's examples: %v\n%s", where, err, out)
 				}
 			case "tee":
+			case "go":
+				if err := checkGoBench(repoRoot(t), words[1:]); err != nil {
+					t.Errorf("%s: %v", where, err)
+				}
 			default:
 				t.Errorf("%s: the docs test does not know how to check %q; teach it (cmd/rollout/docs_test.go)", where, words[0])
 			}
@@ -391,4 +395,54 @@ func TestDocsShellExamplesParse(t *testing.T) {
 		t.Fatalf("found %d rollout commands in the docs' sh examples; the extractor is broken", counts["rollout"])
 	}
 	t.Logf("checked: %v", counts)
+}
+
+// checkGoBench checks a documented "go test -bench PATTERN ... PKG": each
+// alternative of the pattern names a benchmark of that package.
+func checkGoBench(root string, args []string) error {
+	if len(args) == 0 || args[0] != "test" {
+		return fmt.Errorf("only \"go test -bench\" lines are documented")
+	}
+	pattern, pkg := "", ""
+	for i := 1; i < len(args); i++ {
+		switch {
+		case args[i] == "-bench" && i+1 < len(args):
+			pattern = args[i+1]
+			i++
+		case strings.HasPrefix(args[i], "./"):
+			pkg = args[i]
+		}
+	}
+	if pattern == "" || pkg == "" {
+		return fmt.Errorf("want -bench PATTERN and a ./package")
+	}
+	files, err := filepath.Glob(filepath.Join(root, pkg, "*_test.go"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no test files in %s", pkg)
+	}
+	var names []string
+	decl := regexp.MustCompile(`(?m)^func (Benchmark\w+)\(`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		for _, m := range decl.FindAllStringSubmatch(string(b), -1) {
+			names = append(names, m[1])
+		}
+	}
+	for _, alt := range strings.Split(pattern, "|") {
+		re, err := regexp.Compile(alt)
+		if err != nil {
+			return fmt.Errorf("-bench %q: %v", pattern, err)
+		}
+		found := false
+		for _, n := range names {
+			found = found || re.MatchString(n)
+		}
+		if !found {
+			return fmt.Errorf("-bench %q: %q matches no benchmark in %s", pattern, alt, pkg)
+		}
+	}
+	return nil
 }
