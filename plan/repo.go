@@ -108,8 +108,9 @@ func (r *Repo) unknown(rev string) error {
 }
 
 // ResolvePinned resolves a revision that cannot move: a full 40-hex commit
-// hash present in the repository, or a tag (an annotated tag is peeled to
-// its commit). It returns the full commit hash in lower case. A branch,
+// hash present in the repository (or the hash of an annotated tag object,
+// peeled to its commit), or a tag (an annotated tag is peeled to its
+// commit). It returns the full commit hash in lower case. A branch,
 // HEAD, a short hash, or an expression such as main~1 is refused with a
 // *NotPinnedError naming the commit to pin; a revision the repository
 // lacks with an error wrapping ErrUnknownRevision.
@@ -122,6 +123,13 @@ func (r *Repo) ResolvePinned(rev string) (string, error) {
 	if isFullHash(rev) {
 		h := plumbing.NewHash(strings.ToLower(rev))
 		if _, err := r.repo.CommitObject(h); err != nil {
+			// what `git rev-parse TAG` prints for an annotated tag: the
+			// tag object's hash, as immutable as a commit's; peel it
+			if tag, terr := r.repo.TagObject(h); terr == nil {
+				if c, cerr := tag.Commit(); cerr == nil {
+					return c.Hash.String(), nil
+				}
+			}
 			return "", r.unknown(rev)
 		}
 		return h.String(), nil

@@ -101,6 +101,7 @@ func TestResolvePinned(t *testing.T) {
 		{rev: "v1", want: tr.c1},
 		{rev: "v2", want: tr.c2},
 		{rev: "refs/tags/v2", want: tr.c2},
+		{rev: tr.v2TagObj, want: tr.c2}, // what git rev-parse v2 prints for an annotated tag
 		{rev: "stable", want: tr.c2},
 		{rev: tr.branch, kind: "branch", commit: tr.c3,
 			contains: `revision "` + tr.branch + `" is a branch, and a branch moves; pin the commit it points to now: revision = "` + tr.c3 + `"`},
