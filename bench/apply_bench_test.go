@@ -60,21 +60,14 @@ func BenchmarkApply4HostsBatch1(b *testing.B) {
     backend   = "web"
     ramp      = ["50%%", "100%%"]
   }
-  file "app.conf" {
-    source   = "conf/app.conf.tmpl"
-    template = true
-    dest     = "${host.vars.root}/etc/app.conf"
-    validate = "%s -check -config %%s"
-  }
-  restart = "DEMO_APP=%s %s ${host.vars.root}"
-  health "http" {
+%s  health "http" {
     url         = "http://127.0.0.1:${host.vars.app_port}/healthz"
     interval    = "100ms"
     healthy_for = "0s"
     deadline    = "20s"
   }
 }
-`, repo, f.HAProxySockets[0], app, app, restart)
+`, repo, f.HAProxySockets[0], fleet.DemoAppBlocks(app, restart))
 		if err := os.WriteFile(filepath.Join(dir, "rollout.hcl"), []byte(plan), 0o644); err != nil {
 			b.Fatal(err)
 		}

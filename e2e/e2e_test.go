@@ -82,14 +82,7 @@ const planTemplate = `plan "demo" {
   on_failure = %q
 %s
 %s
-  file "app.conf" {
-    source   = "conf/app.conf.tmpl"
-    template = true
-    dest     = "${host.vars.root}/etc/app.conf"
-    validate = "%s -check -config %%s"
-  }
-  restart = "DEMO_APP=%s %s ${host.vars.root}"
-  health "http" {
+%s  health "http" {
     url         = "http://127.0.0.1:${host.vars.app_port}/healthz"
     interval    = "200ms"
     healthy_for = "%s"
@@ -139,7 +132,7 @@ func setupWith(t *testing.T, hosts, lbs int, opt func(*fleet.Options)) *env {
 
 func (e *env) writePlan(rev, onFailure, healthyFor string) {
 	e.t.Helper()
-	p := fmt.Sprintf(planTemplate, e.repo, rev, onFailure, e.drain, e.extra, e.app, e.app, e.restart, healthyFor)
+	p := fmt.Sprintf(planTemplate, e.repo, rev, onFailure, e.drain, e.extra, fleet.DemoAppBlocks(e.app, e.restart), healthyFor)
 	if err := os.WriteFile(e.plan, []byte(p), 0o644); err != nil {
 		e.t.Fatal(err)
 	}

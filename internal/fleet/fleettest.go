@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,4 +180,19 @@ func DemoRepo(t testing.TB, dir string) map[string]string {
 		tags[tag] = strings.TrimSpace(string(sha))
 	}
 	return tags
+}
+
+// DemoAppBlocks is the part of a plan that every demo-app fleet shares
+// (e2e, bench, rollout-bench): the app's config file, rendered from the
+// demo repo's template and validated by `demo-app -check`, and its restart
+// through restart-app. app and restart are what DemoPaths returns.
+func DemoAppBlocks(app, restart string) string {
+	return fmt.Sprintf(`  file "app.conf" {
+    source   = "conf/app.conf.tmpl"
+    template = true
+    dest     = "${host.vars.root}/etc/app.conf"
+    validate = "%s -check -config %%s"
+  }
+  restart = "DEMO_APP=%s %s ${host.vars.root}"
+`, app, app, restart)
 }

@@ -269,21 +269,14 @@ plan "bench" {
     backend   = "web"
     timeout   = "30s"
   }
-  file "app.conf" {
-    source   = "conf/app.conf.tmpl"
-    template = true
-    dest     = "${host.vars.root}/etc/app.conf"
-    validate = "%s -check -config %%s"
-  }
-  restart = "DEMO_APP=%s %s ${host.vars.root}"
-  health "http" {
+%s  health "http" {
     url         = "http://127.0.0.1:${host.vars.app_port}/healthz"
     interval    = "100ms"
     healthy_for = "0s"
     deadline    = "30s"
   }
 }
-`, b.repo, b.f.HAProxySockets[0], b.app, b.app, b.restart)
+`, b.repo, b.f.HAProxySockets[0], fleet.DemoAppBlocks(b.app, b.restart))
 }
 
 // writeAnsible writes the playbook doing the same upgrade as rolloutPlan,
