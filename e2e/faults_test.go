@@ -187,10 +187,7 @@ func TestFaultsSSHDKilledInHealthWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fRecover(t, "v2", "version=2")
-	l.Stop()
-	if n := l.Failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed: %v", n, l.Errs())
-	}
+	fNoClientErrors(t, l, "through the lost sshd and its recovery")
 }
 
 // TestFaultsAdminSocketGone moves HAProxy's admin socket away while the
@@ -235,10 +232,7 @@ func TestFaultsAdminSocketGone(t *testing.T) {
 	// put it back
 	e.rcAssertOutOfRotation(t, ev.Host)
 	e.fRecover(t, "v2", "version=2")
-	l.Stop()
-	if n := l.Failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed: %v", n, l.Errs())
-	}
+	fNoClientErrors(t, l, "without the LB socket and through its recovery")
 }
 
 // TestFaultsDiskFullWhileStaging fills the filesystem of one host's
@@ -276,10 +270,7 @@ func TestFaultsDiskFullWhileStaging(t *testing.T) {
 	unmount(t, filepath.Dir(full.ConfigPath()))
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
 	e.fConverged(t, "v2", "version=2")
-	l.Stop()
-	if n := l.Failed.Load(); n != 0 {
-		t.Errorf("%d client requests failed: %v", n, l.Errs())
-	}
+	fNoClientErrors(t, l, "through the full disk and its recovery")
 }
 
 // fillDir mounts a small tmpfs over dir (keeping its files) and fills it,

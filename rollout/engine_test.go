@@ -231,6 +231,35 @@ func (f *fleet) env() Env {
 	}
 }
 
+// failHealth makes host's health gate fail with msg the first n times
+// it is asked (every time when n < 0); every other host is healthy.
+func (f *fleet) failHealth(host string, n int, msg string) {
+	var mu sync.Mutex
+	calls := 0
+	f.unhealthy = func(h string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if h != host {
+			return nil
+		}
+		calls++
+		if n < 0 || calls <= n {
+			return errors.New(msg)
+		}
+		return nil
+	}
+}
+
+// applyFails applies the plan and wants the run to fail.
+func (f *fleet) applyFails() *Result {
+	f.t.Helper()
+	res, err := f.apply(Request{}, Options{})
+	if !errors.Is(err, ErrRunFailed) {
+		f.t.Fatalf("err = %v, want the run failed", err)
+	}
+	return res
+}
+
 func (f *fleet) apply(req Request, opts Options) (*Result, error) {
 	f.t.Helper()
 	req.PlanFile = f.planFile
@@ -397,16 +426,8 @@ func TestEngineHealthFailureHaltLeavesDrained(t *testing.T) {
 	}
 	f.writePlan("v2", `batch = [1]
   on_failure = "halt"`)
-	f.unhealthy = func(h string) error {
-		if h == "web1" {
-			return errors.New("restarted 2 times during the 10s window")
-		}
-		return nil
-	}
-	res, err := f.apply(Request{}, Options{})
-	if !errors.Is(err, ErrRunFailed) {
-		t.Fatalf("err = %v", err)
-	}
+	f.failHealth("web1", -1, "restarted 2 times during the 10s window")
+	res := f.applyFails()
 	if res.Outcomes["web1"] != event.OutcomeDrained {
 		t.Fatalf("web1 outcome %s", res.Outcomes["web1"])
 	}
@@ -428,24 +449,8 @@ func TestEngineHealthFailureRollsBack(t *testing.T) {
 	}
 	f.writePlan("v2", `batch = [1]
   on_failure = "rollback"`)
-	var mu sync.Mutex
-	calls := 0
-	f.unhealthy = func(h string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if h != "web1" {
-			return nil
-		}
-		calls++
-		if calls == 1 {
-			return errors.New("pid 4121 → 4188")
-		}
-		return nil // the previous revision is healthy
-	}
-	res, err := f.apply(Request{}, Options{})
-	if !errors.Is(err, ErrRunFailed) {
-		t.Fatalf("err = %v", err)
-	}
+	f.failHealth("web1", 1, "pid 4121 → 4188") // the previous revision is healthy
+	res := f.applyFails()
 	if res.Outcomes["web1"] != event.OutcomeRolledBack {
 		t.Fatalf("web1 outcome %s", res.Outcomes["web1"])
 	}

@@ -2,11 +2,9 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rollout-sh/rollout/internal/localrun"
@@ -42,24 +40,8 @@ func TestEngineRollbackOfAFirstDeployPutsBackTheFilesBefore(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(f.dir, "hosts", "web1", "app.conf"), []byte(before), 0o644))
 	f.writePlan("v1", `batch = [1]
   on_failure = "rollback"`)
-	var mu sync.Mutex
-	calls := 0
-	f.unhealthy = func(h string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if h != "web1" {
-			return nil
-		}
-		calls++
-		if calls == 1 {
-			return errors.New("pid 4121 → 4188")
-		}
-		return nil
-	}
-	res, err := f.apply(Request{}, Options{})
-	if !errors.Is(err, ErrRunFailed) {
-		t.Fatalf("err = %v", err)
-	}
+	f.failHealth("web1", 1, "pid 4121 → 4188")
+	res := f.applyFails()
 	if res.Outcomes["web1"] != event.OutcomeRolledBack {
 		t.Fatalf("web1 outcome %s", res.Outcomes["web1"])
 	}
@@ -69,8 +51,8 @@ func TestEngineRollbackOfAFirstDeployPutsBackTheFilesBefore(t *testing.T) {
 	if n := f.restarts("web1"); n != 2 {
 		t.Fatalf("web1 restarted %d times, want 2 (the new files, then the old)", n)
 	}
-	if calls != 2 {
-		t.Fatalf("web1's health gate ran %d times, want 2", calls)
+	if n := f.rec.count("health web1"); n != 2 {
+		t.Fatalf("web1's health gate ran %d times, want 2", n)
 	}
 	if d := f.anyDrained(); len(d) != 0 {
 		t.Fatalf("left drained: %v", d)
@@ -108,16 +90,8 @@ func TestEngineRollbackThatFailsItsHealthGateLeavesDrained(t *testing.T) {
 	v1 := f.file("web1")
 	f.writePlan("v2", `batch = [1]
   on_failure = "rollback"`)
-	f.unhealthy = func(h string) error {
-		if h == "web1" {
-			return errors.New("connection refused")
-		}
-		return nil
-	}
-	res, err := f.apply(Request{}, Options{})
-	if !errors.Is(err, ErrRunFailed) {
-		t.Fatalf("err = %v", err)
-	}
+	f.failHealth("web1", -1, "connection refused")
+	res := f.applyFails()
 	if res.Outcomes["web1"] != event.OutcomeDrained {
 		t.Fatalf("web1 outcome %s", res.Outcomes["web1"])
 	}

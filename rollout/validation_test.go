@@ -89,14 +89,7 @@ func TestEngineRollbackChecksThroughTheInterface(t *testing.T) {
 	f.writePlan("v2", `batch = [1]
   check = "echo checked $(head -1 ${host.vars.root}/app.conf)"
   on_failure = "rollback"`)
-	failed := false // web1's first health gate on v2 fails; v1's passes
-	f.unhealthy = func(h string) error {
-		if h != "web1" || failed {
-			return nil
-		}
-		failed = true
-		return errors.New("connection refused")
-	}
+	f.failHealth("web1", 1, "connection refused") // web1's first health gate on v2 fails; v1's passes
 	pr, err := Prepare(Request{PlanFile: f.planFile})
 	if err != nil {
 		t.Fatal(err)
