@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
 )
 
 // Defaults are the connection settings of ansible.cfg's [defaults] that
