@@ -28,10 +28,14 @@ type AnsibleConfig struct {
 // ansible.cfg in the current directory, then (rollout's addition, the
 // playbook's directory) in dir, then ~/.ansible.cfg, then
 // /etc/ansible/ansible.cfg. It returns an empty config when there is none.
-func FindConfig(dir string) (*AnsibleConfig, error) {
+func FindConfig(dir string) (*AnsibleConfig, error) { return FindConfigIn(nil, dir) }
+
+// FindConfigIn is FindConfig reading from fsys (nil = the local disk).
+func FindConfigIn(fsys Files, dir string) (*AnsibleConfig, error) {
+	r := reader{fsys}
 	var candidates []string
 	if env := os.Getenv("ANSIBLE_CONFIG"); env != "" {
-		if st, err := os.Stat(env); err == nil && st.IsDir() {
+		if st, err := r.stat(env); err == nil && st.IsDir() {
 			env = filepath.Join(env, "ansible.cfg")
 		}
 		candidates = append(candidates, env)
@@ -47,7 +51,7 @@ func FindConfig(dir string) (*AnsibleConfig, error) {
 	}
 	candidates = append(candidates, "/etc/ansible/ansible.cfg")
 	for _, c := range candidates {
-		data, err := os.ReadFile(c)
+		data, err := r.readFile(c)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

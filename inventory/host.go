@@ -2,6 +2,13 @@
 // selects hosts with Ansible host patterns, and applies ~/.ssh/config.
 package inventory
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+)
+
 // Host is one inventory host with its variables merged the way Ansible
 // merges them (all < parent groups < child groups < host).
 type Host struct {
@@ -43,4 +50,30 @@ type Host struct {
 	Vars map[string]any
 
 	inv *Inventory // for groups and hostvars in templates
+}
+
+// WithConnectionOf is a copy of h (its groups and variables) reached as
+// c is: address, port, user, key, become and connection type. Rendering
+// an earlier revision uses that revision's variables with how the host
+// is reached today.
+func (h *Host) WithConnectionOf(c *Host) *Host {
+	out := *h
+	out.Address, out.Port, out.User, out.KeyFile = c.Address, c.Port, c.User, c.KeyFile
+	out.Become, out.BecomeUser, out.BecomeMethod, out.Connection = c.Become, c.BecomeUser, c.BecomeMethod, c.Connection
+	return &out
+}
+
+// VarsDigest is a sha256 (hex) of the host's groups and merged variables:
+// what its files are rendered with. A host records it, so a change of an
+// inventory that no revision pins can be told apart later.
+func (h *Host) VarsDigest() string {
+	b, err := json.Marshal(struct {
+		Groups []string       `json:"groups"`
+		Vars   map[string]any `json:"vars"`
+	}{h.Groups, h.Vars})
+	if err != nil { // only plain data: cannot happen
+		b = []byte(fmt.Sprint(h.Groups, h.Vars))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -156,6 +156,7 @@ type builder struct {
 	invVars  []varLayer
 	playVars *varLayer
 	defaults Defaults
+	files    reader // where files are read
 }
 
 func newBuilder(filename string) *builder {

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -30,6 +30,8 @@ type Options struct {
 	// (rollout uses the plan's directory). "" = none.
 	PlaybookDir string
 	Defaults    Defaults
+	// FS is where every file is read (nil = the local disk).
+	FS Files
 }
 
 // Load reads an Ansible inventory: a file, or a directory of inventory
@@ -51,9 +53,10 @@ func LoadWith(sources []string, opts Options) (*Inventory, error) {
 	}
 	b := newBuilder(sources[0])
 	b.defaults = opts.Defaults
+	b.files = reader{opts.FS}
 	var basedirs []string
 	for _, src := range sources {
-		st, err := os.Stat(src)
+		st, err := b.files.stat(src)
 		if err != nil {
 			return nil, fmt.Errorf("read inventory: %w", err)
 		}
@@ -104,7 +107,7 @@ func sameDirAsAny(dir string, dirs []string) bool {
 }
 
 func (b *builder) parseFile(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := b.files.readFile(path)
 	if err != nil {
 		return fmt.Errorf("read inventory: %w", err)
 	}
@@ -124,7 +127,7 @@ var inventoryIgnored = regexp.MustCompile(`(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.
 // INVENTORY_IGNORE_EXTS — .ini files among them). Executable files are
 // dynamic inventory scripts, which rollout does not run: refused.
 func (b *builder) parseDir(dir string) error {
-	entries, err := os.ReadDir(dir)
+	entries, err := b.files.readDir(dir)
 	if err != nil {
 		return fmt.Errorf("read inventory: %w", err)
 	}
@@ -142,7 +145,7 @@ func (b *builder) parseDir(dir string) error {
 			}
 			continue
 		}
-		st, err := os.Stat(full)
+		st, err := b.files.stat(full)
 		if err != nil {
 			return fmt.Errorf("read inventory: %w", err)
 		}
@@ -213,7 +216,7 @@ func (b *builder) readVarsFor(dir, name string) (map[string]any, error) {
 	}
 	for _, ext := range varFileExts {
 		full := filepath.Join(dir, name+ext)
-		st, err := os.Stat(full)
+		st, err := b.files.stat(full)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -222,7 +225,7 @@ func (b *builder) readVarsFor(dir, name string) (map[string]any, error) {
 		}
 		var files []string
 		if st.IsDir() {
-			if files, err = varFilesIn(full); err != nil {
+			if files, err = b.varFilesIn(full); err != nil {
 				return nil, err
 			}
 		} else {
@@ -243,8 +246,8 @@ func (b *builder) readVarsFor(dir, name string) (map[string]any, error) {
 	return nil, nil
 }
 
-func varFilesIn(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+func (b *builder) varFilesIn(dir string) ([]string, error) {
+	entries, err := b.files.readDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read vars: %w", err)
 	}
@@ -259,12 +262,12 @@ func varFilesIn(dir string) ([]string, error) {
 			continue
 		}
 		full := filepath.Join(dir, name)
-		st, err := os.Stat(full)
+		st, err := b.files.stat(full)
 		if err != nil {
 			return nil, fmt.Errorf("read vars: %w", err)
 		}
 		if st.IsDir() {
-			more, err := varFilesIn(full)
+			more, err := b.varFilesIn(full)
 			if err != nil {
 				return nil, err
 			}
@@ -282,11 +285,11 @@ func varFilesIn(dir string) ([]string, error) {
 // readVarsFile reads one group_vars or host_vars file: a YAML (or JSON)
 // mapping of variables, or an empty file.
 func (b *builder) readVarsFile(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, err := b.files.readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read vars: %w", err)
 	}
-	p := &yamlParser{b: &builder{filename: path}}
+	p := &yamlParser{b: &builder{filename: path, files: b.files}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(path, err)

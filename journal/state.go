@@ -43,9 +43,13 @@ type HostState struct {
 	// Files maps each destination path to the sha256 (hex) of the content
 	// deployed there.
 	Files map[string]string `json:"files"`
-	RunID string            `json:"run_id"`
-	Time  time.Time         `json:"time"`
-	Host  string            `json:"host"`
+	// VarsSHA256 is the hash of the host's groups and variables its files
+	// were rendered with (inventory.Host.VarsDigest): with an inventory
+	// no revision pins, it tells a change of variables since.
+	VarsSHA256 string    `json:"vars_sha256,omitempty"`
+	RunID      string    `json:"run_id"`
+	Time       time.Time `json:"time"`
+	Host       string    `json:"host"`
 }
 
 // PlanDir returns <stateDir>/<plan>, refusing a plan name that is not a

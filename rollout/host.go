@@ -120,7 +120,11 @@ func (p *hostPipeline) done(o event.Outcome, msg string) {
 	name := p.h.t.Host.Name
 	rev := OutcomeRevision(o, p.r.pr.Revision, revOf(p.h.old))
 	p.r.setOutcome(name, o, msg)
-	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag})
+	vars := ""
+	if o == event.OutcomeOK {
+		vars = p.h.t.VarsSHA256
+	}
+	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars})
 }
 
 func (p *hostPipeline) prevLabel() string {
@@ -477,7 +481,7 @@ func (p *hostPipeline) record(ctx context.Context) error {
 		files[f.Dest] = f.SHA256
 		backups = append(backups, backupPath(f.Dest))
 	}
-	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: r.pr.Revision, Files: files,
+	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: r.pr.Revision, Files: files, VarsSHA256: h.t.VarsSHA256,
 		RunID: r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name}
 	if h.old != nil {
 		st.PreviousRevision = h.old.Revision

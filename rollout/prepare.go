@@ -26,6 +26,10 @@ type Request struct {
 	// LooseRevision accepts a branch, HEAD or a short hash (rollout plan
 	// looks only); apply and rollback require a full SHA or a tag.
 	LooseRevision bool
+	// Rollback: Revision is what the hosts go back to, rendered with that
+	// revision's variables; how hosts are reached (the inventory's
+	// connection settings) still comes from the plan's pin.
+	Rollback bool
 }
 
 // Rendered is one file of a host, rendered at a revision.
@@ -33,9 +37,14 @@ type Rendered = plan.Rendered
 
 // Target is one host of the run with its plan evaluated and files rendered.
 type Target struct {
-	Host  *inventory.Host
+	Host  *inventory.Host // how the host is reached (the connection revision's inventory)
 	Spec  *plan.HostSpec
 	Files []Rendered
+	// Vars is the host as the rendered revision's inventory has it (its
+	// groups and variables), VarsSHA256 their hash (inventory.VarsDigest),
+	// recorded with the revision.
+	Vars       *inventory.Host
+	VarsSHA256 string
 }
 
 // Prepared is everything that can be known without touching a host.
@@ -52,6 +61,9 @@ type Prepared struct {
 	Sources   map[string][]byte // for diagnostics snippets
 	Warnings  []string          // from Select, plus templates that look like Jinja2 but are not rendered as such
 	Forks     int               // ansible.cfg's forks (0 = not set)
+	// Release reads the inventory at other revisions (a rollback's
+	// target, a host's deployed revision), or says it is not pinned.
+	Release *Release
 
 	sourcesMu sync.Mutex // Sources is written by renderAll's workers
 }
@@ -67,19 +79,32 @@ func (pr *Prepared) Target(name string) *Target {
 }
 
 // Selection is the plan, the inventory and the hosts a run would target,
-// without the repository.
+// with the inventory read at the revision that says how hosts are reached
+// (the plan's pin, or --revision).
 type Selection struct {
 	Plan      *plan.Plan
 	Inventory *inventory.Inventory
 	Pool      []*inventory.Host // selected by the plan's hosts
 	Hosts     []*inventory.Host // after --limit
 	Sources   map[string][]byte
-	Warnings  []string // ansible.cfg settings not honoured, inventory entries skipped
+	Warnings  []string // ansible.cfg settings not honoured, inventory entries skipped, the work tree's changes not deployed
 	Forks     int      // ansible.cfg's forks (0 = not set)
+
+	Repo *plan.Repo
+	// Revision is the full commit the inventory was read at.
+	Revision string
+	// Release says where the inventory, group_vars, host_vars and
+	// ansible.cfg came from (pinned or not), and reads them at other
+	// revisions.
+	Release *Release
+
+	// unprepared is why Prepare cannot go on from this selection (no
+	// repository, a revision it cannot resolve); nil when it can
+	unprepared error
 }
 
-// Select loads the plan and inventory and selects hosts. It touches
-// neither the repository nor any host.
+// Select loads the plan, resolves its revision and reads the inventory
+// at it, and selects hosts. It touches no host.
 func Select(req Request) (*Selection, error) {
 	if req.PlanFile == "" {
 		req.PlanFile = "rollout.hcl"
@@ -94,13 +119,19 @@ func Select(req Request) (*Selection, error) {
 		return nil, &DiagError{Diags: diags, Sources: sel.Sources}
 	}
 	sel.Plan = p
-	inv, cfg, err := loadInventory(p)
+	// the inventory is read at the revision this command deploys or looks
+	// at (a rollback reaches hosts as the plan's pin says today); without
+	// a repository or a revision it is read from the disk, and Prepare
+	// refuses
+	rel, err := sel.openRelease(req)
 	if err != nil {
-		return nil, refuse("fix the inventory, then: rollout validate "+req.PlanFile, "inventory: %v", err)
+		return nil, err
 	}
+	sel.Release = rel
+	inv := rel.inv
 	sel.Inventory = inv
-	sel.Warnings = append(cfg.Warnings, inv.Warnings()...)
-	sel.Forks = cfg.Forks
+	sel.Warnings = append(append([]string{}, rel.warnings...), inv.Warnings()...)
+	sel.Forks = rel.forks
 	pool, err := inv.Select(p.Hosts)
 	if err != nil {
 		return nil, refuse(fmt.Sprintf("set hosts = \"...\" in %s to a group or host of %s (its groups are listed above), then: rollout hosts %s", req.PlanFile, p.Inventory, req.PlanFile),
@@ -129,26 +160,69 @@ func Select(req Request) (*Selection, error) {
 	return sel, nil
 }
 
-// loadInventory reads the plan's inventory (or, when the plan names none,
-// ansible.cfg's) with group_vars/host_vars beside it and beside the plan,
-// and ansible.cfg's connection defaults.
-func loadInventory(p *plan.Plan) (*inventory.Inventory, *inventory.AnsibleConfig, error) {
-	cfg, err := inventory.FindConfig(p.Dir)
+// openRelease reads the inventory at the revision req connects at, or
+// from the disk when there is no repository or revision to read it at
+// (the refusal is kept for Prepare).
+func (sel *Selection) openRelease(req Request) (*Release, error) {
+	p := sel.Plan
+	var repo *plan.Repo
+	var err error
+	if p.Repo == "" {
+		sel.unprepared = refuse(fmt.Sprintf("put the plan inside the git repository that holds the deployable files, or set repo = \"PATH\" in %s; then: rollout validate %s", req.PlanFile, req.PlanFile),
+			"plan %q: no git repository: the plan sets no repo, and no directory from %s up holds a .git", p.Name, p.Dir)
+	} else if repo, err = plan.OpenRepo(p.Repo); err != nil {
+		sel.unprepared = refuse(fmt.Sprintf("set repo = \"PATH\" in %s to a git repository; then: rollout validate %s", req.PlanFile, req.PlanFile), "plan %q: repo: %v", p.Name, err)
+	}
+	connect := req
+	if req.Rollback {
+		connect.Revision = ""
+	}
+	if sel.unprepared == nil {
+		sel.Repo = repo
+		sel.Revision, sel.unprepared = resolveRevision(repo, p, req.PlanFile, connect)
+	}
+	var rel *Release
+	if sel.unprepared != nil {
+		rel, err = diskRelease(p)
+	} else {
+		rel, err = openRelease(repo, p, sel.Revision, revisionName(p, connect))
+	}
 	if err != nil {
-		return nil, nil, err
+		return nil, refuse("fix the inventory, then: rollout validate "+req.PlanFile, "inventory: %v", err)
 	}
-	sources := cfg.Inventory
-	if p.Inventory != "" {
-		sources = []string{p.Inventory}
+	return rel, nil
+}
+
+// resolveRevision resolves the revision req deploys or looks at: --revision
+// (or rollback's --to) when given, else the plan's pin.
+func resolveRevision(repo *plan.Repo, p *plan.Plan, planFile string, req Request) (string, error) {
+	rev := p.Revision
+	if req.Revision != "" {
+		rev = req.Revision
 	}
-	if len(sources) == 0 {
-		return nil, nil, fmt.Errorf("plan %q sets no inventory, and no ansible.cfg names one: set inventory = \"inventory.ini\" in the plan", p.Name)
+	var sha string
+	var err error
+	if req.LooseRevision {
+		sha, err = repo.ResolveAny(rev)
+	} else {
+		sha, err = repo.ResolvePinned(rev)
 	}
-	inv, err := inventory.LoadWith(sources, inventory.Options{PlaybookDir: p.Dir, Defaults: cfg.Defaults})
-	if err != nil {
-		return nil, nil, err
+	if err == nil {
+		return sha, nil
 	}
-	return inv, cfg, nil
+	if req.Revision != "" { // --revision / rollback --to: the plan is not at fault
+		return "", refuse("name a full commit SHA or a tag the repo has (git -C "+repo.Path()+" log --oneline --decorate --all)", "plan %q: revision: %v", p.Name, err)
+	}
+	return "", refuse("pin a full commit SHA or a tag in revision = \"...\" (git -C "+repo.Path()+" log --oneline --decorate), then: rollout validate "+planFile, "plan %q: revision: %v", p.Name, err)
+}
+
+// revisionName is the revision as the user wrote it (a tag reads better
+// than its hash in a warning).
+func revisionName(p *plan.Plan, req Request) string {
+	if req.Revision != "" {
+		return plan.ShortRev(req.Revision)
+	}
+	return plan.ShortRev(p.Revision)
 }
 
 // Prepare loads the plan, inventory and repository, selects hosts, resolves
@@ -162,33 +236,20 @@ func Prepare(req Request) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sel.unprepared != nil {
+		return nil, sel.unprepared
+	}
 	p := sel.Plan
-	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources, Warnings: sel.Warnings, Forks: sel.Forks}
+	pr := &Prepared{Req: req, Plan: p, Inventory: sel.Inventory, Pool: sel.Pool, Sources: sel.Sources, Warnings: sel.Warnings, Forks: sel.Forks,
+		Repo: sel.Repo, Revision: sel.Revision, Release: sel.Release}
 	hosts := sel.Hosts
-
-	if p.Repo == "" {
-		return nil, refuse(fmt.Sprintf("put the plan inside the git repository that holds the deployable files, or set repo = \"PATH\" in %s; then: rollout validate %s", req.PlanFile, req.PlanFile),
-			"plan %q: no git repository: the plan sets no repo, and no directory from %s up holds a .git", p.Name, p.Dir)
-	}
-	repo, err := plan.OpenRepo(p.Repo)
-	if err != nil {
-		return nil, refuse(fmt.Sprintf("set repo = \"PATH\" in %s to a git repository; then: rollout validate %s", req.PlanFile, req.PlanFile), "plan %q: repo: %v", p.Name, err)
-	}
-	pr.Repo = repo
-	rev := p.Revision
-	if req.Revision != "" {
-		rev = req.Revision
-	}
-	if req.LooseRevision {
-		pr.Revision, err = repo.ResolveAny(rev)
-	} else {
-		pr.Revision, err = repo.ResolvePinned(rev)
-	}
-	if err != nil {
-		if req.Revision != "" { // --revision / rollback --to: the plan is not at fault
-			return nil, refuse("name a full commit SHA or a tag the repo has (git -C "+repo.Path()+" log --oneline --decorate --all)", "plan %q: revision: %v", p.Name, err)
+	if req.Rollback && req.Revision != "" {
+		if pr.Revision, err = resolveRevision(sel.Repo, p, req.PlanFile, req); err != nil {
+			return nil, err
 		}
-		return nil, refuse("pin a full commit SHA or a tag in revision = \"...\" (git -C "+repo.Path()+" log --oneline --decorate), then: rollout validate "+req.PlanFile, "plan %q: revision: %v", p.Name, err)
+		if err := pr.checkHostsAt(hosts, pr.Revision, req.Revision); err != nil {
+			return nil, err
+		}
 	}
 
 	spec := p.Batch
@@ -232,6 +293,34 @@ func Prepare(req Request) (*Prepared, error) {
 	return pr, nil
 }
 
+// checkHostsAt refuses a rollback to rev when a targeted host is not in
+// rev's inventory: there is nothing to render it from.
+func (pr *Prepared) checkHostsAt(hosts []*inventory.Host, rev, name string) error {
+	inv, err := pr.Release.At(rev)
+	if err != nil {
+		return refuse("git -C "+pr.Repo.Path()+" show "+plan.ShortRev(rev)+" --stat (the inventory must be readable at the revision rolled back to)", "inventory at %s: %v", plan.ShortRev(name), err)
+	}
+	var missing []*inventory.Host
+	for _, h := range hosts {
+		if inv.Host(h.Name) == nil {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	limit := pr.Req.Limit
+	if limit == "" {
+		limit = pr.Plan.Hosts
+	}
+	for _, h := range missing {
+		limit += ":!" + h.Name
+	}
+	return refuse("rollout rollback "+shellQuote(pr.Req.PlanFile)+" --to "+shellQuote(name)+" --limit "+shellQuote(limit),
+		"%s not in the inventory at %s, so there is nothing to roll back to for %s; nothing was touched",
+		inventory.NameList(missing, 8, "… %d more")+map[bool]string{true: " is", false: " are"}[len(missing) == 1], plan.ShortRev(name), map[bool]string{true: "it", false: "them"}[len(missing) == 1])
+}
+
 // Render evaluates the plan for h at revision rev and renders its files.
 func (pr *Prepared) Render(h *inventory.Host, rev string) (*Target, error) {
 	t, diags := pr.render(h, rev)
@@ -269,11 +358,20 @@ func (pr *Prepared) renderAll(hosts []*inventory.Host, rev string) []rendered {
 }
 
 func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnostics) {
-	spec, diags := pr.Plan.ForHost(h, rev)
+	vh := h
+	if pr.Release != nil {
+		var err error
+		if vh, err = pr.Release.HostAt(h, rev); err != nil {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError,
+				Summary: fmt.Sprintf("host %s: no variables at %s", h.Name, plan.ShortRev(rev)),
+				Detail:  fmt.Sprintf("%v (a revision is rendered with the inventory and group_vars/host_vars it has)", err)}}
+		}
+	}
+	spec, diags := pr.Plan.ForHost(vh, rev)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	t := &Target{Host: h, Spec: spec}
+	t := &Target{Host: h, Spec: spec, Vars: vh, VarsSHA256: vh.VarsDigest()}
 	for _, f := range spec.Files {
 		raw, err := pr.Repo.ReadFile(rev, f.Source)
 		if err != nil {
@@ -289,7 +387,7 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 			pr.Sources[f.Source+"@"+plan.ShortRev(rev)] = raw
 			pr.sourcesMu.Unlock()
 		}
-		out, rd := pr.Plan.Render(f, raw, h, rev)
+		out, rd := pr.Plan.Render(f, raw, vh, rev)
 		diags = append(diags, rd...)
 		if rd.HasErrors() {
 			continue

@@ -178,7 +178,7 @@ func (r *run) start(batches [][]string) {
 	}
 	r.started = true
 	r.emit(event.Event{Event: event.RunStart, Schema: event.Schema, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
-		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind})
+		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind, Warnings: r.pr.Warnings})
 }
 
 // Run executes an apply or rollback of pr. The returned error maps to the

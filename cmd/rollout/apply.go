@@ -135,7 +135,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		if err != nil {
 			return err
 		}
-		req.Revision = to
+		req.Revision, req.Rollback = to, true
 	}
 	var pr *rollout.Prepared
 	var expect map[string]rollout.SavedHost

@@ -118,6 +118,24 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// newPinnedFixture is newFixture with the inventory committed in v1 and
+// v2: the revision pins the hosts and their variables too.
+func newPinnedFixture(t *testing.T) *fixture {
+	t.Helper()
+	fleet.RequireTool(t, "git")
+	f := &fixture{dir: t.TempDir()}
+	f.git(t, "init", "-q", "-b", "main")
+	f.write(t, ".gitignore", "*.hcl\n.rollout/\n")
+	f.write(t, "inventory.ini", testInventory)
+	f.write(t, "conf/app.conf.tmpl", fmt.Sprintf(testTemplate, 1))
+	f.commit(t, "v1", "2026-01-01T12:00:00Z")
+	f.v1 = f.rev(t, "v1")
+	f.write(t, "conf/app.conf.tmpl", fmt.Sprintf(testTemplate, 2))
+	f.commit(t, "v2", "2026-01-02T12:00:00Z")
+	f.v2 = f.rev(t, "v2")
+	return f
+}
+
 func (f *fixture) git(t *testing.T, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", append([]string{"-C", f.dir}, args...)...)
@@ -205,7 +223,7 @@ func sha(s string) string {
 }
 
 func TestValidateOK(t *testing.T) {
-	f := newFixture(t)
+	f := newPinnedFixture(t)
 	p := f.plan(t, "rollout.hcl", planSettings{})
 	r := rolloutCLI(t, "validate", p)
 	expect(t, r, 0, "ok:", `plan "web"`, f.v2[:7], "4 host(s)", "3 batch(es)", "[1 2 1]", "4 file(s) rendered", "nothing was touched")

@@ -93,6 +93,9 @@ type Event struct {
 	Plan    string     `json:"plan,omitempty"`
 	Scope   string     `json:"scope,omitempty"`
 	Batches [][]string `json:"batches,omitempty"`
+	// Warnings: what the run's preparation warned about (the work tree's
+	// changes not deployed, an inventory not pinned, ...)
+	Warnings []string `json:"warnings,omitempty"`
 	// preflight_start, batch_start
 	Hosts []string `json:"hosts,omitempty"`
 	// drain_sessions
@@ -104,6 +107,9 @@ type Event struct {
 	Weight *int `json:"weight,omitempty"`
 	// host_done
 	Diagnostics string `json:"diagnostics,omitempty"`
+	// VarsSHA256 (host_done ok): the hash of the variables the host's
+	// files were rendered with (also in its current.json)
+	VarsSHA256 string `json:"vars_sha256,omitempty"`
 	// analysis
 	Analysis *AnalysisFigures `json:"analysis,omitempty"`
 	Remote   *Remote          `json:"remote,omitempty"` // remote_output (remote.go)
