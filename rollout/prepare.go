@@ -180,6 +180,9 @@ func (sel *Selection) openRelease(req Request) (*Release, error) {
 	if sel.unprepared == nil {
 		sel.Repo = repo
 		sel.Revision, sel.unprepared = resolveRevision(repo, p, req.PlanFile, connect)
+		if sel.unprepared != nil && connect.Revision != "" {
+			return nil, sel.unprepared // a --revision asked for explicitly
+		}
 	}
 	var rel *Release
 	if sel.unprepared != nil {

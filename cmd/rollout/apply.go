@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -155,6 +156,12 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		o.PlanFile = saved.PlanFile
 	default:
 		pr, err = rollout.Prepare(req)
+	}
+	var refusal *rollout.Refusal
+	if errors.As(err, &refusal) {
+		// a refusal that says to run this again (with a narrower --limit)
+		// keeps the user's own command line: --yes, --to, --ui
+		refusal.Next = withRerun(refusal.Next, "rollout "+o.Kind+" "+shellWord(o.PlanFile), o.again())
 	}
 	if err != nil {
 		return err

@@ -38,15 +38,18 @@ func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 }
 
 type planHostJSON struct {
-	Host     string         `json:"host"`
-	Batch    int            `json:"batch"`
-	Action   string         `json:"action"` // change | skip | drift | unknown
-	Current  string         `json:"current_revision,omitempty"`
-	Files    []planFileJSON `json:"files"`
-	Drift    []string       `json:"drift,omitempty"`
-	Lock     string         `json:"lock,omitempty"`
-	Error    string         `json:"error,omitempty"`
-	Messages []string       `json:"-"`
+	Host    string         `json:"host"`
+	Batch   int            `json:"batch"`
+	Action  string         `json:"action"` // change | skip | drift | unknown
+	Current string         `json:"current_revision,omitempty"`
+	Files   []planFileJSON `json:"files"`
+	Drift   []string       `json:"drift,omitempty"`
+	// Vars: the host's merged variables that differ between the revision
+	// it runs and the target (secrets redacted)
+	Vars     []rollout.VarChange `json:"vars,omitempty"`
+	Lock     string              `json:"lock,omitempty"`
+	Error    string              `json:"error,omitempty"`
+	Messages []string            `json:"-"`
 }
 
 type planFileJSON struct {
@@ -130,6 +133,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		for _, f := range c.Files {
 			row.Files = append(row.Files, planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Live: f.Live, Change: string(f.Change)})
 		}
+		if looked && v.Err == nil {
+			row.Vars = pr.VarsChanges(t, v.State)
+		}
 		switch c.Action {
 		case rollout.HostUnknown:
 			row.Error = v.Err.Error()
@@ -146,7 +152,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		rows = append(rows, row)
 	}
 	if o.UI == "json" {
-		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": run.batches, "hosts": rows}
+		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": run.batches, "hosts": rows, "warnings": nonNil(pr.Warnings)}
 		enc := json.NewEncoder(ios.Out)
 		if err := enc.Encode(out); err != nil {
 			return err
@@ -217,6 +223,9 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []pla
 					fmt.Fprintf(w, "      %s\n", line)
 				}
 			}
+		}
+		for _, v := range r.Vars {
+			fmt.Fprintf(w, "    vars     %s\n", v)
 		}
 		if r.Lock != "" {
 			fmt.Fprintf(w, "    %s\n", r.Lock)

@@ -69,7 +69,7 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 	}
 	if o.UI == "json" {
 		return json.NewEncoder(ios.Out).Encode(validatedJSON{Event: "validated", Plan: pr.Plan.Name, Revision: pr.Revision,
-			Hosts: len(pr.Targets), Batches: pr.Batches, Files: files})
+			Hosts: len(pr.Targets), Batches: pr.Batches, Files: files, Warnings: nonNil(pr.Warnings)})
 	}
 	fmt.Fprintf(ios.Out, "ok: plan %q at %s: %d host(s) in %d batch(es) [%s], %d file(s) rendered; nothing was touched\n",
 		pr.Plan.Name, pr.Repo.Describe(pr.Revision), len(pr.Targets), len(pr.Batches), strings.Join(sizes, " "), files)
@@ -87,6 +87,9 @@ type validatedJSON struct {
 	Hosts    int        `json:"hosts"`
 	Batches  [][]string `json:"batches"`
 	Files    int        `json:"files"` // files rendered, over all hosts
+	// Warnings: the work tree's changes not deployed, an inventory not
+	// pinned, settings not honoured (also on stderr)
+	Warnings []string `json:"warnings"`
 }
 
 type hostsOptions struct {
@@ -95,6 +98,7 @@ type hostsOptions struct {
 	Limit       string
 	Vars        bool
 	ShowSecrets bool
+	Revision    string
 }
 
 func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -110,6 +114,7 @@ func newHostsCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
 	cmd.Flags().BoolVar(&o.Vars, "vars", false, "show each host's merged variables, as ansible-inventory --host does (secrets redacted)")
+	cmd.Flags().StringVar(&o.Revision, "revision", "", "read the inventory and its variables at this revision instead of the plan's pin (any revision git understands)")
 	cmd.Flags().BoolVar(&o.ShowSecrets, "show-secrets", false, "with --vars: show the values of keys that look secret (*password*, *secret*, *token*, *_key)")
 	return cmd
 }
@@ -129,7 +134,7 @@ type hostJSON struct {
 }
 
 func hostsRun(ios *IOStreams, o *hostsOptions) error {
-	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit})
+	sel, err := rollout.Select(rollout.Request{PlanFile: o.PlanFile, Limit: o.Limit, Revision: o.Revision, LooseRevision: true})
 	if err != nil && sel == nil {
 		return err
 	}
