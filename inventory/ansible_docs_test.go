@@ -150,7 +150,7 @@ func TestDocVariablePrecedence(t *testing.T) {
 		}
 		files["inv/hosts"] = "[web]\nh1" + hostVar + "\n" + groupVar
 		dir := writeTree(t, files)
-		inv, err := LoadWith([]string{filepath.Join(dir, "inv", "hosts")}, Options{PlaybookDir: filepath.Join(dir, "play")})
+		inv, err := loadBoth(t, dir, []string{filepath.Join(dir, "inv", "hosts")}, Options{PlaybookDir: filepath.Join(dir, "play")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +207,7 @@ func TestDocGroupVarsDirectories(t *testing.T) {
 		"group_vars/atlanta.json":             `{"ntp_server": "acme.example.org"}`,
 		"host_vars/h1":                        "ansible_port: 2201\n",
 	})
-	inv, err := Load(filepath.Join(dir, "hosts"))
+	inv, err := loadBoth(t, dir, []string{filepath.Join(dir, "hosts")}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func TestFindConfigOrder(t *testing.T) {
 // own, as in Ansible.
 func TestConfigDefaultsApply(t *testing.T) {
 	dir := writeTree(t, map[string]string{"hosts": "a\nb ansible_user=own ansible_ssh_private_key_file=/own\n"})
-	inv, err := LoadWith([]string{filepath.Join(dir, "hosts")}, Options{Defaults: Defaults{RemoteUser: "deploy", PrivateKeyFile: "/k"}})
+	inv, err := loadBoth(t, dir, []string{filepath.Join(dir, "hosts")}, Options{Defaults: Defaults{RemoteUser: "deploy", PrivateKeyFile: "/k"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func mustRead(t *testing.T, p string) []byte {
 func TestDigest(t *testing.T) {
 	dir := writeTree(t, map[string]string{"hosts": "[web]\nw1\nw2\n", "group_vars/web.yml": "port: 1\n"})
 	load := func() string {
-		inv, err := Load(filepath.Join(dir, "hosts"))
+		inv, err := loadBoth(t, dir, []string{filepath.Join(dir, "hosts")}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

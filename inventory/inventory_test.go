@@ -765,7 +765,7 @@ func TestLoadDetectsFormat(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			inv, err := Load(path)
+			inv, err := loadBoth(t, dir, []string{path}, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -55,7 +55,7 @@ func (r *Repo) Pinned(commit string) (*Pinned, error) {
 }
 
 // Commit is the commit the repository is read at.
-func (p *Pinned) Commit() string { return p.tree.commit }
+func (p *Pinned) Commit() string { return p.tree.Commit() }
 
 // Root is the repository's root directory (an OS path).
 func (p *Pinned) Root() string { return "/" + p.root }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/rollout-sh/rollout/internal/fleet"
+	"github.com/rollout-sh/rollout/internal/gittree"
 )
 
 // The differential test: every inventory of inventory/testdata/ansible is
@@ -46,6 +47,40 @@ func TestAnsibleDifferential(t *testing.T) {
 		t.Run(filepath.Base(c), func(t *testing.T) {
 			compareWithAnsible(t, dirs[i], answers[i])
 		})
+	}
+	// the same inventories read from a git commit (the plan pins v1 of
+	// the repository they are in), with every file of the work tree
+	// scribbled over: rollout must still agree with ansible-core
+	for i, c := range cases {
+		commitCase(t, dirs[i])
+		t.Run("from-a-commit/"+filepath.Base(c), func(t *testing.T) {
+			compareWithAnsible(t, dirs[i], answers[i])
+		})
+	}
+}
+
+// commitCase commits dir as a repository tagged v1 and then overwrites
+// every file of its work tree but the patterns.
+func commitCase(t *testing.T, dir string) {
+	t.Helper()
+	repo, h, err := gittree.CommitAll(dir, "case")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CreateTag("v1", h, nil); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() && d.Name() != "patterns" {
+			return os.WriteFile(p, []byte("[scribbled]\nnot_in_the_commit\n"), 0o644)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
