@@ -292,3 +292,72 @@ func TestRevisionPinsVariables(t *testing.T) {
 	}
 	_ = v2
 }
+
+// Issue 21, item 4: an inventory outside the repository is accepted, said
+// to be not pinned, and each host records the hash of the variables it was
+// rendered with, so status and plan tell when today's would differ.
+func TestUnpinnedInventoryRecordsItsVariables(t *testing.T) {
+	e := setup(t, 2, 1)
+	e.writePlan(e.tags["v1"], "halt", "1s")
+	r := e.rollout("apply", "--yes", "--batch", "1", "--ui", "json")
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Count(r.stderr, "is outside the repository") != 1 {
+		t.Errorf("apply did not say once that the inventory is not pinned:\n%s", r.stderr)
+	}
+	vars := 0
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, `"event":"host_done"`) && strings.Contains(line, `"vars_sha256":"`) {
+			vars++
+		}
+	}
+	if vars != 2 {
+		t.Errorf("%d host_done events carry vars_sha256, want 2:\n%s", vars, r.stdout)
+	}
+	status := func() map[string]bool {
+		t.Helper()
+		r := e.rollout("status", "--ui", "json")
+		if r.code != 0 {
+			t.Fatalf("status: exit %d\n%s", r.code, r.stderr)
+		}
+		out := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var st struct {
+				Event       string `json:"event"`
+				Host        string `json:"host"`
+				VarsChanged bool   `json:"vars_changed"`
+			}
+			if err := json.Unmarshal([]byte(line), &st); err == nil && st.Event == "host_status" {
+				out[st.Host] = st.VarsChanged
+			}
+		}
+		return out
+	}
+	if got := status(); len(got) != 2 || got["web1"] || got["web2"] {
+		t.Fatalf("right after apply, status says variables changed: %v", got)
+	}
+	// a variable the template does not use: the bytes stay, the hash moves
+	inv, err := os.ReadFile(filepath.Join(e.dir, "inventory.ini"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(inv), "web1 ansible_host", "web1 colour=blue ansible_host", 1)
+	if edited == string(inv) {
+		t.Fatalf("inventory has no web1 line:\n%s", inv)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "inventory.ini"), []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); !got["web1"] || got["web2"] {
+		t.Errorf("after editing web1's variables, status vars_changed = %v, want web1 only", got)
+	}
+	r = e.rollout("status", "--ui", "plain")
+	if !strings.Contains(r.stdout, "variables changed since deployed (the inventory is not pinned): web1") {
+		t.Errorf("plain status does not name web1:\n%s", r.stdout)
+	}
+	r = e.rollout("plan", "--ui", "json")
+	if !strings.Contains(r.stdout, `"vars":[{"name":"*"}]`) {
+		t.Errorf("plan does not say web1's variables changed:\n%s", r.stdout)
+	}
+}

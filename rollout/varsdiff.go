@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"sort"
@@ -49,28 +50,28 @@ func (pr *Prepared) VarsChanges(t *Target, st *journal.HostState) []VarChange {
 func DiffVars(from, to map[string]any) []VarChange {
 	a, b := inventory.Redact(from, false), inventory.Redact(to, false)
 	names := map[string]bool{}
-	for k := range a {
+	for k := range from {
 		names[k] = true
 	}
-	for k := range b {
+	for k := range to {
 		names[k] = true
 	}
 	var out []VarChange
 	for k := range names {
-		va, inA := a[k]
-		vb, inB := b[k]
+		va, inA := from[k]
+		vb, inB := to[k]
 		if inA == inB && reflect.DeepEqual(va, vb) {
 			continue
 		}
 		c := VarChange{Name: k}
 		if inA {
-			c.From = jsonValue(va)
+			c.From = jsonValue(a[k])
 		}
 		if inB {
-			c.To = jsonValue(vb)
+			c.To = jsonValue(b[k])
 		}
-		if inA && inB && string(c.From) == string(c.To) { // redacted on both sides
-			c.From, c.To = json.RawMessage(`"`+inventory.Redacted+`"`), json.RawMessage(`"`+inventory.Redacted+` (changed)"`)
+		if inA && inB && string(c.From) == string(c.To) { // a secret (or a secret inside), changed
+			c.To = json.RawMessage(`"` + inventory.Redacted + ` (changed)"`)
 		}
 		out = append(out, c)
 	}
@@ -79,11 +80,13 @@ func DiffVars(from, to map[string]any) []VarChange {
 }
 
 func jsonValue(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return json.RawMessage(`null`)
 	}
-	return b
+	return bytes.TrimRight(buf.Bytes(), "\n")
 }
 
 // String is the change as plan shows it: app_version: "1.2.3" → "1.2.4".

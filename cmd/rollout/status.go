@@ -72,6 +72,10 @@ type statusJSON struct {
 	// lock, drift, unreachable); Next is the command that resolves it.
 	Attention string `json:"attention,omitempty"`
 	Next      string `json:"next,omitempty"`
+	// VarsChanged: the inventory is not pinned by the revision, and the
+	// host's variables today hash otherwise than those it was rendered
+	// with (its current.json's vars_sha256): an apply would change it.
+	VarsChanged bool `json:"vars_changed,omitempty"`
 }
 
 func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
@@ -102,6 +106,11 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		}
 		if v.Lock != nil {
 			r.Lock = fmt.Sprintf("%s (run %s, pid %d)", v.Lock.Owner, v.Lock.RunID, v.Lock.PID)
+		}
+		if v.State != nil && v.State.VarsSHA256 != "" && !sel.Release.Pinned() {
+			if h := sel.Inventory.Host(v.Name); h != nil && h.VarsDigest() != v.State.VarsSHA256 {
+				r.VarsChanged = true
+			}
 		}
 		r.Attention, r.Next = v.Attention(sel.Inventory.Host(v.Name), runs, shellWord(o.PlanFile), now)
 		r.Next = withFlags(r.Next, flags)
@@ -152,6 +161,15 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		}
 		_ = tw.Flush()
 		fmt.Fprintf(ios.Out, "plan %q pins %s\n", sel.Plan.Name, sel.Plan.Revision)
+		var moved []string
+		for _, r := range rows {
+			if r.VarsChanged {
+				moved = append(moved, r.Host)
+			}
+		}
+		if len(moved) > 0 {
+			fmt.Fprintf(ios.Out, "variables changed since deployed (the inventory is not pinned): %s; see what apply would change with: rollout plan %s\n", strings.Join(moved, ", "), shellWord(o.PlanFile))
+		}
 		if attention > 0 {
 			fmt.Fprintf(ios.Out, "\n%d host(s) need attention:\n", attention)
 			for _, r := range rows {
