@@ -619,23 +619,32 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // renderJinja renders an Ansible-style Jinja2 template for h with
-// Ansible's names (h.TemplateVars) and rollout_revision. An error names
-// the template, its line and the host.
+// Ansible's names (h.RenderTemplate: variables are templates at every
+// depth, rendered when used) and rollout_revision. An error names the
+// template, its line and the host, and, when a variable failed, the
+// variable and the file it came from.
 func renderJinja(name string, src []byte, h *inventory.Host, revision string) ([]byte, hcl.Diagnostics) {
-	vars := h.TemplateVars()
-	vars["rollout_revision"] = revision
-	out, err := jinja.Render(name, src, vars)
+	sc := &inventory.Scope{Extra: map[string]any{"rollout_revision": revision}}
+	out, err := h.RenderTemplate(name, src, sc)
 	if err == nil {
 		return out, nil
 	}
 	var je *jinja.Error
+	var ve *inventory.VarError
 	msg := err.Error()
 	dg := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Jinja2 template failed"}
-	if errors.As(err, &je) {
+	switch {
+	case errors.As(err, &ve):
+		dg.Summary = "Jinja2 variable failed"
+		je = ve.Used
+		c := *ve
+		c.Used = nil
+		msg = c.Error()
+	case errors.As(err, &je):
 		msg = je.Msg
-		if je.Line > 0 {
-			dg.Subject = lineRange(name, src, je.Line, max(je.Col, 1))
-		}
+	}
+	if je != nil && je.Line > 0 {
+		dg.Subject = lineRange(name, src, je.Line, max(je.Col, 1))
 	}
 	dg.Detail = fmt.Sprintf("While rendering for host %q: %s (template %s", h.Name, msg, name)
 	if je != nil && je.Line > 0 {
