@@ -139,8 +139,12 @@ type resolver struct {
 	sc    *Scope
 	cells map[cellKey]*cell
 	stack []cellKey
-	errs  []*VarError // every failure handed out, to name the cause of a failed render
+	errs  *[]*VarError // every failure handed out, to name the cause of a failed render
 	hv    map[string]any
+	// bare renders the variables hostvars gives: a host's own, without a
+	// role's defaults and vars (ansible-core's hostvars do not hold
+	// them); it is r itself when the scope has no role.
+	bare *resolver
 }
 
 type cellKey struct {
@@ -160,7 +164,13 @@ func newResolver(sc *Scope) *resolver {
 	if sc == nil {
 		sc = noScope
 	}
-	return &resolver{sc: sc, cells: map[cellKey]*cell{}}
+	r := &resolver{sc: sc, cells: map[cellKey]*cell{}, errs: &[]*VarError{}}
+	r.bare = r
+	if len(sc.Defaults.Vars) > 0 || len(sc.Vars.Vars) > 0 {
+		r.bare = &resolver{sc: &Scope{Extra: sc.Extra}, cells: map[cellKey]*cell{}, errs: r.errs}
+		r.bare.bare = r.bare
+	}
+	return r
 }
 
 // context is the template scope of h for a template that may read names.
@@ -327,8 +337,8 @@ func hardFailure(ctx map[string]any) *VarError {
 }
 
 func (r *resolver) fail(h *Host, name, origin, msg string, undefined bool) *VarError {
-	e := &VarError{Host: h.Name, Var: name, Origin: origin, Msg: msg, Undefined: undefined, id: len(r.errs)}
-	r.errs = append(r.errs, e)
+	e := &VarError{Host: h.Name, Var: name, Origin: origin, Msg: msg, Undefined: undefined, id: len(*r.errs)}
+	*r.errs = append(*r.errs, e)
 	return e
 }
 
@@ -389,7 +399,7 @@ func (r *resolver) render(h *Host, name, origin string, v any) any {
 func (r *resolver) cause(err error) *VarError {
 	msg := err.Error()
 	var best *VarError
-	for _, e := range r.errs {
+	for _, e := range *r.errs {
 		if s := e.Error(); strings.Contains(msg, s) && (best == nil || len(s) > len(best.Error())) {
 			best = e
 		}
@@ -408,10 +418,10 @@ func (r *resolver) marked(out []byte) *VarError {
 		return nil
 	}
 	id, err := strconv.Atoi(string(m[1]))
-	if err != nil || id >= len(r.errs) {
+	if err != nil || id >= len(*r.errs) {
 		return nil
 	}
-	return r.errs[id]
+	return (*r.errs)[id]
 }
 
 // holdsTemplate reports whether a string anywhere in v holds Jinja2.
@@ -438,6 +448,9 @@ func holdsTemplate(v any) bool {
 // hostvars is Ansible's hostvars: every host's variables, each rendered
 // (for that host) only when a template reads it by name.
 func (r *resolver) hostvars(h *Host) map[string]any {
+	if r.bare != r {
+		return r.bare.hostvars(h)
+	}
 	if r.hv != nil {
 		return r.hv
 	}

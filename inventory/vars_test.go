@@ -176,6 +176,13 @@ func TestScopeLayersPrecedence(t *testing.T) {
 	if err != nil || got != "81 role-vars 81 81-inv abc" {
 		t.Fatalf("got %q, %v", got, err)
 	}
+	// hostvars hold a host's own variables, without the role's (as in
+	// ansible-core, where a play's role defaults and vars are not in
+	// hostvars)
+	got, err = render(t, h, "{{ hostvars['h'].port }} {{ hostvars['h'].both }} {{ hostvars['h'].d_only is defined }} {{ hostvars['h'].rollout_revision }}", sc)
+	if err != nil || got != "81 inventory False abc" {
+		t.Fatalf("hostvars: got %q, %v", got, err)
+	}
 	sc.Defaults.Vars["d_only"] = "{{ nope }}"
 	_, err = render(t, h, "{{ uses_default }}", sc)
 	if err == nil || !strings.Contains(err.Error(), "roles/r/defaults/main.yml:2") {
