@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rollout-sh/rollout/internal/jinja"
 )
@@ -20,6 +21,51 @@ type Scope struct {
 	Defaults Layer
 	Vars     Layer
 	Extra    map[string]any
+	// Shared, when set, keeps hosts' own variables (what hostvars gives,
+	// and everything when there is no role) rendered by one render for
+	// the next ones: a fleet renders each host's variable once, not once
+	// per host that reads it. Every scope given the same Shared must
+	// have the same Extra.
+	Shared *Shared
+}
+
+// Shared is a store of rendered variables for renders that share a
+// scope; it is safe for concurrent use.
+type Shared struct {
+	mu        sync.Mutex
+	m         map[cellKey]any
+	hostNames map[*Host][]string
+}
+
+func (s *Shared) get(k cellKey) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[k]
+	return v, ok
+}
+
+// names is names(h), computed once.
+func (s *Shared) names(h *Host, names func(*Host) []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.hostNames[h]; ok {
+		return n
+	}
+	if s.hostNames == nil {
+		s.hostNames = map[*Host][]string{}
+	}
+	n := names(h)
+	s.hostNames[h] = n
+	return n
+}
+
+func (s *Shared) put(k cellKey, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[cellKey]any{}
+	}
+	s.m[k] = v
 }
 
 // VarError is a variable that could not be rendered for a host: an
@@ -140,7 +186,7 @@ type resolver struct {
 	cells map[cellKey]*cell
 	stack []cellKey
 	errs  *[]*VarError // every failure handed out, to name the cause of a failed render
-	hv    map[string]any
+	hv    jinja.LazyMap
 	// bare renders the variables hostvars gives: a host's own, without a
 	// role's defaults and vars (ansible-core's hostvars do not hold
 	// them); it is r itself when the scope has no role.
@@ -167,7 +213,7 @@ func newResolver(sc *Scope) *resolver {
 	r := &resolver{sc: sc, cells: map[cellKey]*cell{}, errs: &[]*VarError{}}
 	r.bare = r
 	if len(sc.Defaults.Vars) > 0 || len(sc.Vars.Vars) > 0 {
-		r.bare = &resolver{sc: &Scope{Extra: sc.Extra}, cells: map[cellKey]*cell{}, errs: r.errs}
+		r.bare = &resolver{sc: &Scope{Extra: sc.Extra, Shared: sc.Shared}, cells: map[cellKey]*cell{}, errs: r.errs}
 		r.bare.bare = r.bare
 	}
 	return r
@@ -184,8 +230,15 @@ func (r *resolver) context(h *Host, names []string) map[string]any {
 	return ctx
 }
 
-// names are every name h's templates can read.
+// names are every name h's templates can read, sorted.
 func (r *resolver) names(h *Host) []string {
+	if r.sc.Shared != nil && r.bare == r {
+		return r.sc.Shared.names(h, r.namesOf)
+	}
+	return r.namesOf(h)
+}
+
+func (r *resolver) namesOf(h *Host) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(k string) {
@@ -275,6 +328,24 @@ func (r *resolver) resolve(h *Host, name string) (any, bool) {
 	if c != nil {
 		return r.cycle(key, origin), true
 	}
+	shared := r.sc.Shared
+	if r.bare != r {
+		shared = nil // with a role's variables: this render's own
+	}
+	if shared != nil {
+		if v, ok := shared.get(key); ok {
+			if ve, isErr := v.(*VarError); isErr {
+				// a failure rendered by another render: one of ours now,
+				// so that its marker points into our errs
+				cp := *ve
+				cp.id = len(*r.errs)
+				*r.errs = append(*r.errs, &cp)
+				v = &cp
+			}
+			r.cells[key] = &cell{val: v}
+			return v, true
+		}
+	}
 	c = &cell{busy: true}
 	r.cells[key] = c
 	r.stack = append(r.stack, key)
@@ -287,6 +358,9 @@ func (r *resolver) resolve(h *Host, name string) (any, bool) {
 		delete(r.cells, key)
 	} else {
 		c.val = v
+		if shared != nil {
+			shared.put(key, v)
+		}
 	}
 	return v, true
 }
@@ -447,7 +521,7 @@ func holdsTemplate(v any) bool {
 
 // hostvars is Ansible's hostvars: every host's variables, each rendered
 // (for that host) only when a template reads it by name.
-func (r *resolver) hostvars(h *Host) map[string]any {
+func (r *resolver) hostvars(h *Host) jinja.LazyMap {
 	if r.bare != r {
 		return r.bare.hostvars(h)
 	}
@@ -461,17 +535,38 @@ func (r *resolver) hostvars(h *Host) map[string]any {
 			hosts = append(append([]*Host(nil), hosts...), h)
 		}
 	}
-	r.hv = make(map[string]any, len(hosts))
+	r.hv = make(jinja.LazyMap, len(hosts))
 	for _, o := range hosts {
-		m := jinja.LazyMap{}
-		for _, k := range r.names(o) {
-			if k != "hostvars" && k != "groups" {
-				m[k] = &deferred{r: r, host: o, name: k}
-			}
-		}
-		r.hv[o.Name] = m
+		r.hv[o.Name] = &deferredHost{r: r, host: o}
 	}
 	return r.hv
+}
+
+// deferredHost is one host of hostvars: the mapping of its variables,
+// made when a template reads the host.
+type deferredHost struct {
+	r    *resolver
+	host *Host
+	m    jinja.LazyMap
+}
+
+func (d *deferredHost) Value() any {
+	if d.m == nil {
+		names := d.r.names(d.host)
+		d.m = make(jinja.LazyMap, len(names))
+		cells := make([]deferred, len(names))
+		for i, k := range names {
+			if k != "hostvars" && k != "groups" {
+				cells[i] = deferred{r: d.r, host: d.host, name: k}
+				d.m[k] = &cells[i]
+			}
+		}
+	}
+	return d.m
+}
+
+func (d *deferredHost) Error() string {
+	return fmt.Sprintf("hostvars was iterated over: rollout gives a host's variables only when a template reads the host by name, as hostvars[%q]", d.host.Name)
 }
 
 // deferred is one variable of hostvars, rendered when read.

@@ -55,7 +55,7 @@ func (p *Plan) RenderAt(repo RevReader, f FileSpec, src []byte, h *inventory.Hos
 		return p.Render(f, src, h, revision)
 	}
 	name := f.Source + "@" + ShortRev(revision)
-	sc := &inventory.Scope{Extra: map[string]any{"rollout_revision": revision}}
+	sc := &inventory.Scope{Extra: map[string]any{"rollout_revision": revision}, Shared: p.shared(revision, f.Role)}
 	if f.Role != "" {
 		l, diags := p.roleLayers(repo, f, revision)
 		if diags.HasErrors() {
@@ -73,8 +73,30 @@ func (p *Plan) RenderAt(repo RevReader, f FileSpec, src []byte, h *inventory.Hos
 // roleCache keeps each role's variable files as read at a revision, so a
 // fleet reads and parses them once.
 type roleCache struct {
-	mu sync.Mutex
-	m  map[string]*roleVars
+	mu     sync.Mutex
+	m      map[string]*roleVars
+	shared map[string]*inventory.Shared // hosts' own rendered variables, per revision and role
+}
+
+// shared is the store of rendered host variables that every render at
+// revision with role shares (nil without a parsed plan).
+func (p *Plan) shared(revision, role string) *inventory.Shared {
+	if p.impl == nil {
+		return nil
+	}
+	c := &p.impl.roles
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := revision + "\x00" + role
+	s := c.shared[key]
+	if s == nil {
+		s = &inventory.Shared{}
+		if c.shared == nil {
+			c.shared = map[string]*inventory.Shared{}
+		}
+		c.shared[key] = s
+	}
+	return s
 }
 
 type roleVars struct {
