@@ -149,6 +149,7 @@ func TestNamedFailingVariable(t *testing.T) {
 		"x": "{{ y if false else 1 }}", "y": "{{ x }}",
 		"bf": "{{ 1 | no_such_filter }}",
 		"uu": "{{ nope }}", "viauu": "{{ uu }}-x",
+		"d": map[string]any{"bf": int64(1)},
 	}}
 	for src, want := range map[string]string{
 		"{{ x }}":                 "x → y → x",
@@ -162,6 +163,10 @@ func TestNamedFailingVariable(t *testing.T) {
 	got, err := render(t, h, `{{ viauu is defined }} {{ viauu | default("dd") }}`, nil)
 	if err != nil || got != "False dd" {
 		t.Errorf("got %q, %v; want \"False dd\"", got, err)
+	}
+	// an attribute of the same name is not the variable
+	if got, err := render(t, h, `{{ d.bf }}`, nil); err != nil || got != "1" {
+		t.Errorf("got %q, %v; want \"1\"", got, err)
 	}
 }
 

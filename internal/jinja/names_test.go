@@ -11,8 +11,9 @@ func TestNames(t *testing.T) {
 		want []string
 	}{
 		{"plain text, no names", nil},
-		{"{{ a }} and {{ b | default(c) }}", []string{"a", "b", "default", "c"}},
-		{"{% for x in hostvars[h].y %}{{ x ~ 'lit' }}{% endfor %}", []string{"for", "x", "hostvars", "h", "y", "endfor"}},
+		{"{{ a }} and {{ b | default(c) }}", []string{"a", "b", "c"}},
+		{"{% for x in hostvars[h].y %}{{ x ~ 'lit' }}{% endfor %}", []string{"for", "x", "hostvars", "h", "endfor"}},
+		{"{{ a is defined }} {{ b is not sameas c }} {{ d|e(f) }} {{ g.h.i }}", []string{"a", "b", "c", "d", "f", "g"}},
 		{"{# {{ hidden }} #}text", nil},
 		{"{{ 'a' + \"{{ b }}\" }}", nil},
 	}
