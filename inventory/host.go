@@ -49,6 +49,10 @@ type Host struct {
 	// None, 'quoted'); anything else is the raw string.
 	Vars map[string]any
 
+	// origins maps a variable of Vars to the file:line its value was
+	// read from (where known), for errors naming the variable.
+	origins map[string]string
+
 	inv *Inventory // for groups and hostvars in templates
 }
 

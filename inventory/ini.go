@@ -100,7 +100,7 @@ func (b *builder) parseINI(filename string, data []byte) error {
 					h.vars["ansible_port"] = int64(port)
 				}
 				for _, kv := range vars {
-					h.vars[kv.key] = kv.value
+					h.set(kv.key, kv.value, b.at(lineNo))
 				}
 			}
 		case "vars":
@@ -109,7 +109,7 @@ func (b *builder) parseINI(filename string, data []byte) error {
 			if !ok || k == "" {
 				return fail(lineNo, "expected key=value in [%s:vars], got %q", groupName, line)
 			}
-			if err := b.setGroupVar(groupName, k, parseValue(strings.TrimSpace(v))); err != nil {
+			if err := b.setGroupVar(groupName, k, parseValue(strings.TrimSpace(v)), lineNo); err != nil {
 				return fail(lineNo, "%v", err)
 			}
 		case "children":

@@ -122,6 +122,7 @@ func isYAML(path string, data []byte) bool {
 type group struct {
 	name     string
 	vars     map[string]any
+	origins  map[string]string // variable name to file:line, where known
 	children []string
 	parents  []string
 	hosts    []string // direct members, in the order they were added
@@ -130,9 +131,21 @@ type group struct {
 
 // hostEntry is a host while the inventory is being built.
 type hostEntry struct {
-	name   string
-	vars   map[string]any
-	groups []string // direct groups
+	name    string
+	vars    map[string]any
+	origins map[string]string // variable name to file:line, where known
+	groups  []string          // direct groups
+}
+
+// set sets a host variable written at origin (file:line, or "").
+func (h *hostEntry) set(key string, value any, origin string) {
+	h.vars[key] = value
+	if origin != "" {
+		if h.origins == nil {
+			h.origins = map[string]string{}
+		}
+		h.origins[key] = origin
+	}
 }
 
 // varLayer is one directory's group_vars and host_vars: entity name to
@@ -140,6 +153,10 @@ type hostEntry struct {
 type varLayer struct {
 	groups map[string]map[string]any
 	hosts  map[string]map[string]any
+	// origins map a group's or host's variable to the file:line it was
+	// read from
+	groupOrigins map[string]map[string]string
+	hostOrigins  map[string]map[string]string
 }
 
 // builder collects groups and hosts the way Ansible's InventoryData does,
@@ -250,9 +267,18 @@ func (b *builder) reaches(from, to string) bool {
 	return walk(from)
 }
 
-// setGroupVar sets a group variable; ansible_group_priority sets the
-// group's merge priority instead, as in Ansible.
-func (b *builder) setGroupVar(groupName, key string, value any) error {
+// at is file:line of the file being read, for a variable's origin.
+func (b *builder) at(line int) string {
+	if line <= 0 {
+		return b.filename
+	}
+	return fmt.Sprintf("%s:%d", b.filename, line)
+}
+
+// setGroupVar sets a group variable written at line of the file being
+// read; ansible_group_priority sets the group's merge priority instead,
+// as in Ansible.
+func (b *builder) setGroupVar(groupName, key string, value any, line int) error {
 	g := b.group(groupName)
 	if key == "ansible_group_priority" {
 		n, ok := toInt(value)
@@ -263,6 +289,10 @@ func (b *builder) setGroupVar(groupName, key string, value any) error {
 		return nil
 	}
 	g.vars[key] = value
+	if g.origins == nil {
+		g.origins = map[string]string{}
+	}
+	g.origins[key] = b.at(line)
 	return nil
 }
 
@@ -480,7 +510,7 @@ func (b *builder) host(e *hostEntry, ancestors map[string]map[string]bool, depth
 		}
 	}
 	sort.Strings(h.Groups)
-	h.Vars = b.mergeVars(groups, e.name, e.vars)
+	h.Vars, h.origins = b.mergeVars(groups, e.name, e.vars, e.origins)
 	if err := h.applyConnectionVars(b.defaults); err != nil {
 		return nil, err
 	}
@@ -495,41 +525,50 @@ func (b *builder) host(e *hostEntry, ancestors map[string]map[string]bool, depth
 // the same order); the inventory's own host variables; host_vars/<host>
 // beside the inventory, then beside the plan. A later layer replaces a
 // whole value (hash_behaviour = replace).
-func (b *builder) mergeVars(groups []*group, hostName string, hostVars map[string]any) map[string]any {
+//
+// The second map gives, for each variable, the file:line of the value
+// that won (where known), for errors naming a variable.
+func (b *builder) mergeVars(groups []*group, hostName string, hostVars map[string]any, hostOrigins map[string]string) (map[string]any, map[string]string) {
 	vars := map[string]any{}
-	merge := func(m map[string]any) {
+	origins := map[string]string{}
+	merge := func(m map[string]any, o map[string]string) {
 		for k, v := range m {
 			vars[k] = v
+			if o[k] != "" {
+				origins[k] = o[k]
+			} else {
+				delete(origins, k)
+			}
 		}
 	}
-	merge(b.groups[groupAll].vars)
+	merge(b.groups[groupAll].vars, b.groups[groupAll].origins)
 	for _, g := range groups {
-		merge(g.vars)
+		merge(g.vars, g.origins)
 	}
 	for _, l := range b.invVars {
-		merge(l.groups[groupAll])
+		merge(l.groups[groupAll], l.groupOrigins[groupAll])
 	}
 	if b.playVars != nil {
-		merge(b.playVars.groups[groupAll])
+		merge(b.playVars.groups[groupAll], b.playVars.groupOrigins[groupAll])
 	}
 	for _, l := range b.invVars {
 		for _, g := range groups {
-			merge(l.groups[g.name])
+			merge(l.groups[g.name], l.groupOrigins[g.name])
 		}
 	}
 	if b.playVars != nil {
 		for _, g := range groups {
-			merge(b.playVars.groups[g.name])
+			merge(b.playVars.groups[g.name], b.playVars.groupOrigins[g.name])
 		}
 	}
-	merge(hostVars)
+	merge(hostVars, hostOrigins)
 	for _, l := range b.invVars {
-		merge(l.hosts[hostName])
+		merge(l.hosts[hostName], l.hostOrigins[hostName])
 	}
 	if b.playVars != nil {
-		merge(b.playVars.hosts[hostName])
+		merge(b.playVars.hosts[hostName], b.playVars.hostOrigins[hostName])
 	}
-	return vars
+	return vars, origins
 }
 
 // implicitLocalhost is ansible-core's implicit localhost: in no group (and
@@ -537,7 +576,7 @@ func (b *builder) mergeVars(groups []*group, hostName string, hostVars map[strin
 // "all".
 func (b *builder) implicitLocalhost(name string) (*Host, error) {
 	h := &Host{Name: name, Groups: []string{}, Implicit: true}
-	h.Vars = b.mergeVars(nil, name, map[string]any{"ansible_connection": ConnectionLocal})
+	h.Vars, h.origins = b.mergeVars(nil, name, map[string]any{"ansible_connection": ConnectionLocal}, nil)
 	if err := h.applyConnectionVars(b.defaults); err != nil {
 		return nil, err
 	}

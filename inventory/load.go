@@ -176,43 +176,46 @@ var varFileExts = []string{"", ".yml", ".yaml", ".json"}
 // files, backups ending in ~ and other extensions skipped), later files
 // overriding earlier ones.
 func (b *builder) readVarDirs(dir string) (varLayer, error) {
-	l := varLayer{groups: map[string]map[string]any{}, hosts: map[string]map[string]any{}}
+	l := varLayer{groups: map[string]map[string]any{}, hosts: map[string]map[string]any{},
+		groupOrigins: map[string]map[string]string{}, hostOrigins: map[string]map[string]string{}}
 	for _, name := range b.groupOrder {
-		vars, err := b.readVarsFor(filepath.Join(dir, "group_vars"), name)
+		vars, origins, err := b.readVarsFor(filepath.Join(dir, "group_vars"), name)
 		if err != nil {
 			return l, err
 		}
 		if vars != nil {
-			l.groups[name] = vars
+			l.groups[name], l.groupOrigins[name] = vars, origins
 		}
 	}
 	for _, name := range b.order {
-		vars, err := b.readVarsFor(filepath.Join(dir, "host_vars"), name)
+		vars, origins, err := b.readVarsFor(filepath.Join(dir, "host_vars"), name)
 		if err != nil {
 			return l, err
 		}
 		if vars != nil {
-			l.hosts[name] = vars
+			l.hosts[name], l.hostOrigins[name] = vars, origins
 		}
 	}
 	for _, name := range localhostNames {
 		if _, ok := b.hosts[name]; ok {
 			continue
 		}
-		vars, err := b.readVarsFor(filepath.Join(dir, "host_vars"), name)
+		vars, origins, err := b.readVarsFor(filepath.Join(dir, "host_vars"), name)
 		if err != nil {
 			return l, err
 		}
 		if vars != nil {
-			l.hosts[name] = vars
+			l.hosts[name], l.hostOrigins[name] = vars, origins
 		}
 	}
 	return l, nil
 }
 
-func (b *builder) readVarsFor(dir, name string) (map[string]any, error) {
+// readVarsFor returns the variables of one group or host, and the
+// file:line each was read from.
+func (b *builder) readVarsFor(dir, name string) (map[string]any, map[string]string, error) {
 	if strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
-		return nil, nil
+		return nil, nil, nil
 	}
 	for _, ext := range varFileExts {
 		full := filepath.Join(dir, name+ext)
@@ -221,29 +224,30 @@ func (b *builder) readVarsFor(dir, name string) (map[string]any, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read vars: %w", err)
+			return nil, nil, fmt.Errorf("read vars: %w", err)
 		}
 		var files []string
 		if st.IsDir() {
 			if files, err = b.varFilesIn(full); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		} else {
 			files = []string{full}
 		}
-		vars := map[string]any{}
+		vars, origins := map[string]any{}, map[string]string{}
 		for _, f := range files {
-			m, err := b.readVarsFile(f)
+			m, lines, err := b.readVarsFile(f)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			for k, v := range m {
 				vars[k] = v
+				origins[k] = fmt.Sprintf("%s:%d", f, lines[k])
 			}
 		}
-		return vars, nil
+		return vars, origins, nil
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 func (b *builder) varFilesIn(dir string) ([]string, error) {
@@ -283,32 +287,32 @@ func (b *builder) varFilesIn(dir string) ([]string, error) {
 }
 
 // readVarsFile reads one group_vars or host_vars file: a YAML (or JSON)
-// mapping of variables, or an empty file.
-func (b *builder) readVarsFile(path string) (map[string]any, error) {
+// mapping of variables, or an empty file; and the line of each variable.
+func (b *builder) readVarsFile(path string) (map[string]any, map[string]int, error) {
 	data, err := b.files.readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read vars: %w", err)
+		return nil, nil, fmt.Errorf("read vars: %w", err)
 	}
 	p := &yamlParser{b: &builder{filename: path, files: b.files}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(path, err)
+		return nil, nil, yamlError(path, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	root := resolve(doc.Content[0])
 	if isNull(root) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, &parseError{file: path, line: root.Line, msg: fmt.Sprintf("expected a mapping of variables (name: value), got %s", kindName(root))}
+		return nil, nil, &parseError{file: path, line: root.Line, msg: fmt.Sprintf("expected a mapping of variables (name: value), got %s", kindName(root))}
 	}
 	v, err := p.value(root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return v.(map[string]any), nil
+	return v.(map[string]any), keyLines(root), nil
 }
 
 // Digest is a hash of everything the inventory resolved to: every host in

@@ -140,7 +140,7 @@ func (p *yamlParser) group(name string, n *yaml.Node) error {
 				if err != nil {
 					return err
 				}
-				if err := p.b.setGroupVar(name, e.key.Value, val); err != nil {
+				if err := p.b.setGroupVar(name, e.key.Value, val, e.key.Line); err != nil {
 					return p.errorf(e.key, "%v", err)
 				}
 			case "children":
@@ -246,7 +246,7 @@ func (p *yamlParser) hosts(group string, key, val *yaml.Node) error {
 			h.vars["ansible_port"] = int64(port)
 		}
 		for i, e := range vars {
-			h.vars[e.key.Value] = values[i]
+			h.set(e.key.Value, values[i], p.b.at(e.key.Line))
 		}
 	}
 	return nil

@@ -243,7 +243,8 @@ func (p *Plan) Render(f FileSpec, src []byte, h *inventory.Host, revision string
 			Detail: "Render needs a plan returned by Parse or Load and a host."}}
 	}
 	if f.Engine == EngineJinja2 {
-		return renderJinja(name, src, h, revision)
+		// a role's files and lookups need the repository: RenderAt
+		return p.RenderAt(nil, f, src, h, revision)
 	}
 	scope := f.scope
 	if scope == nil || scope.host != h || scope.revision != revision {
@@ -503,6 +504,15 @@ func (d *decoder) fileSpec(b *block, raw, quoted *hcl.EvalContext) FileSpec {
 			f.Owner = s
 		}
 	}
+	if s, ok := d.str(a["role"], raw); ok {
+		if clean, err := cleanRepoPath(s); err != nil {
+			d.errorf(a["role"].Expr.Range(), "Invalid role", `role must be the path of a role's directory inside the repository, such as "roles/nginx"; %v.`, err)
+		} else {
+			f.Role = clean
+			rng := a["role"].Expr.Range()
+			f.roleRange = &rng
+		}
+	}
 	if s, ok := d.str(a["validate"], quoted); ok && s != "" {
 		if !strings.Contains(s, "%s") {
 			d.errorf(a["validate"].Expr.Range(), "Validate command without %s",
@@ -618,24 +628,33 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// renderJinja renders an Ansible-style Jinja2 template for h with
-// Ansible's names (h.TemplateVars) and rollout_revision. An error names
-// the template, its line and the host.
-func renderJinja(name string, src []byte, h *inventory.Host, revision string) ([]byte, hcl.Diagnostics) {
-	vars := h.TemplateVars()
-	vars["rollout_revision"] = revision
-	out, err := jinja.Render(name, src, vars)
+// renderJinjaScope renders an Ansible-style Jinja2 template for h with
+// Ansible's names (h.RenderTemplate: variables are templates at every
+// depth, rendered when used) and those of sc (rollout_revision, a role's
+// variables, lookups). An error names the template, its line and the
+// host, and, when a variable failed, the variable and the file it came
+// from.
+func renderJinjaScope(name string, src []byte, h *inventory.Host, sc *inventory.Scope) ([]byte, hcl.Diagnostics) {
+	out, err := h.RenderTemplate(name, src, sc)
 	if err == nil {
 		return out, nil
 	}
 	var je *jinja.Error
+	var ve *inventory.VarError
 	msg := err.Error()
 	dg := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Jinja2 template failed"}
-	if errors.As(err, &je) {
+	switch {
+	case errors.As(err, &ve):
+		dg.Summary = "Jinja2 variable failed"
+		je = ve.Used
+		c := *ve
+		c.Used = nil
+		msg = c.Error()
+	case errors.As(err, &je):
 		msg = je.Msg
-		if je.Line > 0 {
-			dg.Subject = lineRange(name, src, je.Line, max(je.Col, 1))
-		}
+	}
+	if je != nil && je.Line > 0 {
+		dg.Subject = lineRange(name, src, je.Line, max(je.Col, 1))
 	}
 	dg.Detail = fmt.Sprintf("While rendering for host %q: %s (template %s", h.Name, msg, name)
 	if je != nil && je.Line > 0 {

@@ -81,7 +81,7 @@ var healthRequired = map[string][][2]string{
 }
 
 var fileSchema = &hcl.BodySchema{
-	Attributes: attrs("source", "template", "dest", "mode", "owner", "validate"),
+	Attributes: attrs("source", "template", "dest", "mode", "owner", "validate", "role"),
 }
 
 var fileRequired = [][2]string{{"source", `source = "conf/app.conf"`}, {"dest", `dest = "/etc/app/app.conf"`}}
@@ -99,6 +99,7 @@ type planImpl struct {
 	health      []*block
 
 	sources sourceCache // what Render parsed from each file, shared by every host
+	roles   roleCache   // roles' defaults and vars read at each revision
 }
 
 // block is a drain, file or health block kept for per-host evaluation.

@@ -84,8 +84,14 @@ type FileSpec struct {
 	Mode     os.FileMode // default 0644
 	Owner    string      // "" = leave as is; "user" or "user:group"
 	Validate string      // command with %s for the staged path ("" = none)
+	// Role is the directory of the Ansible role the file comes from
+	// ("roles/nginx", in the repo; "" = none): its defaults/main.yml and
+	// vars/main.yml join the template's variables, and lookup('file')
+	// and lookup('template') search its files/ and templates/.
+	Role string
 
-	scope *fileScope // the host scope ForHost evaluated this file with, reused by Render
+	roleRange *hcl.Range // where role is written, for diagnostics
+	scope     *fileScope // the host scope ForHost evaluated this file with, reused by Render
 }
 
 // fileScope is a host's evaluation scope at a revision, kept so that

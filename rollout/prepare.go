@@ -390,7 +390,7 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 			pr.Sources[f.Source+"@"+plan.ShortRev(rev)] = raw
 			pr.sourcesMu.Unlock()
 		}
-		out, rd := pr.Plan.Render(f, raw, vh, rev)
+		out, rd := pr.Plan.RenderAt(pr.Repo, f, raw, vh, rev)
 		diags = append(diags, rd...)
 		if rd.HasErrors() {
 			continue
