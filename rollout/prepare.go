@@ -26,6 +26,9 @@ type Request struct {
 	// LooseRevision accepts a branch, HEAD or a short hash (rollout plan
 	// looks only); apply and rollback require a full SHA or a tag.
 	LooseRevision bool
+	// prepare: Select is called by Prepare, which adds the work tree's
+	// warning itself (with the templates it reads)
+	prepare bool
 	// Rollback: Revision is what the hosts go back to, rendered with that
 	// revision's variables; how hosts are reached (the inventory's
 	// connection settings) still comes from the plan's pin.
@@ -131,6 +134,9 @@ func Select(req Request) (*Selection, error) {
 	inv := rel.inv
 	sel.Inventory = inv
 	sel.Warnings = append(append([]string{}, rel.warnings...), inv.Warnings()...)
+	if !req.prepare {
+		sel.Warnings = append(sel.Warnings, rel.WorkTree()...)
+	}
 	sel.Forks = rel.forks
 	pool, err := inv.Select(p.Hosts)
 	if err != nil {
@@ -235,7 +241,9 @@ func Prepare(req Request) (*Prepared, error) {
 	if req.PlanFile == "" {
 		req.PlanFile = "rollout.hcl"
 	}
+	req.prepare = true
 	sel, err := Select(req)
+	req.prepare = false
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +281,23 @@ func Prepare(req Request) (*Prepared, error) {
 	}
 	if all.HasErrors() {
 		return nil, &DiagError{Diags: all, Sources: pr.Sources}
+	}
+	// the work tree's differences from what is deployed: the inventory's
+	// files and, when the revision rendered is the one read, the templates
+	if pr.Revision == sel.Revision {
+		var sources []string
+		have := map[string]bool{}
+		for _, t := range pr.Targets {
+			for _, f := range t.Files {
+				if !have[f.Source] {
+					have[f.Source] = true
+					sources = append(sources, f.Source)
+				}
+			}
+		}
+		pr.Warnings = append(pr.Warnings, pr.Release.WorkTree(sources...)...)
+	} else {
+		pr.Warnings = append(pr.Warnings, pr.Release.WorkTree()...)
 	}
 	seen := map[string]bool{}
 	for _, dg := range all {

@@ -31,6 +31,9 @@ type Release struct {
 	forks    int
 	warnings []string
 
+	pin  *plan.Pinned // what was read at rev, for WorkTree
+	name string       // rev as the user wrote it
+
 	mu sync.Mutex
 	at map[string]releaseAt
 }
@@ -83,7 +86,7 @@ func openRelease(repo *plan.Repo, p *plan.Plan, rev, name string) (*Release, err
 	}
 	r.inv = inv
 	r.at[rev] = releaseAt{inv: inv}
-	r.warnings = append(r.warnings, r.workTreeWarning(pin, name)...)
+	r.pin, r.name = pin, name
 	return r, nil
 }
 
@@ -118,6 +121,20 @@ func diskRelease(p *plan.Plan) (*Release, error) {
 // Pinned reports whether the inventory is read from the revision (every
 // source of it is in the repository at the commit).
 func (r *Release) Pinned() bool { return len(r.outside) == 0 }
+
+// WorkTree is the warning that names the files read at the revision that
+// the work tree has otherwise — the inventory's, and the repository paths
+// given (the templates rendered) — and the hosts only the work tree's
+// inventory has. Nothing when they agree, or when nothing is pinned.
+func (r *Release) WorkTree(paths ...string) []string {
+	if r.pin == nil {
+		return nil
+	}
+	for _, p := range paths {
+		_, _ = r.pin.ReadFile(inventory.FSName(filepath.Join(r.pin.Root(), p)))
+	}
+	return r.workTreeWarning(r.pin, r.name)
+}
 
 // workTreeWarning names the files read at the revision that the work
 // tree has otherwise, and the hosts only the work tree's inventory has.

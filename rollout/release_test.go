@@ -66,6 +66,7 @@ func TestRevisionRendersWithItsOwnVariables(t *testing.T) {
 	plan := filepath.Join(dir, "rollout.hcl")
 	// the work tree says something else again: never read
 	must(t, os.WriteFile(filepath.Join(dir, "group_vars", "web.yml"), []byte("ver: working-tree\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "app.conf.j2"), []byte("edited {{ ver }}\n"), 0o644))
 
 	pr, err := Prepare(Request{PlanFile: plan})
 	if err != nil {
@@ -74,7 +75,7 @@ func TestRevisionRendersWithItsOwnVariables(t *testing.T) {
 	if len(pr.Targets) != 3 || content(t, pr.Targets[0]) != "ver=b port=2202\n" {
 		t.Fatalf("v2: %d targets, web1 renders %q", len(pr.Targets), content(t, pr.Targets[0]))
 	}
-	if !strings.Contains(strings.Join(pr.Warnings, "\n"), "group_vars/web.yml differs from v2 (uncommitted); not deployed") {
+	if !strings.Contains(strings.Join(pr.Warnings, "\n"), "the working tree differs from v2 in app.conf.j2 (uncommitted), group_vars/web.yml (uncommitted); not deployed") {
 		t.Errorf("no warning naming the edited file: %q", pr.Warnings)
 	}
 	// the way back (rehearsal, on_failure = "rollback") renders v1 with
