@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"runtime"
 	"strings"
 	"sync"
@@ -289,9 +290,19 @@ func Prepare(req Request) (*Prepared, error) {
 		have := map[string]bool{}
 		for _, t := range pr.Targets {
 			for _, f := range t.Files {
-				if !have[f.Source] {
-					have[f.Source] = true
-					sources = append(sources, f.Source)
+				paths := []string{f.Source}
+				if f.Role != "" { // what plan reads of a role (plan.roleLayers)
+					for _, dir := range []string{"defaults", "vars"} {
+						for _, file := range []string{"main.yml", "main.yaml", "main.json", "main"} {
+							paths = append(paths, path.Join(f.Role, dir, file))
+						}
+					}
+				}
+				for _, p := range paths {
+					if !have[p] {
+						have[p] = true
+						sources = append(sources, p)
+					}
 				}
 			}
 		}
