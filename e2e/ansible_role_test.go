@@ -51,28 +51,8 @@ listen = {{ app_listen }}
 	for _, h := range e.f.Hosts {
 		files["host_vars/"+h.Name+".yml"] = fmt.Sprintf("ansible_port: %d\nansible_user: root\nansible_ssh_private_key_file: %s\nroot: %s\napp_port: %d\n", h.SSHPort, e.f.ClientKey, h.Root, h.AppPort)
 	}
-	for name, content := range files {
-		p := filepath.Join(proj, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", proj}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid", "GIT_COMMITTER_NAME=t",
-			"GIT_COMMITTER_EMAIL=t@t.invalid", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "an ansible role")
-	git("tag", "v1")
+	project{t, proj}.write(files)
+	project{t, proj}.commit("v1")
 
 	plan := fmt.Sprintf(`plan "role" {
   inventory = "inventory.ini"

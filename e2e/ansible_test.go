@@ -49,28 +49,8 @@ listen = 127.0.0.1:{{ app_port }}
 	for _, h := range e.f.Hosts {
 		files["host_vars/"+h.Name+".yml"] = fmt.Sprintf("ansible_port: %d\nroot: %s\napp_port: %d\n", h.SSHPort, h.Root, h.AppPort)
 	}
-	for name, content := range files {
-		p := filepath.Join(proj, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", proj}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid", "GIT_COMMITTER_NAME=t",
-			"GIT_COMMITTER_EMAIL=t@t.invalid", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "an ansible project")
-	git("tag", "v1")
+	project{t, proj}.write(files)
+	project{t, proj}.commit("v1")
 
 	// the one file added: the plan, beside the playbook (no inventory
 	// attribute: ansible.cfg names it)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,27 +18,9 @@ import (
 func TestRevisionPinsVariables(t *testing.T) {
 	e := setup(t, 3, 1)
 	proj := filepath.Join(e.dir, "project")
-	write := func(name, content string) {
-		t.Helper()
-		p := filepath.Join(proj, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", proj}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid", "GIT_COMMITTER_NAME=t",
-			"GIT_COMMITTER_EMAIL=t@t.invalid", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	pj := project{t, proj}
+	write := func(name, content string) { t.Helper(); pj.write(map[string]string{name: content}) }
+	git := pj.git
 	inventory := func(n int) string {
 		var b strings.Builder
 		b.WriteString("[web]\n")
@@ -53,16 +34,11 @@ func TestRevisionPinsVariables(t *testing.T) {
 	write("templates/app.conf.j2", "# demo-app config for {{ inventory_hostname }}\nversion = 1\nmessage = \"version={{ app_version }}\"\nlisten = 127.0.0.1:{{ app_port }}\n")
 	write("inventory.ini", inventory(2))
 	write("group_vars/web.yml", "app_version: \"1.2.3\"\n")
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "v1")
-	git("tag", "v1")
+	pj.commit("v1")
 	v1 := git("rev-parse", "v1^{commit}")
 	write("inventory.ini", inventory(3))
 	write("group_vars/web.yml", "app_version: \"1.2.4\"\n")
-	git("add", "-A")
-	git("commit", "-q", "-m", "v2")
-	git("tag", "v2")
+	pj.commit("v2")
 	v2 := git("rev-parse", "v2^{commit}")
 
 	e.dir, e.plan = proj, filepath.Join(proj, "rollout.hcl")
