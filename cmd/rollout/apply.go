@@ -168,7 +168,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if !o.Yes && !isSaved { // a saved plan was reviewed when it was made
 		if !ios.CanPrompt() {
 			problem := fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind)
-			next := fmt.Sprintf("review with: rollout plan %s; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)
+			next := fmt.Sprintf("rollout plan %s  # review; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)
 			if len(pr.Plan.ApproveAfter) > 0 && !o.AutoApprove {
 				problem += fmt.Sprintf("; plan %q also asks a person to approve after batch(es) %v, and no one can answer here", pr.Plan.Name, pr.Plan.ApproveAfter)
 				next += " --auto-approve (--yes answers the start prompt only; --auto-approve passes the gates and is recorded in the journal)"

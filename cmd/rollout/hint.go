@@ -34,7 +34,8 @@ func (g *GlobalOptions) hintFlags() []string {
 }
 
 // rolloutCommand finds `rollout VERB ...` in a hint; the command ends at
-// `;`, ` (`, `, or `, ` or `, a newline or the end.
+// `;`, ` (`, `, or `, ` or `, ` &&`, a comment (`  #`), a newline or the
+// end.
 var rolloutCommand = regexp.MustCompile(`rollout (?:validate|hosts|plan|apply|rollback|status|history|repair|unlock)\b`)
 
 // withFlags appends flags to every rollout command in a hint that lacks
@@ -146,7 +147,7 @@ func mapCommands(hint string, f func(cmd string) string) string {
 		b.WriteString(rest[:loc[0]])
 		rest = rest[loc[0]:]
 		end := len(rest)
-		for _, sep := range []string{";", " (", ", or ", " or ", "\n", ", then", "`", ")"} {
+		for _, sep := range []string{";", " (", ", or ", " or ", "\n", ", then", "`", ")", " &&", "  #"} {
 			if i := strings.Index(rest, sep); i >= 0 && i < end {
 				end = i
 			}

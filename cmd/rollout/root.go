@@ -259,7 +259,7 @@ func printErrorWith(ios *IOStreams, err error, fix func(hint string) string) {
 		}
 		n := len(de.Diags.Errs())
 		next := diagNext(de)
-		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched\n  next: fix them, then: %s\n", n, fix(next))
+		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched\n  next: %s  # once they are fixed\n", n, fix(next))
 		return
 	}
 	var r *rollout.Refusal
