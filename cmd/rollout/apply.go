@@ -176,7 +176,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			return &rollout.Refusal{Problem: problem, Next: next}
 		}
 	}
-	w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions))
+	w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions, pr.Plan))
 	if err != nil {
 		return err
 	}
@@ -271,8 +271,18 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	return nil
 }
 
-func wireOptions(g *GlobalOptions) wire.Options {
-	return wire.Options{KnownHosts: g.KnownHosts, AcceptNewHostKeys: g.AcceptNewHostKeys, SSHConfig: g.SSHConfig}
+// wireOptions are the connection settings of this invocation: the flags,
+// else the plan's ssh_keepalive and ssh_keepalive_count (p may be nil).
+func wireOptions(g *GlobalOptions, p *plan.Plan) wire.Options {
+	o := wire.Options{KnownHosts: g.KnownHosts, AcceptNewHostKeys: g.AcceptNewHostKeys, SSHConfig: g.SSHConfig,
+		KeepaliveInterval: g.SSHKeepalive, KeepaliveCountMax: g.SSHKeepaliveCount}
+	if p != nil && o.KeepaliveInterval == 0 {
+		o.KeepaliveInterval = p.SSHKeepalive
+	}
+	if p != nil && o.KeepaliveCountMax == 0 {
+		o.KeepaliveCountMax = p.SSHKeepaliveCount
+	}
+	return o
 }
 
 type multiSink []event.Sink

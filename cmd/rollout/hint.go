@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,12 @@ func (g *GlobalOptions) hintFlags() []string {
 	add("--ssh-config", g.SSHConfig)
 	if g.AcceptNewHostKeys {
 		out = append(out, "--accept-new-host-keys")
+	}
+	if g.SSHKeepalive > 0 {
+		add("--ssh-keepalive", g.SSHKeepalive.String())
+	}
+	if g.SSHKeepaliveCount > 0 {
+		add("--ssh-keepalive-count", strconv.Itoa(g.SSHKeepaliveCount))
 	}
 	return out
 }

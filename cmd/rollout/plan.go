@@ -78,7 +78,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	run := planBatches{batches: pr.Batches}
 	var views map[string]rollout.HostView
 	if !o.Offline {
-		w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions))
+		w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions, pr.Plan))
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 			return exitError{rollout.ErrRefused}
 		}
 	}
-	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
+	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions, sel.Plan))
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func newUnlockCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 }
 
 func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions, sel *rollout.Selection, store backend.Store) error {
-	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
+	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions, sel.Plan))
 	if err != nil {
 		return err
 	}
