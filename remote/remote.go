@@ -38,8 +38,8 @@ type Config struct {
 	// interval × count.
 	KeepaliveInterval time.Duration
 	KeepaliveCountMax int
-	Become            bool          // run every command through `sudo -n sh -c '...'`
-	BecomeUser        string        // with Become: `sudo -n -u USER` ("" = root, sudo's default)
+	Become            bool   // run every command through `sudo -n sh -c '...'`
+	BecomeUser        string // with Become: `sudo -n -u USER` ("" = root, sudo's default)
 	// HostKeyCallback is for tests only: when set it replaces known_hosts
 	// verification entirely.
 	HostKeyCallback ssh.HostKeyCallback
