@@ -90,17 +90,28 @@ func TestFaultsNetworkCut(t *testing.T) {
 		name, tag, version string
 		hold               bool // keep slow sessions open so the drain waits
 		at                 func(event.Event) bool
+		// keepalive: the plan's ssh_keepalive and the --ssh-keepalive-count
+		// flag for this point, and what the lost connection must say
+		// (they reach the connection); "" = the defaults
+		keepalive, count, lost string
 	}{
 		{"drain-wait", "net-v2", "version=2", true, func(ev event.Event) bool {
 			return ev.Event == event.DrainSessions && ev.Host == cut.Name && ev.Sessions != nil && *ev.Sessions > 0
-		}},
+		}, "", "", ""},
 		{"gate", "net-v1", "version=1", false, func(ev event.Event) bool {
 			return phaseRunning(event.PhaseHealth, 1)(ev) && ev.Host == cut.Name
-		}},
+		}, "1s", "2", "no reply to 2 keepalives sent 1s apart"},
 	}
 	for _, p := range points {
 		ok := t.Run(p.name, func(t *testing.T) {
 			e.t = t
+			e.extra = ""
+			args := []string{"apply", "--batch", "2", "--yes", "--ui", "json"}
+			if p.keepalive != "" {
+				e.extra = `  ssh_keepalive = "` + p.keepalive + `"`
+				args = append(args, "--ssh-keepalive-count", p.count)
+				defer func() { e.extra = "" }()
+			}
 			e.fNetPlan(e.tags[p.tag], "3s")
 			var slow *slowHolder
 			if p.hold {
@@ -108,7 +119,7 @@ func TestFaultsNetworkCut(t *testing.T) {
 				defer slow.Close()
 				time.Sleep(500 * time.Millisecond) // slow sessions on every server
 			}
-			bg := e.rcStart(t, "apply", "--batch", "2", "--yes", "--ui", "json")
+			bg := e.rcStart(t, args...)
 			ev := bg.waitFor(t, p.name+" of "+cut.Name, p.at)
 			if err := e.f.CutNetwork(cut); err != nil {
 				t.Fatal(err)
@@ -131,6 +142,9 @@ func TestFaultsNetworkCut(t *testing.T) {
 			}
 			if cd.Status != string(event.OutcomeUnknown) {
 				t.Errorf("%s: host_done %q (%s), want unknown: a cut network is not a verdict on the service", cut.Name, cd.Status, cd.Message)
+			}
+			if p.lost != "" && !strings.Contains(cd.Message, p.lost) {
+				t.Errorf("%s: the lost connection is not found by the configured keepalive (want %q): %s", cut.Name, p.lost, cd.Message)
 			}
 			for _, verdict := range []string{"flapping", "not healthy", "drain timeout", "left untouched"} {
 				if strings.Contains(cd.Message, verdict) {

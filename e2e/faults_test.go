@@ -9,22 +9,20 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
-
-// killPoint is where in the event stream the controller is SIGKILLed.
-type killPoint struct {
-	name string
-	at   func(event.Event) bool
-}
 
 func phaseRunning(ph event.Phase, batch int) func(event.Event) bool {
 	return func(ev event.Event) bool {
@@ -33,46 +31,85 @@ func phaseRunning(ph event.Phase, batch int) func(event.Event) bool {
 	}
 }
 
-// TestFaultsKillControllerAtEachPhase SIGKILLs the controller at every
-// phase of a host's pipeline (and between batches), each time on a new
-// revision, then follows the documented recovery: `rollout repair`, then
-// the same apply again. After each: every host on the new revision, every
-// server UP at full weight on every LB, no lock, no drift; over the whole
-// test not one client request failed.
+// killKey names the kind of moment an event marks, for the kill suite:
+// its kind; a host's phase for host_phase; the batch for the batch
+// boundaries (batch_start, batch_done, waiting), so that the second batch's
+// start is a point of its own.
+func killKey(ev event.Event) string {
+	switch ev.Event {
+	case event.HostPhase:
+		return string(ev.Event) + ":" + string(ev.Phase)
+	case event.BatchStart, event.BatchDone, event.Waiting:
+		return fmt.Sprintf("%s:%d", ev.Event, ev.Batch)
+	}
+	return string(ev.Event)
+}
+
+// killPoints are the distinct moments of a run, in the order they first
+// happen: one per killKey of the run's events.
+func killPoints(evs []event.Event) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, ev := range evs {
+		if k := killKey(ev); !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TestFaultsKillControllerAtEachPhase SIGKILLs the controller right after
+// each distinct kind of event of a 4-host, 2-batch run under load (run
+// start, inspect, every preflight step, every pipeline phase, session
+// counts, health progress, ramp steps, host and batch ends, the bake
+// between batches, run done): the points are read from a reference run's
+// own event stream, so a new event kind becomes a kill point by itself.
+// After each kill it does what an operator does: run the same command
+// again and paste every `next:` the tool prints, in order, until the
+// command succeeds (fRecoverByNext). Then the journal parses, every host is
+// on the new revision with its files, every server is UP at full weight on
+// both LBs, no lock is left, no drift; over the whole test not one client
+// request failed. (Issue 22: a kill in preflight used to leave a lock that
+// the printed `rollout repair` did not remove.)
 func TestFaultsKillControllerAtEachPhase(t *testing.T) {
 	t.Parallel()
-	e := setup(t, 3, 2)
+	e := setup(t, 4, 2)
+	e.extra = `  pause = "1s"`
+	apply := []string{"apply", "--batch", "2", "--yes", "--ui", "json"}
 	e.writePlan(e.tags["v1"], "halt", "0s")
-	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
+	e.rcRun(0, "apply", "--batch", "2", "--yes", "--ui", "plain")
 	e.waitAllUp(t)
 	l := startLoad(e.frontend(), 4)
 	defer l.Stop()
 
-	points := []killPoint{
-		{"locked", func(ev event.Event) bool { return ev.Event == event.RunStart }}, // locks held, nothing else done
-		{"preflight", func(ev event.Event) bool { return ev.Event == event.PreflightStart }},
-		{"drain", phaseRunning(event.PhaseDrain, 1)},
-		{"drain-wait", func(ev event.Event) bool { return ev.Event == event.DrainSessions }},
-		{"stage", phaseRunning(event.PhaseStage, 1)},
-		{"validate", phaseRunning(event.PhaseValidate, 1)},
-		{"install", phaseRunning(event.PhaseInstall, 1)},
-		{"restart", phaseRunning(event.PhaseRestart, 1)},
-		{"health", phaseRunning(event.PhaseHealth, 1)},
-		{"ramp", func(ev event.Event) bool { return ev.Event == event.RampStep }},
-		{"record", phaseRunning(event.PhaseRecord, 1)},
-		{"next-batch-drain", phaseRunning(event.PhaseDrain, 2)},
+	// the reference run: v1 → v2, not killed
+	e.writePlan(e.tags["v2"], "halt", "1s")
+	ref := e.rcRun(0, apply...)
+	points := killPoints(parseEvents(t, ref.stdout))
+	t.Logf("%d kill points: %s", len(points), strings.Join(points, " "))
+	for _, want := range []string{"run_start", "host_state", "preflight_host", "batch_start:1", "host_phase:drain",
+		"host_phase:restart", "host_phase:health", "health_progress", "ramp_step", "batch_start:2", "run_done"} {
+		if !slices.Contains(points, want) {
+			t.Fatalf("the reference run has no %s event: the suite would not kill there", want)
+		}
 	}
-	revs := []struct{ tag, version string }{{"v2", "version=2"}, {"v1", "version=1"}}
+
+	revs := []struct{ tag, version string }{{"v1", "version=1"}, {"v2", "version=2"}}
 	for i, p := range points {
 		rv := revs[i%2]
-		ok := t.Run(p.name, func(t *testing.T) {
+		ok := t.Run(strings.ReplaceAll(p, ":", "-"), func(t *testing.T) {
 			e.t = t
 			e.writePlan(e.tags[rv.tag], "halt", "1s")
-			bg := e.rcStart(t, "apply", "--batch", "1", "--yes", "--ui", "json")
-			ev := bg.waitFor(t, p.name, p.at)
-			bg.kill(t)
-			t.Logf("%s SIGKILLed at %s (host %q, batch %d)", time.Now().Format("15:04:05.000"), p.name, ev.Host, ev.Batch)
-			e.fRecover(t, rv.tag, rv.version)
+			bg := e.rcStart(t, apply...)
+			ev := bg.waitFor(t, p, func(ev event.Event) bool { return killKey(ev) == p })
+			bg.killNow(t)
+			t.Logf("%s SIGKILLed after %s (host %q, batch %d)", time.Now().Format("15:04:05.000"), p, ev.Host, ev.Batch)
+			e.fRecoverByNext(t, apply)
+			if _, err := journal.Read(filepath.Join(e.dir, ".rollout", "journal.jsonl")); err != nil {
+				t.Errorf("the journal does not parse after the kill and the recovery: %v", err)
+			}
+			e.fConverged(t, rv.tag, rv.version)
 		})
 		if !ok {
 			break // the fleet's state is unknown: later points would mislead
@@ -80,6 +117,47 @@ func TestFaultsKillControllerAtEachPhase(t *testing.T) {
 	}
 	e.t = t
 	fNoClientErrors(t, l, "during kills and recoveries")
+}
+
+// fRecoverByNext recovers from a fault the way an operator does, with
+// nothing but what rollout prints: run the same command again; while it
+// does not succeed, paste the last `next:` line it printed (pasteNext);
+// when a pasted command succeeds without having run the command again
+// (a repair, an unlock), run the command again. It fails the test when a
+// failure prints no next:, or when that does not end within a few steps.
+func (e *env) fRecoverByNext(t *testing.T, args []string) {
+	t.Helper()
+	user := strings.Join(args, " ")
+	r := e.rollout(args...)
+	for steps := 0; r.code != 0; steps++ {
+		if steps == 6 {
+			dump(t, r)
+			t.Fatalf("rollout %s: still exit %d after pasting %d next: commands", user, r.code, steps)
+		}
+		next := jsonNext(r.stdout)
+		if next == "" {
+			next = lastNext(t, r.stdout+r.stderr)
+		}
+		t.Logf("exit %d; pasting next: %s", r.code, next)
+		r = e.pasteNext(t, next)
+		if r.code == 0 && !strings.Contains(next, "rollout "+args[0]+" ") {
+			t.Logf("%s succeeded; running the command again", next)
+			r = e.rollout(args...)
+		}
+	}
+}
+
+// jsonNext is the next of the last run_done in a --ui json stream ("" when
+// out has none).
+func jsonNext(out string) string {
+	next := ""
+	for _, line := range strings.Split(out, "\n") {
+		var ev event.Event
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == event.RunDone {
+			next = ev.Next
+		}
+	}
+	return next
 }
 
 // fNoClientErrors stops the load and fails the test if any request failed,

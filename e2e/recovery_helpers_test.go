@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -333,6 +334,18 @@ func (b *rcBackground) kill(t *testing.T) {
 	}
 	<-b.done
 	for range b.events { // drain what was read before it died
+	}
+}
+
+// killNow SIGKILLs the process (a process that has just ended on its own
+// is not an error: the kill came after its last event) and waits for it.
+func (b *rcBackground) killNow(t *testing.T) {
+	t.Helper()
+	if err := b.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("kill rollout: %v", err)
+	}
+	<-b.done
+	for range b.events {
 	}
 }
 

@@ -38,7 +38,7 @@ var planSchema = &hcl.BodySchema{
 		// plan-wide
 		"inventory", "hosts", "repo", "revision", "batch", "max_failures",
 		"on_failure", "pause", "min_in_service", "expect_hosts",
-		"allow_downtime", "become", "approve_after",
+		"allow_downtime", "become", "approve_after", "ssh_keepalive", "ssh_keepalive_count",
 		// per host
 		"state_dir", "diagnostics", "check", "restart",
 	),
@@ -260,6 +260,12 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	}
 	if d.planWide(a["become"]) {
 		p.Become, _ = d.boolean(a["become"], ctx)
+	}
+	if d.planWide(a["ssh_keepalive"]) {
+		p.SSHKeepalive, _ = d.duration(a["ssh_keepalive"], ctx, true)
+	}
+	if d.planWide(a["ssh_keepalive_count"]) {
+		p.SSHKeepaliveCount, _ = d.integer(a["ssh_keepalive_count"], ctx, 1, 100, "a whole number from 1 to 100")
 	}
 	if d.planWide(a["approve_after"]) {
 		p.ApproveAfter = d.approveAfter(a["approve_after"], ctx)

@@ -48,6 +48,11 @@ type Plan struct {
 	ExpectHosts   *Range // nil when not set
 	Become        bool
 	ApproveAfter  []int // 1-based batch numbers after which a person must approve
+	// SSHKeepalive and SSHKeepaliveCount: a connection that answers none
+	// of SSHKeepaliveCount keepalives sent SSHKeepalive apart is lost
+	// (0: remote's defaults, 5s and 3).
+	SSHKeepalive      time.Duration
+	SSHKeepaliveCount int
 
 	HasDrain bool // a drain block was written
 

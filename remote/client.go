@@ -196,7 +196,7 @@ func dial(ctx context.Context, t Target, cfg Config, viaJump jumpFunc) (*Client,
 		}
 		close(c.done)
 	}()
-	go c.keepalive(cfg.keepaliveInterval())
+	go c.keepalive(cfg.keepaliveInterval(), cfg.keepaliveCountMax())
 	return c, nil
 }
 
@@ -217,8 +217,8 @@ func handshakeError(ctx context.Context, t Target, userHost string, err error, t
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the
-// connection when keepaliveMaxMissed requests in a row went unanswered.
-func (c *Client) keepalive(every time.Duration) {
+// connection when maxMissed requests in a row went unanswered.
+func (c *Client) keepalive(every time.Duration, maxMissed int) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var pending atomic.Int32
@@ -228,8 +228,8 @@ func (c *Client) keepalive(every time.Duration) {
 			return
 		case <-tick.C:
 		}
-		if pending.Load() >= keepaliveMaxMissed {
-			c.lostWhy.CompareAndSwap(nil, fmt.Sprintf("no reply to %d keepalives sent %s apart", keepaliveMaxMissed, every))
+		if pending.Load() >= int32(maxMissed) {
+			c.lostWhy.CompareAndSwap(nil, fmt.Sprintf("no reply to %d keepalives sent %s apart", maxMissed, every))
 			c.conn.Close()
 			return
 		}

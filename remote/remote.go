@@ -31,9 +31,15 @@ type Config struct {
 	KnownHostsFile    string        // "" = ~/.ssh/known_hosts
 	AcceptNewHostKeys bool          // like StrictHostKeyChecking=accept-new: unknown keys are recorded, changed keys still refused
 	ConnectTimeout    time.Duration // TCP connect + handshake; default 10s
-	KeepaliveInterval time.Duration // default 15s; the connection is closed after 3 missed replies
-	Become            bool          // run every command through `sudo -n sh -c '...'`
-	BecomeUser        string        // with Become: `sudo -n -u USER` ("" = root, sudo's default)
+	// KeepaliveInterval is how often an idle or busy connection is asked
+	// for a sign of life (OpenSSH's ServerAliveInterval); default 5s.
+	// KeepaliveCountMax unanswered requests in a row (ServerAliveCountMax;
+	// default 3) close it as lost: a network cut is found in about
+	// interval × count.
+	KeepaliveInterval time.Duration
+	KeepaliveCountMax int
+	Become            bool   // run every command through `sudo -n sh -c '...'`
+	BecomeUser        string // with Become: `sudo -n -u USER` ("" = root, sudo's default)
 	// HostKeyCallback is for tests only: when set it replaces known_hosts
 	// verification entirely.
 	HostKeyCallback ssh.HostKeyCallback
@@ -41,8 +47,8 @@ type Config struct {
 
 const (
 	defaultConnectTimeout    = 10 * time.Second
-	defaultKeepaliveInterval = 15 * time.Second
-	keepaliveMaxMissed       = 3
+	DefaultKeepaliveInterval = 5 * time.Second
+	DefaultKeepaliveCountMax = 3
 )
 
 func (c Config) connectTimeout() time.Duration {
@@ -56,7 +62,14 @@ func (c Config) keepaliveInterval() time.Duration {
 	if c.KeepaliveInterval > 0 {
 		return c.KeepaliveInterval
 	}
-	return defaultKeepaliveInterval
+	return DefaultKeepaliveInterval
+}
+
+func (c Config) keepaliveCountMax() int {
+	if c.KeepaliveCountMax > 0 {
+		return c.KeepaliveCountMax
+	}
+	return DefaultKeepaliveCountMax
 }
 
 // Sentinel errors; test with errors.Is.

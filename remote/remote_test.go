@@ -479,6 +479,20 @@ func TestKeepaliveDetectsDeadPeer(t *testing.T) {
 	}
 }
 
+// The count of unanswered keepalives that closes a connection is the
+// configured one (OpenSSH's ServerAliveCountMax), and the error says it.
+func TestKeepaliveCountMaxIsConfigurable(t *testing.T) {
+	noAgent(t)
+	s := sshtest.New(t, sshtest.WithoutKeepaliveReplies())
+	cfg := config(s)
+	cfg.KeepaliveInterval, cfg.KeepaliveCountMax = 30*time.Millisecond, 5
+	c := dial(t, s, cfg)
+	err := c.Run(testCtx(t), "sleep 30", nil, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "no reply to 5 keepalives sent 30ms apart") {
+		t.Fatalf("want the connection lost after 5 unanswered keepalives, got %v", err)
+	}
+}
+
 func TestKeepaliveKeepsLivePeer(t *testing.T) {
 	noAgent(t)
 	s := sshtest.New(t)

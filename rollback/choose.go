@@ -172,11 +172,11 @@ func Agreed(recs []Record, why error, planFile string) (string, error) {
 	for _, r := range recs {
 		if r.Previous == "" {
 			return "", &Refusal{Problem: fmt.Sprintf("rollback: %v, and %s records no previous revision", why, r.Host),
-				Next: fmt.Sprintf("name the revision: rollout rollback %s --to TAG-OR-SHA", planFile)}
+				Next: fmt.Sprintf("rollout history %s  # shows the revisions of past runs; then name one: rollout rollback %s --to TAG-OR-SHA", planFile, planFile)}
 		}
 		if prev != "" && prev != r.Previous {
 			return "", &Refusal{Problem: fmt.Sprintf("rollback: hosts record different previous revisions (%s on one, %s on %s)", plan.ShortRev(prev), plan.ShortRev(r.Previous), r.Host),
-				Next: fmt.Sprintf("name the revision: rollout rollback %s --to TAG-OR-SHA, or narrow with --limit", planFile)}
+				Next: fmt.Sprintf("rollout history %s  # shows the revisions of past runs; then name one: rollout rollback %s --to TAG-OR-SHA, or narrow with --limit", planFile, planFile)}
 		}
 		prev = r.Previous
 	}

@@ -15,7 +15,7 @@ type Host struct {
 }
 
 // RehearseNext is what to do when the rollback cannot be rehearsed.
-const RehearseNext = `set on_failure = "halt" to run without a way back, or make the previous revision's commit available again`
+const RehearseNext = `git fetch --all --tags  # makes the previous revision's commit available again (in the plan's repo); or set on_failure = "halt" to run without a way back`
 
 // Rehearse renders, before anything is touched, the way back of every host
 // for a run to target: the revision each host records, when it is an

@@ -33,7 +33,7 @@ func TestHostViewAttention(t *testing.T) {
 	}{
 		{name: "fine", v: HostView{Name: "web1", Serving: true, LB: "UP"}, h: h},
 		{name: "unreachable, in the inventory", v: HostView{Name: "web1", Err: errors.New("dial tcp: refused\nmore")}, h: h,
-			why: "unreachable (dial tcp: refused)", next: "see why with: ssh -v"},
+			why: "unreachable (dial tcp: refused)", next: "ssh -v 10.0.0.1 true  # shows why"},
 		{name: "unreachable, not in the inventory", v: HostView{Name: "web1", Err: errors.New("x")},
 			why: "unreachable", next: "rollout status rollout.hcl --limit web1"},
 		{name: "left drained by a dead run", v: HostView{Name: "web1", LB: "MAINT"}, h: h, runs: left,

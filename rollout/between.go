@@ -33,6 +33,9 @@ type Between struct {
 	Analysed bool
 	// Floor is how many members of a pool of n must keep serving.
 	Floor func(n int) int
+	// PlanFile names the plan in the commands the reducer's refusals
+	// suggest.
+	PlanFile string
 
 	Running   []string   // hosts of the batch in flight, not done yet
 	Current   int        // index of the batch in flight
@@ -266,7 +269,7 @@ func (s *Between) haltErr() error {
 	case s.Stopping && s.Failures <= s.FailLimit && s.CapacityHalt == "":
 		return s.lostOr(ErrInterrupted)
 	case !s.Started && s.CapacityHalt != "":
-		return refuse("bring the servers that are down back, or lower min_in_service", "%s", s.CapacityHalt)
+		return refuse("rollout status "+s.PlanFile+"  # shows which servers are down: bring them back, or lower min_in_service", "%s", s.CapacityHalt)
 	}
 	return s.lostOr(ErrRunFailed)
 }

@@ -727,10 +727,10 @@ func TestEngineLBPreflightHintFollowsTheCause(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want string
+		want string // "%s" is the plan file
 	}{
-		{"recognised", errFull, "raise stats maxconn; then rerun: rollout apply "},
-		{"unrecognised", errors.New("haproxy unix:/s: get weight web/x: No such server."), "fix the drain block (backend/server names, endpoints), then: rollout validate "},
+		{"recognised", errFull, "rollout apply %s  # once this is done: raise stats maxconn"},
+		{"unrecognised", errors.New("haproxy unix:/s: get weight web/x: No such server."), "rollout validate %s  # once the drain block (backend/server names, endpoints) is fixed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -747,8 +747,8 @@ func TestEngineLBPreflightHintFollowsTheCause(t *testing.T) {
 			}
 			_, err = Run(context.Background(), pr, env, Options{Kind: "apply", RunID: "r-me", Owner: "me", LocalDir: filepath.Join(f.dir, ".rollout")}, nil)
 			var r *Refusal
-			if !errors.As(err, &r) || !strings.Contains(r.Next, tt.want+f.planFile) {
-				t.Fatalf("err = %v, want a refusal whose next: contains %q", err, tt.want+f.planFile)
+			if want := fmt.Sprintf(tt.want, f.planFile); !errors.As(err, &r) || r.Next != want {
+				t.Fatalf("err = %v, want a refusal whose next: is %q", err, want)
 			}
 			if f.file("web1") != "" {
 				t.Fatal("web1 touched although the LB preflight failed")

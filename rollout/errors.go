@@ -148,15 +148,15 @@ func ExitCode(err error) int { return ExitOf(err).Code }
 // same run without them (the run's --limit narrowed to leave them out).
 func connectHint(hosts []*inventory.Host, pr *Prepared, kind string) string {
 	if len(hosts) == 0 {
-		return "rerun with -v to see which host failed"
+		return fmt.Sprintf("rollout %s %s -v  # shows which host failed", kind, pr.Req.PlanFile)
 	}
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
 	ssh := SSHCommand(hosts[0])
 	limit, ok := limitWithout(pr, hosts)
 	if !ok {
-		return fmt.Sprintf("see why with: %s; once they answer: rollout %s %s", ssh, kind, pr.Req.PlanFile)
+		return fmt.Sprintf("%s  # shows why; once they answer: rollout %s %s", ssh, kind, pr.Req.PlanFile)
 	}
-	return fmt.Sprintf("see why with: %s; or go on without them: rollout %s %s --limit %s",
+	return fmt.Sprintf("%s  # shows why; or go on without them: rollout %s %s --limit %s",
 		ssh, kind, pr.Req.PlanFile, shellQuote(limit))
 }
 

@@ -173,7 +173,7 @@ func (v HostView) Attention(h *inventory.Host, runs []journal.RunSummary, pf str
 		if h == nil {
 			return "unreachable", "rollout status " + pf + " --limit " + v.Name
 		}
-		return "unreachable (" + firstLine(v.Err.Error()) + ")", "see why with: " + SSHCommand(h)
+		return "unreachable (" + firstLine(v.Err.Error()) + ")", SSHCommand(h) + "  # shows why"
 	}
 	// the last run that touched the host, and how it left it
 	var last *journal.RunSummary
@@ -219,11 +219,11 @@ func (v HostView) Attention(h *inventory.Host, runs []journal.RunSummary, pf str
 		return "", ""
 	case len(v.Drift) > 0:
 		return "DRIFT (hand-edited): " + strings.Join(v.Drift, ", "),
-			"see it: rollout plan " + pf + " --diff --limit " + v.Name + "; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
+			"rollout plan " + pf + " --diff --limit " + v.Name + "  # shows it; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
 	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
 		// no run of this plan left it so: rollout has nothing to put back
 		return "out of the load balancer (" + v.LB + "), not by a run of this plan",
-			"check who drained it, then put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
+			"rollout status " + pf + " --limit " + v.Name + "  # then check who drained it, and put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
 	}
 	return "", ""
 }

@@ -141,7 +141,7 @@ func Select(req Request) (*Selection, error) {
 	sel.Forks = rel.forks
 	pool, err := inv.Select(p.Hosts)
 	if err != nil {
-		return nil, refuse(fmt.Sprintf("set hosts = \"...\" in %s to a group or host of %s (its groups are listed above), then: rollout hosts %s", req.PlanFile, p.Inventory, req.PlanFile),
+		return nil, refuse(fmt.Sprintf("rollout hosts %s  # once hosts = \"...\" in %s names a group or host of %s (its groups are listed above)", req.PlanFile, req.PlanFile, p.Inventory),
 			"plan %q: hosts = %q: %v", p.Name, p.Hosts, err)
 	}
 	sel.Pool = pool
@@ -149,19 +149,19 @@ func Select(req Request) (*Selection, error) {
 	if r := p.ExpectHosts; r != nil && !r.Contains(len(pool)) {
 		// the selection comes back with the refusal: `rollout hosts`, the
 		// command the hint names, shows it
-		return sel, refuse("check the pattern with: rollout hosts "+req.PlanFile,
+		return sel, refuse("rollout hosts "+req.PlanFile+"  # shows what the pattern selects",
 			"plan %q: hosts = %q selects %d hosts (%s), but expect_hosts = %s; a pattern that selects the wrong number of hosts is refused",
 			p.Name, p.Hosts, len(pool), inventory.NameList(pool, 8, "… %d more"), r.String())
 	}
 	if req.Limit != "" {
 		sel.Hosts, err = inv.Limit(p.Hosts, req.Limit)
 		if err != nil {
-			return nil, refuse("see the hosts the plan selects, and pick a --limit among them: rollout hosts "+req.PlanFile, "--limit %q: %v", req.Limit, err)
+			return nil, refuse("rollout hosts "+req.PlanFile+"  # the hosts the plan selects: pick a --limit among them", "--limit %q: %v", req.Limit, err)
 		}
 	}
 	for _, h := range pool {
 		if err := h.CheckConnection(); err != nil {
-			return nil, refuse("exclude it with hosts = \""+p.Hosts+":!"+h.Name+"\" in the plan, or set ansible_connection=ssh for it in the inventory; check with: rollout hosts "+req.PlanFile+" --vars", "plan %q: %v", p.Name, err)
+			return nil, refuse("rollout hosts "+req.PlanFile+" --vars  # then exclude it with hosts = \""+p.Hosts+":!"+h.Name+"\" in the plan, or set ansible_connection=ssh for it in the inventory", "plan %q: %v", p.Name, err)
 		}
 	}
 	return sel, nil
@@ -175,10 +175,10 @@ func (sel *Selection) openRelease(req Request) (*Release, error) {
 	var repo *plan.Repo
 	var err error
 	if p.Repo == "" {
-		sel.unprepared = refuse(fmt.Sprintf("put the plan inside the git repository that holds the deployable files, or set repo = \"PATH\" in %s; then: rollout validate %s", req.PlanFile, req.PlanFile),
+		sel.unprepared = refuse(fmt.Sprintf("rollout validate %s  # once the plan is inside the git repository that holds the deployable files, or repo = \"PATH\" is set in it", req.PlanFile),
 			"plan %q: no git repository: the plan sets no repo, and no directory from %s up holds a .git", p.Name, p.Dir)
 	} else if repo, err = plan.OpenRepo(p.Repo); err != nil {
-		sel.unprepared = refuse(fmt.Sprintf("set repo = \"PATH\" in %s to a git repository; then: rollout validate %s", req.PlanFile, req.PlanFile), "plan %q: repo: %v", p.Name, err)
+		sel.unprepared = refuse(fmt.Sprintf("rollout validate %s  # once repo = \"PATH\" in it names a git repository", req.PlanFile), "plan %q: repo: %v", p.Name, err)
 	}
 	connect := req
 	if req.Rollback {
@@ -198,7 +198,7 @@ func (sel *Selection) openRelease(req Request) (*Release, error) {
 		rel, err = openRelease(repo, p, sel.Revision, revisionName(p, connect))
 	}
 	if err != nil {
-		return nil, refuse("fix the inventory, then: rollout validate "+req.PlanFile, "inventory: %v", err)
+		return nil, refuse("rollout validate "+req.PlanFile+"  # once the inventory is fixed", "inventory: %v", err)
 	}
 	return rel, nil
 }
@@ -221,9 +221,9 @@ func resolveRevision(repo *plan.Repo, p *plan.Plan, planFile string, req Request
 		return sha, nil
 	}
 	if req.Revision != "" { // --revision / rollback --to: the plan is not at fault
-		return "", refuse("name a full commit SHA or a tag the repo has (git -C "+repo.Path()+" log --oneline --decorate --all)", "plan %q: revision: %v", p.Name, err)
+		return "", refuse("git -C "+shellQuote(repo.Path())+" log --oneline --decorate --all  # then name a full commit SHA or a tag the repo has", "plan %q: revision: %v", p.Name, err)
 	}
-	return "", refuse("pin a full commit SHA or a tag in revision = \"...\" (git -C "+repo.Path()+" log --oneline --decorate), then: rollout validate "+planFile, "plan %q: revision: %v", p.Name, err)
+	return "", refuse("git -C "+shellQuote(repo.Path())+" log --oneline --decorate  # then pin a full commit SHA or a tag in revision = \"...\" and check: rollout validate "+planFile, "plan %q: revision: %v", p.Name, err)
 }
 
 // revisionName is the revision as the user wrote it (a tag reads better
@@ -268,7 +268,7 @@ func Prepare(req Request) (*Prepared, error) {
 	if req.Batch != "" {
 		spec, err = plan.ParseBatchSpec(req.Batch)
 		if err != nil {
-			return nil, refuse("use e.g. --batch 1 or --batch 1,25%", "--batch %q: %v", req.Batch, err)
+			return nil, refuse("rollout plan "+req.PlanFile+" --batch 1  # shows the batches; --batch 1,25% works too", "--batch %q: %v", req.Batch, err)
 		}
 	}
 	pr.BatchSpec = spec
@@ -337,7 +337,7 @@ func Prepare(req Request) (*Prepared, error) {
 func (pr *Prepared) checkHostsAt(hosts []*inventory.Host, rev, name string) error {
 	inv, err := pr.Release.At(rev)
 	if err != nil {
-		return refuse("git -C "+pr.Repo.Path()+" show "+plan.ShortRev(rev)+" --stat (the inventory must be readable at the revision rolled back to)", "inventory at %s: %v", plan.ShortRev(name), err)
+		return refuse("git -C "+shellQuote(pr.Repo.Path())+" show "+plan.ShortRev(rev)+" --stat  # the inventory must be readable at the revision rolled back to", "inventory at %s: %v", plan.ShortRev(name), err)
 	}
 	var missing []*inventory.Host
 	for _, h := range hosts {

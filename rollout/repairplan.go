@@ -105,7 +105,7 @@ func LockForRepair(ctx context.Context, rl RepairLock) (*Locks, error) {
 	refusal := func(err error) error {
 		locks.Release(ctx)
 		return &Refusal{Problem: fmt.Sprintf("repair: %v", err),
-			Next: fmt.Sprintf("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock %s; then: rollout repair %s", rl.PlanFile, rl.PlanFile)}
+			Next: fmt.Sprintf("rollout unlock %s && rollout repair %s --yes  # only if that run is dead: unlock shows its locks and asks; or wait for it to finish (or for its lock to expire)", rl.PlanFile, rl.PlanFile)}
 	}
 	deadRun := "" // the dead run whose locks repair takes over (set before the hosts are locked)
 	var sayMu sync.Mutex
@@ -178,16 +178,17 @@ func LockForRepair(ctx context.Context, rl RepairLock) (*Locks, error) {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return nil, refusal(errs[0])
 	}
-	if deadRun != "" {
-		freeDeadRunLocks(ctx, rl, deadRun)
-	}
+	freeDeadRunLocks(ctx, rl, deadRun)
 	locks.KeepRenewed(ctx)
 	return locks, nil
 }
 
 // freeDeadRunLocks removes the locks a dead run left on the plan's other
 // hosts (those repair has nothing to put back on), so the next run is not
-// refused by them.
+// refused by them: the locks of deadRun (whose lock repair took over
+// above; "" for none), and any lock whose owner is provably dead
+// (journal.OwnerDead) — a run killed after its plan lock was given back,
+// or one whose plan lock expired first, still blocks the plan on its hosts.
 func freeDeadRunLocks(ctx context.Context, rl RepairLock, deadRun string) {
 	sel := rl.Sel
 	skip := map[string]bool{}
@@ -204,17 +205,28 @@ func freeDeadRunLocks(ctx context.Context, rl RepairLock, deadRun string) {
 		}
 		conn, err := rl.Env.Connect(ctx, h)
 		if err != nil {
-			rl.Say(fmt.Sprintf("%s: cannot check for run %s's lock: %v", h.Name, deadRun, err))
+			if deadRun != "" {
+				rl.Say(fmt.Sprintf("%s: cannot check for run %s's lock: %v", h.Name, deadRun, err))
+			}
 			continue
 		}
 		li, err := journal.ReadHostLock(ctx, conn, spec.StateDir, sel.Plan.Name)
-		if err != nil || li == nil || li.RunID != deadRun {
+		if err != nil || li == nil || li.RunID == rl.Info.RunID {
+			continue
+		}
+		dead, why := journal.OwnerDead(*li)
+		if li.RunID != deadRun && !dead {
 			continue
 		}
 		if err := journal.BreakHostLock(ctx, conn, spec.StateDir, sel.Plan.Name); err != nil {
-			rl.Say(fmt.Sprintf("%s: cannot remove run %s's lock: %v", h.Name, deadRun, err))
+			rl.Say(fmt.Sprintf("%s: cannot remove run %s's lock: %v", h.Name, li.RunID, err))
 			continue
 		}
-		rl.Say(fmt.Sprintf("%s: removed the lock of dead run %s", h.Name, deadRun))
+		msg := fmt.Sprintf("%s: removed the lock of dead run %s", h.Name, li.RunID)
+		if why != "" {
+			msg += " (" + why + ")"
+		}
+		rl.Say(msg)
+		_ = rl.Store.Record(ctx, event.Event{Time: time.Now(), Run: li.RunID, Event: event.Log, Level: "warn", Message: "repair " + rl.Info.RunID + " " + msg})
 	}
 }

@@ -313,7 +313,7 @@ func (r *run) execute(ctx context.Context) error {
 	}()
 	if r.opts.Backend != nil {
 		if err := locks.TakePlan(ctx, r.opts.Backend); err != nil {
-			return lockRefusal(err, pr.Req.PlanFile)
+			return lockRefusal(err, pr.Req.PlanFile, r.opts.Kind)
 		}
 	}
 
@@ -355,7 +355,7 @@ func (r *run) execute(ctx context.Context) error {
 		return nil
 	})
 	if lockErr != nil {
-		return lockRefusal(lockErr, pr.Req.PlanFile)
+		return lockRefusal(lockErr, pr.Req.PlanFile, r.opts.Kind)
 	}
 	locks.KeepRenewed(ctx)
 	if len(readErrs) > 0 {
@@ -364,7 +364,7 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	if r.opts.Expect != nil {
 		if st := staleHosts(r.opts.Expect, r.hosts, r.order); len(st) > 0 {
-			return refuse(fmt.Sprintf("look again and save a new plan: rollout plan %s --out FILE", pr.Req.PlanFile),
+			return refuse(fmt.Sprintf("rollout plan %s --out FILE  # look again and save a new plan", pr.Req.PlanFile),
 				"stale plan: %s", strings.Join(st, "; "))
 		}
 		if r.opts.ExpectJournal != nil {
@@ -405,7 +405,7 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	if len(drifted) > 0 {
-		return refuse(fmt.Sprintf("inspect with: rollout status %s; to overwrite the hand edits: rollout %s %s --adopt", pr.Req.PlanFile, r.opts.Kind, pr.Req.PlanFile),
+		return refuse(fmt.Sprintf("rollout status %s  # shows the hand edits; to overwrite them: rollout %s %s --adopt", pr.Req.PlanFile, r.opts.Kind, pr.Req.PlanFile),
 			"drift: live files differ from what their recorded revision deployed (a hand edit?): %s", strings.Join(drifted, "; "))
 	}
 	var todo []string
@@ -502,10 +502,10 @@ func (r *run) checkBackendSize(ctx context.Context, todo []string) error {
 	}
 	members, err := ml.Members(ctx)
 	if err != nil {
-		return refuse("check the load balancer endpoints in the plan", "reading the load balancer pool: %v", err)
+		return refuse("rollout validate "+r.pr.Req.PlanFile+"  # once the load balancer endpoints in the plan are right", "reading the load balancer pool: %v", err)
 	}
 	if len(members) == 1 {
-		return refuse("add allow_downtime = true to the plan if downtime is accepted",
+		return refuse("rollout validate "+r.pr.Req.PlanFile+"  # after adding allow_downtime = true to the plan, if downtime is accepted",
 			"the load balancer backend has a single server (%s): it cannot be rolled without downtime", members[0].Name)
 	}
 	return nil
@@ -519,7 +519,7 @@ func (r *run) startAnalysis(ctx context.Context, todo []string) error {
 	if a == nil {
 		return nil
 	}
-	fix := fmt.Sprintf("fix the analysis %q block (%s), then: rollout validate %s", a.Kind, a.Def, r.pr.Req.PlanFile)
+	fix := fmt.Sprintf("rollout validate %s  # once the analysis %q block (%s) is fixed", r.pr.Req.PlanFile, a.Kind, a.Def)
 	if r.env.NewAnalyser == nil {
 		return refuse(fix, "analysis %q: no analysis source is wired in", a.Kind)
 	}
@@ -564,6 +564,7 @@ func (r *run) rehearse(todo []string) error {
 // executes its decisions and turns what happens into inputs.
 func (r *run) batches(ctx context.Context, todo []string) error {
 	s := NewBetween(r.pr.Plan, plan.Batches(r.pr.BatchSpec, todo), r.opts.AutoApprove, r.opts.Unattended)
+	s.PlanFile = r.pr.Req.PlanFile
 	in := []Input{{Kind: InTick}}
 	observed := false
 	for {
@@ -799,15 +800,26 @@ func (r *run) revisionOf(name string) string {
 	return ""
 }
 
-func lockRefusal(err error, planFile string) error {
+// lockRefusal refuses a run whose plan is locked by another run. Its next
+// command, pasted, frees the plan and runs this command again (the CLI
+// puts the user's own command line in place of the bare rerun): a run
+// provably dead (journal.OwnerDead) is repaired — repair takes its locks
+// over, whether or not it left a host to put back — and a holder rollout
+// cannot prove dead (another machine, a live pid, an etcd lease) is
+// unlocked first by `rollout unlock`, which shows the locks and asks.
+func lockRefusal(err error, planFile, kind string) error {
+	rerun := "rollout " + kind + " " + planFile
+	repair := "rollout repair " + planFile + " --yes"
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		if dead, why := journal.OwnerDead(le.Info); dead {
-			return refuse("rollout repair "+planFile+" (puts back what that run left and takes its lock over), then rerun",
+			return refuse(repair+" && "+rerun+"  # repair takes the dead run's locks over and puts back what it left",
 				"%v\nthat run is dead: %s; it may have left hosts drained", err, why)
 		}
 	}
-	return refuse("wait for that run to finish; if it is dead, wait for the lock to expire or run: rollout unlock "+planFile, "%v", err)
+	return refuse("rollout unlock "+planFile+" && "+repair+" && "+rerun+
+		"  # only if that run is dead: unlock shows its locks and asks; or wait for it to finish (or for its lock to expire) and rerun",
+		"%v", err)
 }
 
 // lbRefusal refuses a run whose load balancer preflight failed, with the
@@ -815,10 +827,10 @@ func lockRefusal(err error, planFile string) error {
 // full is not a typo in the drain block.
 func (r *run) lbRefusal(err error) error {
 	plan := r.pr.Req.PlanFile
-	next := "fix the drain block (backend/server names, endpoints), then: rollout validate " + plan
+	next := "rollout validate " + plan + "  # once the drain block (backend/server names, endpoints) is fixed"
 	if r.env.Hint != nil {
 		if h := r.env.Hint(err); h != "" {
-			next = h + "; then rerun: rollout " + r.opts.Kind + " " + plan
+			next = "rollout " + r.opts.Kind + " " + plan + "  # once this is done: " + h
 		}
 	}
 	return refuse(next, "load balancer: %v", err)
@@ -828,7 +840,7 @@ func (r *run) connectRefusal(err error, unreachable []*inventory.Host) error {
 	next := connectHint(unreachable, r.pr, r.opts.Kind)
 	if r.env.Hint != nil {
 		if h := r.env.Hint(err); h != "" {
-			next = h
+			next = "rollout " + r.opts.Kind + " " + r.pr.Req.PlanFile + "  # once this is done: " + h
 		}
 	}
 	return refuse(next, "connecting: %v", err)

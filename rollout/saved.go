@@ -113,16 +113,16 @@ func LoadSaved(path string) (s *SavedPlan, ok bool, err error) {
 	}
 	s = &SavedPlan{}
 	if err := json.Unmarshal(b, s); err != nil {
-		return nil, true, refuse("make a new one: rollout plan --out "+path, "saved plan %s is corrupt: %v", path, err)
+		return nil, true, refuse("rollout plan --out "+path+"  # makes a new one", "saved plan %s is corrupt: %v", path, err)
 	}
 	if s.Format != SavedFormat {
-		return nil, true, refuse("make a new one with this version: rollout plan --out "+path, "saved plan %s has format %q, want %q", path, s.Format, SavedFormat)
+		return nil, true, refuse("rollout plan --out "+path+"  # makes a new one with this version", "saved plan %s has format %q, want %q", path, s.Format, SavedFormat)
 	}
 	return s, true, nil
 }
 
 func stale(s *SavedPlan, format string, args ...any) error {
-	return refuse(fmt.Sprintf("look again and save a new plan: rollout plan %s --out FILE", s.PlanFile), "stale plan: "+format, args...)
+	return refuse(fmt.Sprintf("rollout plan %s --out FILE  # look again and save a new plan", s.PlanFile), "stale plan: "+format, args...)
 }
 
 // PrepareSaved prepares exactly what s says, refusing (exit 2) when the plan

@@ -54,19 +54,18 @@ func Safety(p *plan.Plan, s Scope) []Problem {
 				p.Name, len(s.Pool), p.Hosts),
 			Fix: []string{
 				fmt.Sprintf("rollout %s %s --batch 1", s.Command, s.PlanFile),
-				fmt.Sprintf("rollout %s %s --limit %s", s.Command, s.PlanFile, first),
-				`or set batch = [1, "25%"] in the plan`,
+				fmt.Sprintf(`rollout %s %s --limit %s  # or set batch = [1, "25%%"] in the plan`, s.Command, s.PlanFile, first),
 			}})
 	}
 	if !p.HasDrain {
 		out = append(out, Problem{Rule: RuleDrain,
 			Text: fmt.Sprintf("plan %q has no drain block: rollout will not change a host that may be serving traffic without saying how it leaves the load balancer", p.Name),
-			Fix:  []string{`add drain "haproxy" { ... }, drain "command" { ... }, or drain "none" { reason = "..." } to the plan`}})
+			Fix:  []string{"rollout validate " + s.PlanFile + `  # after adding drain "haproxy" { ... }, drain "command" { ... }, or drain "none" { reason = "..." } to the plan`}})
 	}
 	if len(s.Pool) == 1 && !p.AllowDowntime {
 		out = append(out, Problem{Rule: RulePoolOfOne,
 			Text: fmt.Sprintf("plan %q: hosts = %q selects a single host (%s): a pool of one cannot be rolled without downtime", p.Name, p.Hosts, s.Pool[0].Name),
-			Fix:  []string{"add allow_downtime = true to the plan if downtime is accepted"}})
+			Fix:  []string{"rollout validate " + s.PlanFile + "  # after adding allow_downtime = true to the plan, if downtime is accepted"}})
 	}
 	return out
 }

@@ -175,7 +175,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if !o.Yes && !isSaved { // a saved plan was reviewed when it was made
 		if !ios.CanPrompt() {
 			problem := fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind)
-			next := fmt.Sprintf("review with: rollout plan %s; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)
+			next := fmt.Sprintf("rollout plan %s  # review; then: rollout %s %s --yes", o.PlanFile, o.Kind, o.PlanFile)
 			if len(pr.Plan.ApproveAfter) > 0 && !o.AutoApprove {
 				problem += fmt.Sprintf("; plan %q also asks a person to approve after batch(es) %v, and no one can answer here", pr.Plan.Name, pr.Plan.ApproveAfter)
 				next += " --auto-approve (--yes answers the start prompt only; --auto-approve passes the gates and is recorded in the journal)"
@@ -183,7 +183,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			return &rollout.Refusal{Problem: problem, Next: next}
 		}
 	}
-	w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions))
+	w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions, pr.Plan))
 	if err != nil {
 		return err
 	}
@@ -278,8 +278,18 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	return nil
 }
 
-func wireOptions(g *GlobalOptions) wire.Options {
-	return wire.Options{KnownHosts: g.KnownHosts, AcceptNewHostKeys: g.AcceptNewHostKeys, SSHConfig: g.SSHConfig}
+// wireOptions are the connection settings of this invocation: the flags,
+// else the plan's ssh_keepalive and ssh_keepalive_count (p may be nil).
+func wireOptions(g *GlobalOptions, p *plan.Plan) wire.Options {
+	o := wire.Options{KnownHosts: g.KnownHosts, AcceptNewHostKeys: g.AcceptNewHostKeys, SSHConfig: g.SSHConfig,
+		KeepaliveInterval: g.SSHKeepalive, KeepaliveCountMax: g.SSHKeepaliveCount}
+	if p != nil && o.KeepaliveInterval == 0 {
+		o.KeepaliveInterval = p.SSHKeepalive
+	}
+	if p != nil && o.KeepaliveCountMax == 0 {
+		o.KeepaliveCountMax = p.SSHKeepaliveCount
+	}
+	return o
 }
 
 type multiSink []event.Sink

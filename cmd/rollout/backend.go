@@ -22,13 +22,13 @@ import (
 func openStore(ctx context.Context, g *GlobalOptions, planFile string, p *plan.Plan) (backend.Store, error) {
 	cfg, err := backend.Resolve(p.Backend, os.Getenv)
 	if err != nil {
-		return nil, &rollout.Refusal{Problem: err.Error(), Next: "fix the backend block in " + planFile + " (or the " + backend.EnvKind + "* variables), then: rollout validate " + planFile}
+		return nil, &rollout.Refusal{Problem: err.Error(), Next: "rollout validate " + planFile + "  # once the backend block in it (or the " + backend.EnvKind + "* variables) is fixed"}
 	}
 	st, err := backend.Open(ctx, cfg, p.Name, localDir(g, planFile))
 	var ue *backend.UnreachableError
 	if errors.As(err, &ue) {
 		return nil, &rollout.Refusal{Problem: err.Error() + "; nothing was touched, and the run does not fall back to the local journal",
-			Next: fmt.Sprintf("check it with: ETCDCTL_API=3 etcdctl --endpoints=%s endpoint health; then rerun", strings.Join(ue.Endpoints, ","))}
+			Next: fmt.Sprintf("ETCDCTL_API=3 etcdctl --endpoints=%s endpoint health  # checks it; then rerun", strings.Join(ue.Endpoints, ","))}
 	}
 	return st, err
 }
@@ -122,7 +122,7 @@ func migrateRun(ctx context.Context, ios *IOStreams, g *GlobalOptions, planFile 
 	et, ok := st.(*backend.Etcd)
 	if !ok {
 		return &rollout.Refusal{Problem: fmt.Sprintf("plan %q uses the local backend: there is nothing to migrate to", p.Name),
-			Next: fmt.Sprintf(`add backend "etcd" { endpoints = [...] } to %s (or set %s=etcd and %s), then: rollout backend migrate %s`, planFile, backend.EnvKind, backend.EnvEndpoints, planFile)}
+			Next: fmt.Sprintf(`rollout backend migrate %s  # once backend "etcd" { endpoints = [...] } is in it (or %s=etcd and %s are set)`, planFile, backend.EnvKind, backend.EnvEndpoints)}
 	}
 	path := journalPath(g, planFile)
 	events, err := journal.Read(path)
@@ -185,7 +185,7 @@ func checkSavedAgainstJournal(ctx context.Context, st backend.Store, s *rollout.
 			}
 			return &rollout.Refusal{
 				Problem: fmt.Sprintf("stale plan: run %s (%s of %s, %s) touched %s after the plan was saved", r.ID, r.Kind, plan.ShortRev(r.Revision), state, h.Host),
-				Next:    fmt.Sprintf("look again and save a new plan: rollout plan %s --out FILE; see the run with: rollout history %s --replay %s", s.PlanFile, s.PlanFile, r.ID)}
+				Next:    fmt.Sprintf("rollout plan %s --out FILE  # look again and save a new plan; see the run with: rollout history %s --replay %s", s.PlanFile, s.PlanFile, r.ID)}
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,11 +31,18 @@ func (g *GlobalOptions) hintFlags() []string {
 	if g.AcceptNewHostKeys {
 		out = append(out, "--accept-new-host-keys")
 	}
+	if g.SSHKeepalive > 0 {
+		add("--ssh-keepalive", g.SSHKeepalive.String())
+	}
+	if g.SSHKeepaliveCount > 0 {
+		add("--ssh-keepalive-count", strconv.Itoa(g.SSHKeepaliveCount))
+	}
 	return out
 }
 
 // rolloutCommand finds `rollout VERB ...` in a hint; the command ends at
-// `;`, ` (`, `, or `, ` or `, a newline or the end.
+// `;`, ` (`, `, or `, ` or `, ` &&`, a comment (`  #`), a newline or the
+// end.
 var rolloutCommand = regexp.MustCompile(`rollout (?:validate|hosts|plan|apply|rollback|status|history|repair|unlock)\b`)
 
 // withFlags appends flags to every rollout command in a hint that lacks
@@ -146,7 +154,7 @@ func mapCommands(hint string, f func(cmd string) string) string {
 		b.WriteString(rest[:loc[0]])
 		rest = rest[loc[0]:]
 		end := len(rest)
-		for _, sep := range []string{";", " (", ", or ", " or ", "\n", ", then", "`", ")"} {
+		for _, sep := range []string{";", " (", ", or ", " or ", "\n", ", then", "`", ")", " &&", "  #"} {
 			if i := strings.Index(rest, sep); i >= 0 && i < end {
 				end = i
 			}

@@ -65,7 +65,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		return &rollout.Refusal{Problem: "--out needs to look at the hosts; it cannot be combined with --offline", Next: "rollout plan " + o.PlanFile + " --out " + o.Out}
 	}
 	if o.Out != "" && o.Scope.Revision != "" {
-		return &rollout.Refusal{Problem: "--out saves what apply will do, and apply deploys the plan's pin; --revision is for looking only", Next: "pin the revision in the plan, then: rollout plan " + o.PlanFile + " --out " + o.Out}
+		return &rollout.Refusal{Problem: "--out saves what apply will do, and apply deploys the plan's pin; --revision is for looking only", Next: "rollout plan " + o.PlanFile + " --out " + o.Out + "  # once the revision is pinned in the plan"}
 	}
 	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch,
 		Revision: o.Scope.Revision, LooseRevision: o.Out == ""})
@@ -81,7 +81,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	run := planBatches{batches: pr.Batches}
 	var views map[string]rollout.HostView
 	if !o.Offline {
-		w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions))
+		w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions, pr.Plan))
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		if o.Out != "" {
 			saved, err := rollout.NewSaved(pr, all, time.Now())
 			if err != nil {
-				return &rollout.Refusal{Problem: "cannot save the plan: " + err.Error(), Next: "fix the host, then: rollout plan " + o.PlanFile + " --out " + o.Out}
+				return &rollout.Refusal{Problem: "cannot save the plan: " + err.Error(), Next: "rollout plan " + o.PlanFile + " --out " + o.Out + "  # once the host is fixed"}
 			}
 			if saved.LastRun, err = lastRunID(ctx, o.GlobalOptions, o.PlanFile, pr.Plan); err != nil {
 				return err

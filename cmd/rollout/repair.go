@@ -32,19 +32,14 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 		return err
 	}
 	runs := journal.Runs(events)
-	if len(runs) == 0 {
-		fmt.Fprintln(ios.Out, "the journal records no run: nothing to repair")
-		return nil
-	}
 	in := map[string]bool{}
 	for _, h := range sel.Hosts {
 		in[h.Name] = true
 	}
+	// Even with nothing to put back, repair takes the plan's locks: a run
+	// that died before it touched a host (in preflight, say) still holds
+	// them, and repair is the command its lock refusal names.
 	todo := rollout.RepairTargets(runs, in)
-	if len(todo) == 0 {
-		fmt.Fprintln(ios.Out, "no run left a selected host drained or in an unknown state: nothing to repair")
-		return nil
-	}
 	var names []string
 	for _, t := range todo {
 		state := "finished"
@@ -54,7 +49,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 		fmt.Fprintf(ios.Out, "%s: %s by run %s (which %s)\n", t.Host, t.Outcome, t.Run.ID, state)
 		names = append(names, t.Host)
 	}
-	if !o.Yes {
+	if len(todo) > 0 && !o.Yes {
 		if !ios.CanPrompt() {
 			return &rollout.Refusal{Problem: "repair needs a confirmation, but stdin is not a terminal", Next: "rollout repair " + o.PlanFile + " --yes"}
 		}
@@ -62,17 +57,23 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 			return exitError{rollout.ErrRefused}
 		}
 	}
-	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
+	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions, sel.Plan))
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	env := w.Env(nil)
+	tookOver := false // repair said it took a dead run's lock over, or removed one
 	var lostMu sync.Mutex
 	var lost error
 	locks, err := rollout.LockForRepair(ctx, rollout.RepairLock{Sel: sel, PlanFile: o.PlanFile, Store: store, Env: env,
 		Info: journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(time.Now())}, Forks: forks(o.GlobalOptions), Hosts: names,
-		Say: func(msg string) { fmt.Fprintln(ios.Out, msg) },
+		Say: func(msg string) {
+			if strings.Contains(msg, "took over the lock") || strings.Contains(msg, "removed the lock") {
+				tookOver = true
+			}
+			fmt.Fprintln(ios.Out, msg)
+		},
 		Lost: func(err error) {
 			lostMu.Lock()
 			defer lostMu.Unlock()
@@ -84,6 +85,17 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 		return err
 	}
 	defer locks.Release(ctx)
+	if len(todo) == 0 {
+		what := "no run left a selected host drained or in an unknown state: nothing to put back"
+		if len(runs) == 0 {
+			what = "the journal records no run: nothing to put back"
+		}
+		if tookOver {
+			what += "; the dead run's locks are gone: the plan is free"
+		}
+		fmt.Fprintln(ios.Out, what)
+		return nil
+	}
 	results := rollout.RepairAll(ctx, sel, todo, env, forks(o.GlobalOptions))
 	failed := 0
 	for i, t := range todo {

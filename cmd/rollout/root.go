@@ -10,11 +10,13 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/rollout"
 )
 
@@ -76,6 +78,8 @@ type GlobalOptions struct {
 	AcceptNewHostKeys bool
 	SSHConfig         string
 	Forks             int
+	SSHKeepalive      time.Duration // 0: the plan's ssh_keepalive, else remote's default
+	SSHKeepaliveCount int           // 0: the plan's ssh_keepalive_count, else remote's default
 }
 
 // ScopeOptions are --limit, --batch and --revision.
@@ -148,6 +152,8 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
 	pf.BoolVar(&g.AcceptNewHostKeys, "accept-new-host-keys", false, "record unknown host keys (like StrictHostKeyChecking=accept-new); changed keys are still refused")
 	pf.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
+	pf.DurationVar(&g.SSHKeepalive, "ssh-keepalive", 0, fmt.Sprintf("send an SSH keepalive this often on every host connection (overrides the plan's ssh_keepalive; default %s)", wire.DefaultKeepaliveInterval))
+	pf.IntVar(&g.SSHKeepaliveCount, "ssh-keepalive-count", 0, fmt.Sprintf("unanswered keepalives in a row before a connection counts as lost (overrides the plan's ssh_keepalive_count; default %d)", wire.DefaultKeepaliveCountMax))
 	pf.IntVar(&g.Forks, "forks", 0, fmt.Sprintf("hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock (default: forks from ansible.cfg, else %d)", rollout.DefaultForks))
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		switch g.UI {
@@ -259,7 +265,7 @@ func printErrorWith(ios *IOStreams, err error, fix func(hint string) string) {
 		}
 		n := len(de.Diags.Errs())
 		next := diagNext(de)
-		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched\n  next: fix them, then: %s\n", n, fix(next))
+		fmt.Fprintf(ios.Err, "%d problem(s); nothing was touched\n  next: %s  # once they are fixed\n", n, fix(next))
 		return
 	}
 	var r *rollout.Refusal

@@ -43,7 +43,7 @@ func inspect(ctx context.Context, g *GlobalOptions, planFile, limit string, with
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := wire.New(sel.Inventory, wireOptions(g))
+	w, err := wire.New(sel.Inventory, wireOptions(g, sel.Plan))
 	if err != nil {
 		return nil, nil, err
 	}

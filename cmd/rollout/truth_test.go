@@ -350,6 +350,8 @@ func TestWithRerunKeepsTheUsersCommand(t *testing.T) {
 		"see why with: ssh -v x true; or go on without them: rollout apply p.hcl --limit 'web:!web3:!web4'": "see why with: ssh -v x true; or go on without them: rollout apply p.hcl --limit 'web:!web3:!web4' --batch 1 --revision v2 --yes",
 		"rollout apply other.hcl --yes": "rollout apply other.hcl --yes",
 		"rollout repair p.hcl":          "rollout repair p.hcl",
+		// the lock refusal of a dead run: repair, then the user's command
+		"rollout repair p.hcl --yes && rollout apply p.hcl  # why": "rollout repair p.hcl --yes && " + again + "  # why",
 	} {
 		if got := withRerun(in, bare, again); got != want {
 			t.Errorf("withRerun(%q)\n got %q\nwant %q", in, got, want)
@@ -365,6 +367,7 @@ func TestWithFlags(t *testing.T) {
 		"left drained (run `rollout unlock`) or x":                                        "left drained (run `rollout unlock --state-dir 'a b' --known-hosts kh`) or x",
 		"rollout status p.hcl --known-hosts kh":                                           "rollout status p.hcl --known-hosts kh --state-dir 'a b'",
 		"wait (then rollout apply p.hcl) and retry":                                       "wait (then rollout apply p.hcl --state-dir 'a b' --known-hosts kh) and retry",
+		"rollout unlock p.hcl && rollout repair p.hcl --yes  # if rollout apply p.hcl":    "rollout unlock p.hcl --state-dir 'a b' --known-hosts kh && rollout repair p.hcl --yes --state-dir 'a b' --known-hosts kh  # if rollout apply p.hcl --state-dir 'a b' --known-hosts kh",
 	} {
 		if got := withFlags(in, flags); got != want {
 			t.Errorf("withFlags(%q)\n got %q\nwant %q", in, got, want)
@@ -398,7 +401,7 @@ func TestValidateOneDiagnosticPerMistake(t *testing.T) {
 	src = strings.Replace(src, `health "http"`, `health "htp"`, 1)
 	p := f.write(t, "rollout.hcl", src)
 	r := rolloutCLI(t, "validate", p)
-	expect(t, r, rollout.ExitRefused, "2 problem(s)", `Did you mean "source"?`, `Unknown health kind`, "nothing was touched\n  next: fix them, then: rollout validate "+p)
+	expect(t, r, rollout.ExitRefused, "2 problem(s)", `Did you mean "source"?`, `Unknown health kind`, "nothing was touched\n  next: rollout validate "+p+"  # once they are fixed")
 	for _, spurious := range []string{"Missing source", "No health block"} {
 		if strings.Contains(r.errOut, spurious) {
 			t.Errorf("a spurious %q for a mistake reported otherwise:\n%s", spurious, r)

@@ -22,7 +22,7 @@ func newUnlockCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 }
 
 func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions, sel *rollout.Selection, store backend.Store) error {
-	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions))
+	w, err := wire.New(sel.Inventory, wireOptions(o.GlobalOptions, sel.Plan))
 	if err != nil {
 		return err
 	}
@@ -56,5 +56,7 @@ func unlockRun(ctx context.Context, ios *IOStreams, o *unlockOptions, sel *rollo
 		}
 		fmt.Fprintf(ios.Out, "%s: unlocked\n", l.Where)
 	}
+	// the run that held them may have left hosts drained
+	fmt.Fprintf(ios.Out, "next: %s\n", withFlags("rollout repair "+shellWord(o.PlanFile)+" --yes  # puts back what that run left, if anything; then rerun your command", o.hintFlags()))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -54,7 +55,7 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 		fixes = append(fixes, p.Fix...)
 	}
 	if len(problems) > 0 {
-		return &rollout.Refusal{Problem: strings.Join(problems, "\n"), Next: strings.Join(fixes, "; ") + "; then: rollout validate " + o.PlanFile}
+		return &rollout.Refusal{Problem: strings.Join(problems, "\n"), Next: strings.Join(slices.Compact(fixes), "\n        ")}
 	}
 	for _, w := range pr.Warnings {
 		fmt.Fprintln(ios.Err, "warning: "+w)

@@ -21,12 +21,24 @@ import (
 	"github.com/rollout-sh/rollout/rollout/event"
 )
 
+// The SSH keepalive used when Options leave it 0: a connection that
+// answers none of DefaultKeepaliveCountMax requests sent
+// DefaultKeepaliveInterval apart is lost.
+const (
+	DefaultKeepaliveInterval = remote.DefaultKeepaliveInterval
+	DefaultKeepaliveCountMax = remote.DefaultKeepaliveCountMax
+)
+
 // Options are the SSH settings of the command line.
 type Options struct {
 	KnownHosts        string
 	AcceptNewHostKeys bool
 	SSHConfig         string
 	ConnectTimeout    time.Duration
+	// SSH keepalive: interval and unanswered requests before a
+	// connection is lost (0: remote's defaults).
+	KeepaliveInterval time.Duration
+	KeepaliveCountMax int
 }
 
 // Wiring holds one SSH connection per host and one runtime API client per
@@ -85,7 +97,8 @@ func (w *Wiring) pool(become bool, user string) *remote.Pool {
 	p := w.pools[k]
 	if p == nil {
 		p = remote.NewPool(remote.Config{KnownHostsFile: w.opts.KnownHosts, AcceptNewHostKeys: w.opts.AcceptNewHostKeys,
-			ConnectTimeout: w.opts.ConnectTimeout, Become: become, BecomeUser: user})
+			ConnectTimeout: w.opts.ConnectTimeout, KeepaliveInterval: w.opts.KeepaliveInterval, KeepaliveCountMax: w.opts.KeepaliveCountMax,
+			Become: become, BecomeUser: user})
 		w.pools[k] = p
 	}
 	return p
