@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rollout-sh/rollout/journal"
 	localfleet "github.com/rollout-sh/rollout/internal/fleet"
+	"github.com/rollout-sh/rollout/journal"
 )
 
 // a config repo with an Ansible layout: v1 has web1 and web2 with
