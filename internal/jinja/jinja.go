@@ -55,17 +55,26 @@ func environment() *exec.Environment {
 		logging.SetEnabled(false)
 		filters := exec.NewFilterSet(map[string]exec.FilterFunction{})
 		filters.Update(builtins.Filters)
-		for name, fn := range ansibleFilters {
-			if filters.Exists(name) {
-				_ = filters.Replace(name, fn)
-			} else {
-				_ = filters.Register(name, fn)
+		for _, set := range []map[string]exec.FilterFunction{ansibleFilters, moreFilters} {
+			for name, fn := range set {
+				if filters.Exists(name) {
+					_ = filters.Replace(name, fn)
+				} else {
+					_ = filters.Register(name, fn)
+				}
+			}
+		}
+		tests := exec.NewTestSet(map[string]exec.TestFunction{})
+		tests.Update(builtins.Tests)
+		for name, fn := range ansibleTests {
+			if err := tests.Register(name, fn); err != nil {
+				panic(err)
 			}
 		}
 		env = &exec.Environment{
 			Context:           exec.EmptyContext().Update(builtins.GlobalFunctions),
 			Filters:           filters,
-			Tests:             builtins.Tests,
+			Tests:             tests,
 			ControlStructures: builtins.ControlStructures,
 			Methods:           builtins.Methods,
 		}

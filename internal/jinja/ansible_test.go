@@ -1,0 +1,51 @@
+package jinja
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestAnsibleFilters: expected outputs are ansible-core 2.14's;
+// TestTemplateMatchesAnsible checks the same constructs against ansible.
+func TestAnsibleFilters(t *testing.T) {
+	vars := map[string]any{
+		"m": "Ansible managed", "two": "a\nb", "v": "1.4.2", "l": []any{"a", "b", "c"},
+		"d1": map[string]any{"a": map[string]any{"x": int64(1)}, "l": []any{int64(1)}},
+		"d2": map[string]any{"a": map[string]any{"y": int64(2)}, "l": []any{int64(2)}},
+	}
+	tests := []struct{ src, want string }{
+		{"{{ m | comment }}", "#\n# Ansible managed\n#"},
+		{"{{ two | comment('c') }}", "//\n// a\n// b\n//"},
+		{"{{ m | comment('cblock') }}", "/*\n *\n * Ansible managed\n *\n */"},
+		{"{{ m | comment('xml') }}", "<!--\n -\n - Ansible managed\n -\n-->"},
+		{"{{ m | comment('erlang') }}", "%\n% Ansible managed\n%"},
+		{"{{ m | comment(decoration='; ') }}", ";\n; Ansible managed\n;"},
+		{"{{ m | comment('plain', prefix='#+', postfix='#-', prefix_count=2) }}", "#+\n#+\n# Ansible managed\n#-"},
+		{"{{ v is version('1.4', '<=') }} {{ v is version('1.4', '>') }} {{ '1.10' is version_compare('1.9', 'gt') }}", "False True True"},
+		{"{{ '1.0.0-rc.1' is version('1.0.0', '<', None, 'semver') }} {{ '1.2b3' is version('1.2', 'lt', true) }} {{ v is version('1.4.2') }}", "True True True"},
+		{"{{ 'x' | hash('sha1') }} {{ 'x' | hash('md5') }} {{ 'x' | checksum }}", "11f6ad8ec52a2984abaafd7c3b516503785c2072 9dd4e461268c8034f5c8564e155c67a6 11f6ad8ec52a2984abaafd7c3b516503785c2072"},
+		{"{{ l | difference(['b']) }} {{ l | union(['d','a']) }} {{ l | intersect(['c','a']) }} {{ l | symmetric_difference(['c','z']) }}", "['a', 'c'] ['a', 'b', 'c', 'd'] ['a', 'c'] ['a', 'b', 'z']"},
+		{"{{ d1 | combine(d2) }} {{ d1 | combine(d2, recursive=true) }} {{ d1 | combine(d2, list_merge='append') }}", "{'a': {'y': 2}, 'l': [2]} {'a': {'x': 1, 'y': 2}, 'l': [2]} {'a': {'y': 2}, 'l': [1, 2]}"},
+		{"{{ d2 | dict2items }} {{ [{'key':'a','value':1}] | items2dict }}", "[{'key': 'a', 'value': {'y': 2}}, {'key': 'l', 'value': [2]}] {'a': 1}"},
+		{"{{ 'a1b22' | regex_findall('\\\\d+') }} {{ 'a.b*c' | regex_escape }}", "['1', '22'] a\\.b\\*c"},
+	}
+	for _, tt := range tests {
+		out, err := Render("t.j2", []byte(tt.src), vars)
+		if err != nil {
+			t.Errorf("%s: %v", tt.src, err)
+			continue
+		}
+		if string(out) != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.src, out, tt.want)
+		}
+	}
+}
+
+func TestRefusedFilters(t *testing.T) {
+	for _, src := range []string{"{{ 'x' | password_hash('sha512') }}", "{{ [1, 2] | random }}", "{{ [1, 2] | shuffle }}"} {
+		_, err := Render("t.j2", []byte(src), nil)
+		if err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("%s: want a refusal, got %v", src, err)
+		}
+	}
+}
