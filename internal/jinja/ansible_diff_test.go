@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rollout-sh/rollout/internal/fleet"
 )
 
 // TestTemplateMatchesAnsible renders every template under
@@ -17,12 +19,7 @@ import (
 // ansible-playbook run for all of them) and with RenderWith, from the same
 // vars.yml, and requires the same bytes.
 func TestTemplateMatchesAnsible(t *testing.T) {
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("ROLLOUT_REQUIRE_TOOLS") != "" {
-			t.Fatal("ansible-playbook not installed (make deps)")
-		}
-		t.Skip("ansible-playbook not installed (make deps)")
-	}
+	fleet.RequireTool(t, "ansible-playbook")
 	dir, err := filepath.Abs("testdata/ansible-diff")
 	if err != nil {
 		t.Fatal(err)
