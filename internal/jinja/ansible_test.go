@@ -49,3 +49,14 @@ func TestRefusedFilters(t *testing.T) {
 		}
 	}
 }
+
+func TestSetUnpacking(t *testing.T) {
+	vars := map[string]any{"c": map[string]any{"k": "v"}}
+	out, err := Render("t.j2", []byte("{% set n, o = (c.items() | list)[0] %}{{ n }}={{ o }}{% set a, b, d = [1, 2, 3] %} {{ a + b + d }}"), vars)
+	if err != nil || string(out) != "k=v 6" {
+		t.Fatalf("got %q, %v", out, err)
+	}
+	if _, err := Render("t.j2", []byte("{% set a, b = [1] %}"), nil); err == nil {
+		t.Fatal("unpacking one value into two names must be an error")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
 	"github.com/nikolalohinski/gonja/v2/logging"
+	"github.com/nikolalohinski/gonja/v2/parser"
 )
 
 // Error is a template that does not parse or does not render: the
@@ -72,11 +73,16 @@ func environment() *exec.Environment {
 				panic(err)
 			}
 		}
+		statements := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{})
+		statements.Update(builtins.ControlStructures)
+		if set, ok := statements.Get("set"); ok {
+			_ = statements.Replace("set", setWithUnpacking(set))
+		}
 		env = &exec.Environment{
 			Context:           exec.EmptyContext().Update(builtins.GlobalFunctions),
 			Filters:           filters,
 			Tests:             tests,
-			ControlStructures: builtins.ControlStructures,
+			ControlStructures: statements,
 			Methods:           builtins.Methods,
 		}
 	})
