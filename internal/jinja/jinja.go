@@ -78,12 +78,14 @@ func environment() *exec.Environment {
 		if set, ok := statements.Get("set"); ok {
 			_ = statements.Replace("set", setWithUnpacking(set))
 		}
+		methods := builtins.Methods
+		methods.Str = strMethods()
 		env = &exec.Environment{
 			Context:           exec.EmptyContext().Update(builtins.GlobalFunctions),
 			Filters:           filters,
 			Tests:             tests,
 			ControlStructures: statements,
-			Methods:           builtins.Methods,
+			Methods:           methods,
 		}
 	})
 	return env
