@@ -25,6 +25,8 @@ var moreFilters = map[string]exec.FilterFunction{
 	"comment":              filterComment,
 	"hash":                 filterHash,
 	"checksum":             filterChecksum,
+	"sha1":                 filterChecksum,
+	"md5":                  filterMD5,
 	"union":                setFilter(setUnion),
 	"intersect":            setFilter(setIntersect),
 	"difference":           setFilter(setDifference),
@@ -147,6 +149,14 @@ func filterChecksum(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Va
 		return in
 	}
 	s := sha1.Sum([]byte(stringify(plain(in))))
+	return exec.AsValue(hex.EncodeToString(s[:]))
+}
+
+func filterMD5(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	s := md5.Sum([]byte(stringify(plain(in))))
 	return exec.AsValue(hex.EncodeToString(s[:]))
 }
 
