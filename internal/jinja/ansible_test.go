@@ -3,6 +3,8 @@ package jinja
 import (
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestAnsibleFilters: expected outputs are ansible-core 2.14's;
@@ -58,5 +60,29 @@ func TestSetUnpacking(t *testing.T) {
 	}
 	if _, err := Render("t.j2", []byte("{% set a, b = [1] %}"), nil); err == nil {
 		t.Fatal("unpacking one value into two names must be an error")
+	}
+}
+
+func TestMapFromYAMLKeepsOrder(t *testing.T) {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte("zeta: 1\nalpha:\n  y: [a, {k: v}]\n  b: true\n"), &n); err != nil {
+		t.Fatal(err)
+	}
+	v, err := MapFromYAML(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.(*Map)
+	inner, _ := m.Get("alpha")
+	if got := strings.Join(m.Keys, ","); got != "zeta,alpha" {
+		t.Errorf("keys %s, want the file's order zeta,alpha", got)
+	}
+	if got := strings.Join(inner.(*Map).Keys, ","); got != "y,b" {
+		t.Errorf("nested keys %s, want y,b", got)
+	}
+	// the engine still sees a mapping (in sorted order until the evaluator is ours)
+	out, err := Render("t.j2", []byte("{{ d.zeta }} {{ d.alpha.y[1].k }} {% for k in d %}{{ k }}{% endfor %}"), map[string]any{"d": m})
+	if err != nil || string(out) != "1 v alphazeta" {
+		t.Fatalf("got %q, %v", out, err)
 	}
 }

@@ -117,7 +117,7 @@ func RenderWith(name string, src []byte, vars map[string]any, opts Options) ([]b
 	}
 	scope := make(map[string]any, len(vars)+1)
 	for k, v := range vars {
-		scope[k] = v
+		scope[k] = unordered(v)
 	}
 	// the template module's own variables win over the host's, as in ansible-core
 	scope["ansible_managed"] = managed
