@@ -86,3 +86,30 @@ func TestMapFromYAMLKeepsOrder(t *testing.T) {
 		t.Fatalf("got %q, %v", out, err)
 	}
 }
+
+func TestAnsibleManaged(t *testing.T) {
+	src := []byte("{{ ansible_managed | comment }}\n")
+	out, err := RenderWith("t.j2", src, map[string]any{"ansible_managed": "from group_vars"}, Options{})
+	if err != nil || string(out) != "#\n# Ansible managed\n#\n" {
+		t.Errorf("default: got %q, %v", out, err)
+	}
+	out, err = RenderWith("t.j2", src, nil, Options{AnsibleManaged: "Managed by rollout"})
+	if err != nil || string(out) != "#\n# Managed by rollout\n#\n" {
+		t.Errorf("ansible.cfg's: got %q, %v", out, err)
+	}
+	if _, err := RenderWith("t.j2", src, nil, Options{AnsibleManaged: "Ansible managed: {file} modified on %Y-%m-%d"}); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("placeholders: want a refusal, got %v", err)
+	}
+}
+
+func TestJinja2Header(t *testing.T) {
+	out, err := Render("t.j2", []byte("#jinja2: lstrip_blocks: True, trim_blocks: False\n  {% if true %}\nx\n  {% endif %}\n"), nil)
+	if err != nil || string(out) != "\nx\n" {
+		t.Errorf("got %q, %v", out, err)
+	}
+	for _, bad := range []string{"#jinja2: trim_blocks=True\n", "#jinja2: autoescape: True\n", "#jinja2: newline_sequence: '\\r\\n'\n"} {
+		if _, err := Render("t.j2", []byte(bad), nil); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
