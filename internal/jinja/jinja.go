@@ -11,6 +11,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -18,6 +19,7 @@ import (
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
 	"github.com/nikolalohinski/gonja/v2/logging"
+	"github.com/nikolalohinski/gonja/v2/parser"
 )
 
 // Error is a template that does not parse or does not render: the
@@ -55,41 +57,80 @@ func environment() *exec.Environment {
 		logging.SetEnabled(false)
 		filters := exec.NewFilterSet(map[string]exec.FilterFunction{})
 		filters.Update(builtins.Filters)
-		for name, fn := range ansibleFilters {
-			if filters.Exists(name) {
-				_ = filters.Replace(name, fn)
-			} else {
-				_ = filters.Register(name, fn)
+		for _, set := range []map[string]exec.FilterFunction{ansibleFilters, moreFilters} {
+			for name, fn := range set {
+				if filters.Exists(name) {
+					_ = filters.Replace(name, fn)
+				} else {
+					_ = filters.Register(name, fn)
+				}
 			}
 		}
+		tests := exec.NewTestSet(map[string]exec.TestFunction{})
+		tests.Update(builtins.Tests)
+		for name, fn := range ansibleTests {
+			if err := tests.Register(name, fn); err != nil {
+				panic(err)
+			}
+		}
+		statements := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{})
+		statements.Update(builtins.ControlStructures)
+		if set, ok := statements.Get("set"); ok {
+			_ = statements.Replace("set", setWithUnpacking(set))
+		}
+		methods := builtins.Methods
+		methods.Str = strMethods()
 		env = &exec.Environment{
 			Context:           exec.EmptyContext().Update(builtins.GlobalFunctions),
 			Filters:           filters,
-			Tests:             builtins.Tests,
-			ControlStructures: builtins.ControlStructures,
-			Methods:           builtins.Methods,
+			Tests:             tests,
+			ControlStructures: statements,
+			Methods:           methods,
 		}
 	})
 	return env
 }
 
-// Render renders src, named name in errors, with vars in scope. As in
-// Ansible's template module: undefined variables are errors (never empty
-// strings), the first newline after a block tag is removed (trim_blocks),
-// and a trailing newline is kept. Includes and imports are refused: the
-// template must be one file.
+// Render renders src, named name in errors, with vars in scope, as
+// ansible-core's template module renders a template file, with Options'
+// defaults (see RenderWith).
 func Render(name string, src []byte, vars map[string]any) ([]byte, error) {
-	cfg := config.New()
-	cfg.StrictUndefined = true
-	cfg.TrimBlocks = true
-	cfg.KeepTrailingNewline = true
-	tpl, err := parse(name, cfg, src)
+	return RenderWith(name, src, vars, Options{})
+}
+
+// RenderWith renders as ansible-core's template module does: undefined
+// variables are errors (never empty strings); trim_blocks on and
+// lstrip_blocks off unless the template's "#jinja2:" first line says
+// otherwise; ansible_managed defined (opts); and the final newlines as
+// Ansible leaves them: Jinja2 drops one (keep_trailing_newline off), then
+// Ansible adds newlines until the output ends with as many as the
+// template file. Includes and imports are refused: the template must be
+// one file.
+func RenderWith(name string, src []byte, vars map[string]any, opts Options) ([]byte, error) {
+	data, s, want, err := prepare(string(src))
+	if err != nil {
+		return nil, &Error{Name: name, Line: 1, Msg: err.Error()}
+	}
+	managed, err := opts.managed()
+	if err != nil {
+		return nil, &Error{Name: name, Msg: err.Error()}
+	}
+	scope := make(map[string]any, len(vars)+1)
+	for k, v := range vars {
+		scope[k] = unordered(v)
+	}
+	// the template module's own variables win over the host's, as in ansible-core
+	scope["ansible_managed"] = managed
+	tpl, err := parse(name, s.config(), []byte(data))
 	if err != nil {
 		return nil, templateError(name, err)
 	}
 	var out bytes.Buffer
-	if err := safeExecute(tpl, &out, exec.NewContext(vars)); err != nil {
+	if err := safeExecute(tpl, &out, exec.NewContext(scope)); err != nil {
 		return nil, templateError(name, err)
+	}
+	if n := want - trailingNewlines(out.String()); n > 0 {
+		out.WriteString(strings.Repeat(s.newlineSequence, n))
 	}
 	return out.Bytes(), nil
 }
