@@ -20,8 +20,11 @@ type AnsibleConfig struct {
 	Path      string   // the file read ("" = none found)
 	Inventory []string // inventory sources, absolute (relative to the file)
 	Defaults  Defaults
-	Forks     int      // 0 = not set
-	Warnings  []string // settings read but not honoured, with file:line
+	Forks     int // 0 = not set
+	// AnsibleManaged is [defaults] ansible_managed ("" = not set:
+	// ansible-core's default); templates render it as ansible_managed
+	AnsibleManaged string
+	Warnings       []string // settings read but not honoured, with file:line
 }
 
 // FindConfig finds ansible.cfg as ansible-core does: $ANSIBLE_CONFIG, then
@@ -110,6 +113,8 @@ func ParseConfig(path string, data []byte) (*AnsibleConfig, error) {
 				}
 				cfg.Inventory = append(cfg.Inventory, src)
 			}
+		case "defaults.ansible_managed":
+			cfg.AnsibleManaged = val
 		case "defaults.remote_user":
 			cfg.Defaults.RemoteUser = val
 		case "defaults.private_key_file":

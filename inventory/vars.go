@@ -27,6 +27,9 @@ type Scope struct {
 	// per host that reads it. Every scope given the same Shared must
 	// have the same Extra.
 	Shared *Shared
+	// AnsibleManaged is ansible.cfg's ansible_managed for the
+	// template ("" = ansible-core's default, "Ansible managed").
+	AnsibleManaged string
 }
 
 // Shared is a store of rendered variables for renders that share a
@@ -140,7 +143,11 @@ func (h *Host) RenderTemplate(name string, src []byte, sc *Scope) ([]byte, error
 		c.Used = &jinja.Error{Name: name}
 		return nil, &c
 	}
-	out, err := jinja.Render(name, src, ctx)
+	var opts jinja.Options
+	if sc != nil {
+		opts.AnsibleManaged = sc.AnsibleManaged
+	}
+	out, err := jinja.RenderWith(name, src, ctx, opts)
 	if err == nil {
 		if ve := r.marked(out); ve != nil {
 			c := *ve

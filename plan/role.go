@@ -55,7 +55,7 @@ func (p *Plan) RenderAt(repo RevReader, f FileSpec, src []byte, h *inventory.Hos
 		return p.Render(f, src, h, revision)
 	}
 	name := f.Source + "@" + ShortRev(revision)
-	sc := &inventory.Scope{Extra: map[string]any{"rollout_revision": revision}, Shared: p.shared(revision, f.Role)}
+	sc := &inventory.Scope{Extra: map[string]any{"rollout_revision": revision}, Shared: p.shared(revision, f.Role), AnsibleManaged: p.AnsibleManaged}
 	if f.Role != "" {
 		l, diags := p.roleLayers(repo, f, revision)
 		if diags.HasErrors() {

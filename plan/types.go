@@ -38,6 +38,10 @@ type Plan struct {
 	Hosts     string // host pattern
 	Repo      string // absolute path of the git repository (default: the one containing the plan)
 	Revision  string // as written: a full SHA or a tag
+	// AnsibleManaged is ansible.cfg's [defaults] ansible_managed, set by
+	// whoever reads ansible.cfg ("" = ansible-core's default); Jinja2
+	// templates see it as ansible_managed
+	AnsibleManaged string
 
 	Batch         []Quantity    // nil when not set in the plan
 	MaxFailures   Quantity      // default 0: the first failure halts

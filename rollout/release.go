@@ -55,9 +55,10 @@ func openRelease(repo *plan.Repo, p *plan.Plan, rev, name string) (*Release, err
 		return nil, err
 	}
 	r := &Release{repo: repo, plan: p, rev: rev, defaults: cfg.Defaults, forks: cfg.Forks, at: map[string]releaseAt{}}
+	p.AnsibleManaged = cfg.AnsibleManaged
 	r.warnings = append(r.warnings, cfg.Warnings...)
-	if _, in := pin.InRepo(cfg.Path); in && !pin.AtCommit(cfg.Path) && (p.Inventory == "" && len(cfg.Inventory) > 0 || cfg.Defaults != (inventory.Defaults{})) {
-		r.warnings = append(r.warnings, fmt.Sprintf("%s is not in the repository at %s: it is read from the working tree, not pinned (it says where the inventory is and how hosts are reached)", relTo(repo.Path(), cfg.Path), name))
+	if _, in := pin.InRepo(cfg.Path); in && !pin.AtCommit(cfg.Path) && (p.Inventory == "" && len(cfg.Inventory) > 0 || cfg.Defaults != (inventory.Defaults{}) || cfg.AnsibleManaged != "") {
+		r.warnings = append(r.warnings, fmt.Sprintf("%s is not in the repository at %s: it is read from the working tree, not pinned (it says where the inventory is, how hosts are reached and what ansible_managed renders as)", relTo(repo.Path(), cfg.Path), name))
 	}
 	r.sources = cfg.Inventory
 	if p.Inventory != "" {
@@ -103,6 +104,7 @@ func diskRelease(p *plan.Plan) (*Release, error) {
 		return nil, err
 	}
 	r := &Release{plan: p, defaults: cfg.Defaults, forks: cfg.Forks, at: map[string]releaseAt{}}
+	p.AnsibleManaged = cfg.AnsibleManaged
 	r.warnings = append(r.warnings, cfg.Warnings...)
 	r.sources = cfg.Inventory
 	if p.Inventory != "" {

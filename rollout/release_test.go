@@ -153,3 +153,57 @@ func TestInventoryOutsideTheRepositoryIsNotPinned(t *testing.T) {
 		t.Errorf("other variables recorded: %v", c)
 	}
 }
+
+// ansible.cfg's ansible_managed is what templates render for
+// {{ ansible_managed }}, read at the revision like the rest; without it
+// ansible-core's default.
+func TestAnsibleManagedComesFromAnsibleCfg(t *testing.T) {
+	dir, _ := releaseRepo(t)
+	plan := filepath.Join(dir, "rollout.hcl")
+	must(t, os.WriteFile(filepath.Join(dir, "app.conf.j2"), []byte("# {{ ansible_managed }}\nver={{ ver }}\n"), 0o644))
+	git(t, dir, "commit", "-qam", "managed header")
+	git(t, dir, "tag", "v3")
+	pin := func(rev string) {
+		data, err := os.ReadFile(plan)
+		must(t, err)
+		s := string(data)
+		for _, old := range []string{`"v2"`, `"v3"`, `"v4"`, `"v5"`} {
+			s = strings.Replace(s, "revision  = "+old, "revision  = \""+rev+"\"", 1)
+		}
+		must(t, os.WriteFile(plan, []byte(s), 0o644))
+	}
+	pin("v3")
+	pr, err := Prepare(Request{PlanFile: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, pr.Targets[0]); got != "# Ansible managed\nver=b\n" {
+		t.Errorf("no ansible.cfg: %q, want ansible-core's default", got)
+	}
+
+	must(t, os.WriteFile(filepath.Join(dir, "ansible.cfg"), []byte("[defaults]\nansible_managed = Managed by rollout: do not edit\n"), 0o644))
+	git(t, dir, "add", "ansible.cfg")
+	git(t, dir, "commit", "-qm", "ansible.cfg")
+	git(t, dir, "tag", "v4")
+	// the work tree says otherwise: v4's is rendered, with a warning
+	must(t, os.WriteFile(filepath.Join(dir, "ansible.cfg"), []byte("[defaults]\nansible_managed = edited\n"), 0o644))
+	pin("v4")
+	pr, err = Prepare(Request{PlanFile: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, pr.Targets[0]); got != "# Managed by rollout: do not edit\nver=b\n" {
+		t.Errorf("ansible.cfg's ansible_managed at v4: %q", got)
+	}
+	if !strings.Contains(strings.Join(pr.Warnings, "\n"), "ansible.cfg differs from v4 (uncommitted)") {
+		t.Errorf("no warning naming the edited ansible.cfg: %q", pr.Warnings)
+	}
+
+	must(t, os.WriteFile(filepath.Join(dir, "ansible.cfg"), []byte("[defaults]\nansible_managed = Ansible managed: {file} modified on %Y-%m-%d\n"), 0o644))
+	git(t, dir, "commit", "-qam", "placeholders")
+	git(t, dir, "tag", "v5")
+	pin("v5")
+	if _, err := Prepare(Request{PlanFile: plan}); err == nil || !strings.Contains(err.Error(), "ansible_managed") {
+		t.Errorf("ansible_managed with {file} and %%Y: %v, want a refusal naming it", err)
+	}
+}
