@@ -444,7 +444,7 @@ func (pr *Prepared) render(h *inventory.Host, rev string) (*Target, hcl.Diagnost
 // scope, drain block, a pool of one) for cmd, "apply" or "rollback".
 func (pr *Prepared) CheckSafety(cmd string) error {
 	problems := validate.Safety(pr.Plan, validate.Scope{Command: cmd, PlanFile: pr.Req.PlanFile, Pool: pr.Pool,
-		Limited: pr.Req.Limit != "", Batched: len(pr.BatchSpec) > 0})
+		Limited: pr.Req.Limit != "", Limit: pr.Req.Limit, Selected: len(pr.Targets), Batched: len(pr.BatchSpec) > 0})
 	if len(problems) == 0 {
 		return nil
 	}

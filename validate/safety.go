@@ -37,6 +37,8 @@ type Scope struct {
 	PlanFile string            // as the user gave it
 	Pool     []*inventory.Host // the hosts the plan's pattern selects (before --limit)
 	Limited  bool              // --limit given
+	Limit    string            // the --limit as given, for the refusal
+	Selected int               // the hosts --limit leaves (0 = not known)
 	Batched  bool              // a batch size, the plan's or --batch
 }
 
@@ -44,14 +46,22 @@ type Scope struct {
 // host that plan p breaks for scope s; validate reports the same ones.
 func Safety(p *plan.Plan, s Scope) []Problem {
 	var out []Problem
-	if !s.Limited && !s.Batched {
+	// a limit that leaves every host of the pattern (--limit all, a group
+	// that holds them all) is no limit: all of them would change at once
+	whole := s.Limited && s.Selected > 1 && s.Selected >= len(s.Pool)
+	if (!s.Limited || whole) && !s.Batched {
 		first := "HOST"
 		if len(s.Pool) > 0 {
 			first = s.Pool[0].Name
 		}
+		text := fmt.Sprintf("no scope: plan %q sets no batch and no --limit was given, so this would change all %d hosts of %q at once; rollout refuses to run without an explicit host limit or batch size",
+			p.Name, len(s.Pool), p.Hosts)
+		if whole {
+			text = fmt.Sprintf("no scope: plan %q sets no batch and --limit %q selects every host of %q (all %d), so this would change them all at once; a limit that selects the whole pattern is no limit: rollout refuses to run without an explicit host limit or batch size",
+				p.Name, s.Limit, p.Hosts, len(s.Pool))
+		}
 		out = append(out, Problem{Rule: RuleScope,
-			Text: fmt.Sprintf("no scope: plan %q sets no batch and no --limit was given, so this would change all %d hosts of %q at once; rollout refuses to run without an explicit host limit or batch size",
-				p.Name, len(s.Pool), p.Hosts),
+			Text: text,
 			Fix: []string{
 				fmt.Sprintf("rollout %s %s --batch 1", s.Command, s.PlanFile),
 				fmt.Sprintf(`rollout %s %s --limit %s  # or set batch = [1, "25%%"] in the plan`, s.Command, s.PlanFile, first),

@@ -328,6 +328,16 @@ func TestApplyRefusals(t *testing.T) {
 		args:  []string{"--yes"},
 		words: []string{"no scope", "no batch", "--limit", "all 4 hosts", "next:", "--batch 1", "rollout apply", "--limit web1"},
 	}, {
+		name:  "limit all is no scope",
+		plan:  planSettings{batch: "-"},
+		args:  []string{"--yes", "--limit", "all"},
+		words: []string{"no scope", `--limit "all" selects every host of "web" (all 4)`, "next:", "--batch 1", "--limit web1"},
+	}, {
+		name:  "a limit naming every host is no scope",
+		plan:  planSettings{batch: "-"},
+		args:  []string{"--yes", "--limit", "web1,web2,web3,web4"},
+		words: []string{"no scope", `--limit "web1,web2,web3,web4" selects every host`, "next:", "--batch 1"},
+	}, {
 		name:  "branch",
 		plan:  planSettings{revision: "main"},
 		args:  []string{"--yes"},

@@ -46,7 +46,7 @@ func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
 	// note here (it is given on apply's command line)
 	var problems, fixes, notes []string
 	for _, p := range validate.Safety(pr.Plan, validate.Scope{Command: "apply", PlanFile: o.PlanFile, Pool: pr.Pool,
-		Limited: o.Scope.Limit != "", Batched: len(pr.BatchSpec) > 0}) {
+		Limited: o.Scope.Limit != "", Limit: o.Scope.Limit, Selected: len(pr.Targets), Batched: len(pr.BatchSpec) > 0}) {
 		if p.Rule == validate.RuleScope {
 			notes = append(notes, "note: apply will need --batch or --limit: "+p.Text)
 			continue
