@@ -52,7 +52,11 @@ fi
 # 2. Binaries.
 say "building rollout, demo-app and fleet into $bin"
 mkdir -p "$bin"
-(cd "$top" && go build -o "$bin/rollout" ./cmd/rollout && go build -o "$bin/demo-app" ./examples/demo/app &&
+# rollout is stamped with the checkout's version and commit, as make build does
+version=$(git -C "$top" describe --tags --always --dirty 2>/dev/null || echo dev)
+commit=$(git -C "$top" rev-parse HEAD 2>/dev/null || echo unknown)
+(cd "$top" && go build -ldflags "-X main.Version=$version -X main.Commit=$commit" -o "$bin/rollout" ./cmd/rollout &&
+	go build -o "$bin/demo-app" ./examples/demo/app &&
 	go build -o "$bin/fleet" ./internal/fleet/cmd/fleet)
 cp "$here/bin/restart-app" "$here/bin/stop-app" "$bin/"
 
@@ -61,6 +65,8 @@ if [ -f "$demo/fleet/fleet.json" ]; then
 	say "stopping the previous demo fleet in $demo/fleet"
 	"$bin/fleet" down "$demo/fleet" || true
 fi
+# the demo directory is the demo's own: it is wiped and made anew each run
+say "wiping $demo (the demo's directory: fleet, repo, plan and journal are made anew)"
 rm -rf "$demo"
 mkdir -p "$demo"
 say "starting the fleet in $demo/fleet"
