@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -112,4 +113,46 @@ func TestReadmeCommandsOnTheFleet(t *testing.T) {
 		e.rcAssertAt(t, h, e.tags["v1"], e.rcRender(t, "v1", h), "version=1")
 	}
 	e.waitAllUp(t)
+}
+
+// TestReadmeAptListIsMakeDeps: the Debian packages the README's quick
+// start says `make deps` installs are the ones the Makefile's deps target
+// installs, no more, no fewer.
+func TestReadmeAptListIsMakeDeps(t *testing.T) {
+	root := moduleRoot(t)
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := map[string]bool{}
+	for _, m := range regexp.MustCompile(`missing="\$\$missing ([a-z0-9.-]+)"`).FindAllStringSubmatch(string(mk), -1) {
+		deps[m[1]] = true
+	}
+	if len(deps) < 5 {
+		t.Fatalf("found %d packages in the Makefile's deps target: the pattern misses them", len(deps))
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick := string(readme)
+	if i := strings.Index(quick, "## Quick start"); i >= 0 {
+		quick = quick[i:]
+	}
+	m := regexp.MustCompile("`apt-get install ([^`]+)`").FindStringSubmatch(quick)
+	if m == nil {
+		t.Fatal("README's quick start names no `apt-get install …` list")
+	}
+	said := map[string]bool{}
+	for _, p := range strings.Fields(m[1]) {
+		said[p] = true
+		if !deps[p] {
+			t.Errorf("README lists %s, which make deps does not install", p)
+		}
+	}
+	for p := range deps {
+		if !said[p] {
+			t.Errorf("make deps installs %s, which the README's apt list leaves out", p)
+		}
+	}
 }
