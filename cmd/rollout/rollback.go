@@ -16,7 +16,10 @@ import (
 func newRollbackCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	cmd, o := newRunCmd(ios, g, "rollback")
 	cmd.Short = "Deploy an earlier revision through the same safe pipeline (never a revert commit)"
-	cmd.Flags().StringVar(&o.To, "to", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
+	// --revision names the revision a command deploys or looks at, as for
+	// apply and plan; --to is the same
+	cmd.Flags().StringVar(&o.To, "revision", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
+	cmd.Flags().StringVar(&o.To, "to", "", "same as --revision")
 	o.Scope.bind(cmd, "")
 	return cmd
 }

@@ -169,7 +169,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", g.UI), Next: "rollout " + c.Name() + " --ui plain"}
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return flagError{err: err, usage: c.UsageString()}
+		return flagError{err: didYouMean(c, err), usage: c.UsageString()}
 	})
 
 	root.AddCommand(
@@ -186,6 +186,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 		newBackendCmd(ios, g),
 	)
 	extendRoot(root, ios, g)
+	applyHelp(root)
 	return root, g
 }
 
