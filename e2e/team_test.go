@@ -89,8 +89,11 @@ func checkJournalsAgree(t *testing.T, endpoints []string, controllers ...*env) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// a run's records are in the cache of each controller that wrote
+		// some (repair notes in a dead run's journal that it removed its
+		// locks), in the order the controllers are given
 		for run, recs := range byRun(evs) {
-			cached[run] = recs
+			cached[run] = append(cached[run], recs...)
 		}
 	}
 	if len(inEtcd) != len(cached) {
