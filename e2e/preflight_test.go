@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -88,5 +90,72 @@ func TestPreflightFailureGroupedWithNext(t *testing.T) {
 		if v := e.appVersion(t, h); v != "version=2" {
 			t.Errorf("after pasting next, %s answers %q", h.Name, v)
 		}
+	}
+}
+
+// Issue 28 item 4: online `plan` runs apply's preflight — every file
+// staged beside its destination and validated there, nothing drained,
+// nothing live changed — and says what apply would refuse; --no-preflight
+// leaves it out.
+func TestOnlinePlanRunsThePreflight(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 2, 1)
+	broken := e.tags["broken-config"]
+	e.writePlan(broken, "halt", "0s")
+	before := map[string]string{}
+	for _, h := range e.f.Hosts {
+		before[h.Name] = e.liveConfig(h)
+	}
+	r := e.rollout("plan", "--batch", "1", "--ui", "plain")
+	if r.code != 1 {
+		dump(t, r)
+		t.Fatalf("plan of a revision its validator rejects: exit %d, want 1", r.code)
+	}
+	origin := "conf/app.conf.tmpl@" + broken[:7]
+	if n := strings.Count(r.stdout, "PREFLIGHT: file app.conf ("+origin+") rejected by its validator"); n != len(e.f.Hosts) {
+		t.Errorf("%d hosts say apply's preflight would refuse them, want %d:\n%s", n, len(e.f.Hosts), r.stdout)
+	}
+	if !strings.Contains(r.stdout, `unknown key "colour"`) || !strings.Contains(r.stdout, "apply would refuse 2 of the hosts that change") {
+		t.Errorf("plan does not show the validator's verdict and the summary:\n%s", r.stdout)
+	}
+	e.checkNoneDrained(t, nil)
+	for _, h := range e.f.Hosts {
+		if got := e.liveConfig(h); got != before[h.Name] {
+			t.Errorf("%s: plan changed the live config:\n%s", h.Name, got)
+		}
+		leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(h.ConfigPath()), ".*rollout*"))
+		if len(leftovers) > 0 {
+			t.Errorf("%s: plan left staged copies: %v", h.Name, leftovers)
+		}
+	}
+
+	j := e.rollout("plan", "--batch", "1", "--ui", "json")
+	var out struct {
+		Hosts []struct {
+			Host      string `json:"host"`
+			Preflight *struct {
+				What    string `json:"what"`
+				Message string `json:"message"`
+			} `json:"preflight"`
+		} `json:"hosts"`
+	}
+	first, _, _ := strings.Cut(j.stdout, "\n")
+	if err := json.Unmarshal([]byte(first), &out); err != nil {
+		t.Fatalf("plan --ui json: %v\n%s", err, j.stdout)
+	}
+	for _, h := range out.Hosts {
+		if h.Preflight == nil || !strings.Contains(h.Preflight.Message, `unknown key "colour"`) {
+			t.Errorf("JSON host %s: preflight %+v, want the validator's refusal", h.Host, h.Preflight)
+		}
+	}
+
+	if r := e.rollout("plan", "--batch", "1", "--ui", "plain", "--no-preflight"); r.code != 0 || strings.Contains(r.stdout, "PREFLIGHT") {
+		dump(t, r)
+		t.Errorf("plan --no-preflight: exit %d, want 0 and no preflight", r.code)
+	}
+	e.writePlan(e.tags["v2"], "halt", "0s")
+	if r := e.rollout("plan", "--batch", "1", "--ui", "plain"); r.code != 0 || !strings.Contains(r.stdout, "preflight: every file staged and validated") {
+		dump(t, r)
+		t.Errorf("plan of a good revision: exit %d, want 0 and a passed preflight", r.code)
 	}
 }

@@ -23,6 +23,7 @@ type planOptions struct {
 	DetailedExitcode bool
 	Out              string
 	Diff             bool
+	NoPreflight      bool
 }
 
 func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -34,6 +35,7 @@ func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when nothing would change, 4 when changes are pending")
 	cmd.Flags().StringVar(&o.Out, "out", "", "save this plan to `FILE`; rollout apply FILE then applies exactly it, or refuses if anything changed")
 	cmd.Flags().BoolVar(&o.Diff, "diff", false, "show unified diffs of the files that would change")
+	cmd.Flags().BoolVar(&o.NoPreflight, "no-preflight", false, "do not stage the files and run their validators on the hosts that would change (online plan does, as apply's preflight)")
 	return cmd
 }
 
@@ -48,6 +50,9 @@ type planHostJSON struct {
 	// it runs and the target (secrets redacted)
 	Vars     []rollout.VarChange `json:"vars,omitempty"`
 	Lock     string              `json:"lock,omitempty"`
+	// Preflight: why apply's preflight would refuse this host (online
+	// plan stages and validates the files of every host that changes)
+	Preflight *rollout.PreflightRefusal `json:"preflight,omitempty"`
 	Error    string              `json:"error,omitempty"`
 	Messages []string            `json:"-"`
 }
@@ -80,6 +85,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	// every target changes
 	run := planBatches{batches: pr.Batches}
 	var views map[string]rollout.HostView
+	var preflight map[string]rollout.PreflightRefusal // host → why apply's preflight would refuse it
 	if !o.Offline {
 		w, err := wire.New(pr.Inventory, wireOptions(o.GlobalOptions, pr.Plan))
 		if err != nil {
@@ -96,6 +102,17 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			views[v.Name] = v
 		}
 		run.batches, run.skip, run.unknown = rollout.RunBatches(pr, all)
+		if !o.NoPreflight {
+			// apply's fleet-wide preflight on the hosts it would change:
+			// staged copies validated and removed, nothing drained
+			var todo []string
+			for _, b := range run.batches {
+				todo = append(todo, b...)
+			}
+			if preflight, err = rollout.PlanPreflight(ctx, pr, todo, w.Env(nil), o.forks(pr.Forks)); err != nil {
+				return err
+			}
+		}
 		if o.Out != "" {
 			saved, err := rollout.NewSaved(pr, all, time.Now())
 			if err != nil {
@@ -148,6 +165,10 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		}
 		if c.Action == rollout.HostChange || c.Action == rollout.HostDrift {
 			changes++
+		}
+		if pf, ok := preflight[t.Host.Name]; ok {
+			row.Preflight = &pf
+			problems++
 		}
 		rows = append(rows, row)
 	}
@@ -229,6 +250,25 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []pla
 		}
 		if r.Lock != "" {
 			fmt.Fprintf(w, "    %s\n", r.Lock)
+		}
+		if r.Preflight != nil {
+			fmt.Fprintf(w, "    PREFLIGHT: %s; apply would stop in preflight, before any host is drained\n", r.Preflight.What)
+			for _, line := range strings.Split(strings.TrimRight(r.Preflight.Message, "\n"), "\n") {
+				fmt.Fprintf(w, "      %s\n", line)
+			}
+		}
+	}
+	if !o.Offline && !o.NoPreflight && len(run.batches) > 0 {
+		failed := 0
+		for _, r := range rows {
+			if r.Preflight != nil {
+				failed++
+			}
+		}
+		if failed == 0 {
+			fmt.Fprintf(w, "\npreflight: every file staged and validated on the hosts that change; nothing was drained\n")
+		} else {
+			fmt.Fprintf(w, "\npreflight: apply would refuse %d of the hosts that change (above); nothing was drained or changed\n", failed)
 		}
 	}
 }
