@@ -48,13 +48,13 @@ type planHostJSON struct {
 	Drift   []string       `json:"drift,omitempty"`
 	// Vars: the host's merged variables that differ between the revision
 	// it runs and the target (secrets redacted)
-	Vars     []rollout.VarChange `json:"vars,omitempty"`
-	Lock     string              `json:"lock,omitempty"`
+	Vars []rollout.VarChange `json:"vars,omitempty"`
+	Lock string              `json:"lock,omitempty"`
 	// Preflight: why apply's preflight would refuse this host (online
 	// plan stages and validates the files of every host that changes)
 	Preflight *rollout.PreflightRefusal `json:"preflight,omitempty"`
-	Error    string              `json:"error,omitempty"`
-	Messages []string            `json:"-"`
+	Error     string                    `json:"error,omitempty"`
+	Messages  []string                  `json:"-"`
 }
 
 type planFileJSON struct {
