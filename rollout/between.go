@@ -332,8 +332,10 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 		return fmt.Sprintf("hosts in an unknown state: %s; run: %s", strings.Join(unknown, ", "), next), next
 	case len(drained) > 0:
 		next = "rollout repair " + pf
-		return fmt.Sprintf("left drained for inspection: %s; when done: %s (back to the previous files, undrained), or rollout rollback %s --limit %s",
-			strings.Join(drained, ", "), next, pf, strings.Join(drained, ",")), next
+		// repair is the way back that always works: a rollback --limit of
+		// the host needs a previous revision it may not have recorded
+		return fmt.Sprintf("left drained for inspection: %s; when done: %s (back to the files it had before this run, undrained)",
+			strings.Join(drained, ", "), next), next
 	case len(failed) > 0:
 		next = fmt.Sprintf("rollout %s %s", kind, pf)
 		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next

@@ -517,7 +517,7 @@ func TestSummarise(t *testing.T) {
 		{"unknown first", with("web2", event.OutcomeUnknown), nil, ErrInterrupted,
 			"hosts in an unknown state: web2; run: rollout repair p.hcl", "rollout repair p.hcl"},
 		{"drained", with("web3", event.OutcomeDrained), nil, ErrRunFailed,
-			"left drained for inspection: web3; when done: rollout repair p.hcl (back to the previous files, undrained), or rollout rollback p.hcl --limit web3", "rollout repair p.hcl"},
+			"left drained for inspection: web3; when done: rollout repair p.hcl (back to the files it had before this run, undrained)", "rollout repair p.hcl"},
 		{"failed", with("web1", event.OutcomeRolledBack), nil, ErrRunFailed,
 			"failed and back on their previous files: web1; fix the revision, then: rollout apply p.hcl", "rollout apply p.hcl"},
 		{"gate", ok, nil, ErrApprovalNeeded,

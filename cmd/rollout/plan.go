@@ -124,7 +124,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			if err := saved.Write(o.Out); err != nil {
 				return fmt.Errorf("writing %s: %w", o.Out, err)
 			}
-			defer fmt.Fprintf(ios.Err, "saved plan to %s; apply exactly it with: rollout apply %s\n", o.Out, o.Out)
+			defer fmt.Fprintf(ios.Err, "saved plan to %s; apply exactly it with: %s\n", o.Out, withFlags("rollout apply "+shellWord(o.Out), o.hintFlags()))
 		}
 		if o.Diff {
 			diffs = liveDiffs(ctx, w, pr, views)

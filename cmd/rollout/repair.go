@@ -115,13 +115,13 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 	defer lostMu.Unlock()
 	if lost != nil {
 		// another run may have started on these hosts meanwhile
-		fmt.Fprintf(ios.Out, "repair: %v; look before anything else: rollout status %s\n", lost, o.PlanFile)
+		fmt.Fprintf(ios.Out, "repair: %v; look before anything else: %s\n", lost, withFlags("rollout status "+shellWord(o.PlanFile), o.hintFlags()))
 		return exitError{errReported}
 	}
 	if failed > 0 {
 		return exitError{errReported}
 	}
-	fmt.Fprintf(ios.Out, "repaired; check with: rollout status %s\n", o.PlanFile)
+	fmt.Fprintf(ios.Out, "repaired; check with: %s\n", withFlags("rollout status "+shellWord(o.PlanFile), o.hintFlags()))
 	return nil
 }
 
