@@ -131,11 +131,14 @@ func TestDrainTimeoutLeavesHostUntouched(t *testing.T) {
 		dump(t, r)
 		t.Fatalf("exit %d, want 1", r.code)
 	}
-	var done *event.Event
+	var done, runDone *event.Event
 	sawSessions := false
 	for _, ev := range parseEvents(t, r.stdout) {
 		if ev.Event == event.DrainSessions && ev.Sessions != nil && *ev.Sessions > 0 {
 			sawSessions = true
+		}
+		if ev.Event == event.RunDone {
+			runDone = &ev
 		}
 		if ev.Event == event.HostDone && ev.Host == "web1" {
 			done = &ev
@@ -146,6 +149,10 @@ func TestDrainTimeoutLeavesHostUntouched(t *testing.T) {
 	}
 	if done == nil || done.Status != string(event.OutcomeFailed) || !strings.Contains(done.Message, "sessions still open") {
 		t.Fatalf("web1 host_done = %+v, want failed with 'sessions still open'", done)
+	}
+	// the summary blames the sessions, not the revision (issue 28)
+	if runDone == nil || !strings.Contains(runDone.Message, "drain timeout on web1") || strings.Contains(runDone.Message, "fix the revision") {
+		t.Errorf("run_done = %+v, want a drain-timeout summary", runDone)
 	}
 	if e.liveConfig(e.f.Hosts[0]) != before {
 		t.Error("web1's config changed although its drain timed out")

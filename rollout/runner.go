@@ -774,6 +774,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	res.ExitCode = ExitCode(err)
 	sort.Strings(r.unreleased)
 	res.Summary, res.Next = Summarise(r.order, res.Outcomes, r.unreleased, r.opts.Kind, r.pr.Req.PlanFile, err)
+	if s := r.drainTimeoutSummary(res.Outcomes); s != "" && len(r.unreleased) == 0 {
+		res.Summary = s
+	}
 	status := ExitOf(err).Status
 	msg := res.Summary
 	var ref *Refusal
@@ -844,4 +847,31 @@ func (r *run) connectRefusal(err error, unreachable []*inventory.Host) error {
 		}
 	}
 	return refuse(next, "connecting: %v", err)
+}
+
+// drainTimeoutSummary is the summary of a run whose failed hosts all failed
+// because their sessions outlived the drain's timeout: the revision is not
+// at fault, the sessions are ("" when another failure is among them).
+func (r *run) drainTimeoutSummary(outcomes map[string]event.Outcome) string {
+	var hosts []string
+	for _, name := range r.order {
+		if !Failed(outcomes[name]) || outcomes[name] == event.OutcomeNotStarted {
+			continue
+		}
+		if outcomes[name] == event.OutcomeDrained || outcomes[name] == event.OutcomeUnknown {
+			return ""
+		}
+		r.mu.Lock()
+		msg := r.messages[name]
+		r.mu.Unlock()
+		if !strings.Contains(msg, "(drain timeout)") {
+			return ""
+		}
+		hosts = append(hosts, name)
+	}
+	if len(hosts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("drain timeout on %s: sessions were still open when the drain's timeout ran out, so the host was left untouched and back in service; the revision is not at fault: raise timeout in the plan's drain block, or wait for the long sessions to end, then run the next command",
+		strings.Join(hosts, ", "))
 }
