@@ -571,6 +571,9 @@ func TestInterruptEachPhase(t *testing.T) {
 				dump(t, r)
 				t.Fatalf("exit %d, want 130", r.code)
 			}
+			if !strings.Contains(r.stderr, "stopping safely") || !strings.Contains(r.stderr, "Ctrl-C again to stop now") {
+				t.Errorf("Ctrl-C was not answered with what happens now:\n%s", r.stderr)
+			}
 			evs := checkJSONContract(t, r.stdout, 130)
 			last := evs[len(evs)-1]
 			if last.Status != "interrupted" {
@@ -652,6 +655,9 @@ func TestInterruptEachPhase(t *testing.T) {
 		if r.code != 130 {
 			dump(t, r)
 			t.Fatalf("exit %d, want 130", r.code)
+		}
+		if !strings.Contains(r.stderr, "stopping now") {
+			t.Errorf("the second Ctrl-C was not answered:\n%s", r.stderr)
 		}
 		// the window alone had ~10s left: stopping at once is much faster
 		if took > 6*time.Second {

@@ -217,7 +217,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	}
 
 	ctl := rollout.NewControl()
-	ios.setInterrupt(ctl.Interrupt)
+	ios.setInterrupt(interruptNotice(ios, ctl, mode))
 	defer ios.setInterrupt(nil)
 
 	var view event.Sink
@@ -361,5 +361,24 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 	}
 	if len(unknown) > 0 {
 		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, strings.Join(unknown, ", "))
+	}
+}
+
+// interruptNotice is what Ctrl-C does during a run: the run stops safely
+// (ctl.Interrupt), and outside the TUI (which shows its own notice) the
+// person who pressed it is told at once, on stderr, what happens now —
+// not only when the batch in flight ends.
+func interruptNotice(ios *IOStreams, ctl *rollout.Control, mode string) func() {
+	n := 0 // the signal goroutine is the only caller
+	return func() {
+		n++
+		if mode != "tui" {
+			if n == 1 {
+				fmt.Fprintln(ios.Err, "stopping safely: the hosts in flight finish (or go back untouched), no new host starts… (Ctrl-C again to stop now)")
+			} else {
+				fmt.Fprintln(ios.Err, "stopping now: hosts in flight are left where they are; the summary names them and the command that puts them back")
+			}
+		}
+		ctl.Interrupt()
 	}
 }
