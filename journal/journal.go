@@ -35,15 +35,33 @@ var ErrClosed = errors.New("journal closed")
 
 // Journal appends events to a journal file. It is an event.Sink and is safe
 // for concurrent use; several processes may append to the same file.
+//
+// Appends commit in groups: records appended while a write + fsync is in
+// progress wait together and share the next one, so a fleet's pipelines
+// pay one fsync per group, not one each. The rule the engine relies on is
+// unchanged: Append returns only once its record is on disk (written and
+// fsynced), so a step is never acted on before the event that records it
+// is durable.
 type Journal struct {
 	path string
 
-	mu     sync.Mutex
-	f      *os.File
-	err    error // first Emit error
-	closed bool
+	mu       sync.Mutex
+	flushed  *sync.Cond // a group's write + fsync ended
+	f        *os.File
+	err      error  // first Emit error
+	closed   bool
+	next     *group // the records waiting for the next write
+	flushing bool   // a write + fsync is in progress (outside mu)
+	commits  int    // writes + fsyncs so far (for tests)
 
 	warnings []string
+}
+
+// group is the records one write + fsync commits.
+type group struct {
+	buf  []byte
+	done bool
+	err  error
 }
 
 var _ event.Sink = (*Journal)(nil)
@@ -84,7 +102,9 @@ func Open(path string) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	return &Journal{path: path, f: f, warnings: warnings}, nil
+	j := &Journal{path: path, f: f, warnings: warnings}
+	j.flushed = sync.NewCond(&j.mu)
+	return j, nil
 }
 
 // Tighten removes the group and other permission bits of name when it has
@@ -124,18 +144,44 @@ func (j *Journal) Append(e event.Event) error {
 	if j.closed {
 		return fmt.Errorf("journal %s: %w", j.path, ErrClosed)
 	}
-	// The file lock keeps a repair in another process's Open from cutting
-	// a record in half; O_APPEND places each write at the end.
-	err = withFlock(j.f, func() error {
-		if _, err := j.f.Write(b); err != nil {
+	if j.next == nil {
+		j.next = &group{}
+	}
+	g := j.next
+	g.buf = append(g.buf, b...)
+	for !g.done {
+		if j.flushing { // the group in flight is not ours: ours is next
+			j.flushed.Wait()
+			continue
+		}
+		// lead: commit every record waiting now, ours among them
+		j.flushing = true
+		lead := j.next
+		j.next = nil
+		j.mu.Unlock()
+		err := j.commit(lead.buf)
+		j.mu.Lock()
+		lead.done, lead.err = true, err
+		j.commits++
+		j.flushing = false
+		j.flushed.Broadcast()
+	}
+	if g.err != nil {
+		return fmt.Errorf("journal %s: append %s event: %w", j.path, e.Event, g.err)
+	}
+	return nil
+}
+
+// commit writes a group's records with one write and fsyncs the file. The
+// file lock keeps a repair in another process's Open from cutting a record
+// in half; O_APPEND places the write at the end.
+func (j *Journal) commit(buf []byte) error {
+	return withFlock(j.f, func() error {
+		if _, err := j.f.Write(buf); err != nil {
 			return err
 		}
 		return j.f.Sync()
 	})
-	if err != nil {
-		return fmt.Errorf("journal %s: append %s event: %w", j.path, e.Event, err)
-	}
-	return nil
 }
 
 // Emit appends e, remembering the first error for Err. It implements
@@ -165,6 +211,16 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
+	for j.flushing || j.next != nil { // appends already taken are committed first
+		if !j.flushing {
+			lead := j.next
+			j.next = nil
+			lead.done, lead.err = true, j.commit(lead.buf)
+			j.flushed.Broadcast()
+			continue
+		}
+		j.flushed.Wait()
+	}
 	if err := j.f.Close(); err != nil {
 		return fmt.Errorf("close journal %s: %w", j.path, err)
 	}
