@@ -48,7 +48,7 @@ type Journal struct {
 	mu       sync.Mutex
 	flushed  *sync.Cond // a group's write + fsync ended
 	f        *os.File
-	err      error  // first Emit error
+	err      error // first Emit error
 	closed   bool
 	next     *group // the records waiting for the next write
 	flushing bool   // a write + fsync is in progress (outside mu)
