@@ -809,7 +809,7 @@ func (m Model) summary(w, maxH int) []string {
 			done[h] = event.Event{Status: s.outcome, Revision: s.revision, Message: s.message}
 		}
 	}
-	rows := summaryRows(order, done)
+	rows := groupUniform(summaryRows(order, done))
 	room := maxH - len(head) - len(tail)
 	var table []string
 	switch {

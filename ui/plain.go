@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -235,6 +236,9 @@ func (t thinner) keep(e event.Event) bool {
 // the next command on its own line.
 func (p *Plain) summary(e event.Event) []string {
 	rows := summaryRows(p.order, p.done)
+	if !p.opts.Verbose {
+		rows = groupUniform(rows)
+	}
 	table := renderTable(rows, p.opts.Width, !p.opts.Verbose, p.paint)
 	out := append([]string{""}, table...)
 	switch {
@@ -272,6 +276,60 @@ func summaryRows(order []string, done map[string]event.Event) [][4]string {
 		rows = append(rows, [4]string{h, d.Status, rev, oneLine(d.Message)})
 	}
 	return rows
+}
+
+// groupAbove is the number of hosts above which a summary folds what is
+// uniform: at 10,000 hosts a person reads "9,996 hosts ok", then the four
+// that need them.
+const groupAbove = 20
+
+// groupUniform folds, in a summary of more than groupAbove hosts, the rows
+// that need no one — ok, skipped, not_started, stopped — into one row per
+// outcome, revision and message ("9,996 hosts"), at the place of their
+// first host; every other row (failed, rolled back, drained, unknown, no
+// host_done) stays, one per host.
+func groupUniform(rows [][4]string) [][4]string {
+	if len(rows)-1 <= groupAbove {
+		return rows
+	}
+	type key struct{ outcome, rev, msg string }
+	count := map[key]int{}
+	for _, r := range rows[1:] {
+		if uniform(r[1]) {
+			count[key{r[1], r[2], r[3]}]++
+		}
+	}
+	out := [][4]string{rows[0]}
+	placed := map[key]bool{}
+	for _, r := range rows[1:] {
+		k := key{r[1], r[2], r[3]}
+		switch {
+		case !uniform(r[1]) || count[k] == 1:
+			out = append(out, r)
+		case !placed[k]:
+			placed[k] = true
+			out = append(out, [4]string{thousands(count[k]) + " hosts", r[1], r[2], r[3]})
+		}
+	}
+	return out
+}
+
+// uniform reports whether an outcome needs no one.
+func uniform(outcome string) bool {
+	switch event.Outcome(outcome) {
+	case event.OutcomeOK, event.OutcomeSkipped, event.OutcomeNotStarted, event.OutcomeStopped:
+		return true
+	}
+	return false
+}
+
+// thousands is n with thousands separators: 9,996.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // renderTable lays out rows in columns; the last column is cut to width
