@@ -354,14 +354,43 @@ func describeRun(pr *rollout.Prepared, views []rollout.HostView, kind string) (t
 // (rollout.RunBatches), as the apply prompt and plan show them.
 func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [][]string, skip, unknown []string) {
 	for i, batch := range batches {
-		fmt.Fprintf(w, "%sbatch %d: %s\n", indent, i+1, strings.Join(batch, ", "))
+		// at fleet size: the first batches and the last, the middle counted
+		if len(batches) > 8 && i == 4 {
+			n := 0
+			for _, b := range batches[4 : len(batches)-2] {
+				n += len(b)
+			}
+			fmt.Fprintf(w, "%sbatches %d-%d: %s hosts\n", indent, 5, len(batches)-2, groupCount(n))
+		}
+		if len(batches) > 8 && i >= 4 && i < len(batches)-2 {
+			continue
+		}
+		fmt.Fprintf(w, "%sbatch %d: %s\n", indent, i+1, nameList(batch))
 	}
 	if len(skip) > 0 {
-		fmt.Fprintf(w, "%sskipped, already at %s: %s\n", indent, plan.ShortRev(pr.Revision), strings.Join(skip, ", "))
+		fmt.Fprintf(w, "%sskipped, already at %s: %s\n", indent, plan.ShortRev(pr.Revision), nameList(skip))
 	}
 	if len(unknown) > 0 {
-		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, strings.Join(unknown, ", "))
+		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, nameList(unknown))
 	}
+}
+
+// nameList is names joined with commas, or, for more than 12, the first
+// ten and how many more: a batch line stays a line at 10,000 hosts.
+func nameList(names []string) string {
+	if len(names) <= 12 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s hosts: %s, … and %s more", groupCount(len(names)), strings.Join(names[:10], ", "), groupCount(len(names)-10))
+}
+
+// groupCount is n with thousands separators: 9,996.
+func groupCount(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // interruptNotice is what Ctrl-C does during a run: the run stops safely

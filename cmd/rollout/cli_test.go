@@ -496,3 +496,30 @@ func TestPlanIgnoresTheWorkingTree(t *testing.T) {
 	f.write(t, "conf/app.conf.tmpl", "host = \"${host.name}\"\nversion = 98\n")
 	check("older branch checked out, with an edit")
 }
+
+// A plan of more than 20 hosts groups them by what changes: one entry for
+// the 40 hosts that change the same files, not 40; -v and --ui json list
+// every host.
+func TestPlanGroupsHostsByWhatChanges(t *testing.T) {
+	f := newFixture(t)
+	var inv strings.Builder
+	inv.WriteString("[web]\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&inv, "web%02d ansible_host=10.0.0.%d app_port=8001\n", i, i)
+	}
+	f.write(t, "inventory.ini", inv.String())
+	p := f.plan(t, "rollout.hcl", planSettings{})
+	r := rolloutCLI(t, "plan", p, "--offline")
+	expect(t, r, 0, "40 hosts (web01, web02, web03, web04, … web40)", "3 batches", "sha256:(differs per host")
+	if n := strings.Count(r.out, "change: not contacted"); n != 1 {
+		t.Errorf("%d change entries, want the 40 hosts as one:\n%s", n, r.out)
+	}
+	v := rolloutCLI(t, "plan", p, "--offline", "-v")
+	if n := strings.Count(v.out, "change: not contacted"); n != 40 {
+		t.Errorf("-v: %d change entries, want one per host", n)
+	}
+	j := rolloutCLI(t, "plan", p, "--offline", "--ui", "json")
+	if n := strings.Count(j.out, `"host":"web`); n != 40 {
+		t.Errorf("--ui json: %d hosts, want 40", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -213,50 +214,12 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []pla
 		fmt.Fprintf(w, "  (no batch in the plan and no --limit: apply will refuse until you give one)\n")
 	}
 	fmt.Fprintln(w)
+	if len(rows) > planGroupAbove && !o.Diff && !o.Verbose {
+		printPlanGroups(w, pr, rows, o)
+		rows = nil
+	}
 	for _, r := range rows {
-		col := "-" // skipped: in no batch
-		if r.Batch > 0 {
-			col = fmt.Sprintf("batch %d", r.Batch)
-		}
-		head := fmt.Sprintf("%-12s %-8s ", r.Host, col)
-		switch rollout.HostAction(r.Action) {
-		case rollout.HostSkip:
-			fmt.Fprintf(w, "%sskip: already at %s with matching files\n", head, plan.ShortRev(r.Current))
-			continue
-		case rollout.HostUnknown:
-			fmt.Fprintf(w, "%sunknown: %s\n", head, r.Error)
-		case rollout.HostDrift:
-			fmt.Fprintf(w, "%sDRIFT: %s edited by hand since %s; apply refuses without --adopt\n", head, strings.Join(r.Drift, ", "), plan.ShortRev(r.Current))
-		default:
-			from := "nothing recorded"
-			if r.Current != "" {
-				from = plan.ShortRev(r.Current)
-			}
-			if o.Offline {
-				from = "not contacted (--offline)"
-			}
-			fmt.Fprintf(w, "%schange: %s → %s\n", head, from, plan.ShortRev(pr.Revision))
-		}
-		for _, f := range r.Files {
-			fmt.Fprintf(w, "    %-8s %s  sha256:%s\n", f.Change, f.Dest, f.SHA256[:12])
-			if d := diffs[r.Host+"\x00"+f.Dest]; d != "" {
-				for _, line := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
-					fmt.Fprintf(w, "      %s\n", line)
-				}
-			}
-		}
-		for _, v := range r.Vars {
-			fmt.Fprintf(w, "    vars     %s\n", v)
-		}
-		if r.Lock != "" {
-			fmt.Fprintf(w, "    %s\n", r.Lock)
-		}
-		if r.Preflight != nil {
-			fmt.Fprintf(w, "    PREFLIGHT: %s; apply would stop in preflight, before any host is drained\n", r.Preflight.What)
-			for _, line := range strings.Split(strings.TrimRight(r.Preflight.Message, "\n"), "\n") {
-				fmt.Fprintf(w, "      %s\n", line)
-			}
-		}
+		printPlanHost(w, pr, r, o, diffs)
 	}
 	if !o.Offline && !o.NoPreflight && len(run.batches) > 0 {
 		failed := 0
@@ -270,6 +233,133 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []pla
 		} else {
 			fmt.Fprintf(w, "\npreflight: apply would refuse %d of the hosts that change (above); nothing was drained or changed\n", failed)
 		}
+	}
+}
+
+// printPlanHost prints one host of plan (or one group of hosts with the
+// same changes), with its files' diffs when there are any.
+func printPlanHost(w io.Writer, pr *rollout.Prepared, r planHostJSON, o *planOptions, diffs map[string]string) {
+	col := "-" // skipped: in no batch
+	switch {
+	case r.Batch > 0:
+		col = fmt.Sprintf("batch %d", r.Batch)
+	case r.Batch < -1: // a group across batches
+		col = fmt.Sprintf("%d batches", -r.Batch)
+	case r.Batch == -1:
+		col = "1 batch"
+	}
+	head := fmt.Sprintf("%-12s %-8s ", r.Host, col)
+	switch rollout.HostAction(r.Action) {
+	case rollout.HostSkip:
+		fmt.Fprintf(w, "%sskip: already at %s with matching files\n", head, plan.ShortRev(r.Current))
+		return
+	case rollout.HostUnknown:
+		fmt.Fprintf(w, "%sunknown: %s\n", head, r.Error)
+	case rollout.HostDrift:
+		fmt.Fprintf(w, "%sDRIFT: %s edited by hand since %s; apply refuses without --adopt\n", head, strings.Join(r.Drift, ", "), plan.ShortRev(r.Current))
+	default:
+		from := "nothing recorded"
+		if r.Current != "" {
+			from = plan.ShortRev(r.Current)
+		}
+		if o.Offline {
+			from = "not contacted (--offline)"
+		}
+		fmt.Fprintf(w, "%schange: %s → %s\n", head, from, plan.ShortRev(pr.Revision))
+	}
+	for _, f := range r.Files {
+		sum := "sha256:(differs per host; --ui json lists each)"
+		if len(f.SHA256) >= 12 {
+			sum = "sha256:" + f.SHA256[:12]
+		}
+		fmt.Fprintf(w, "    %-8s %s  %s\n", f.Change, f.Dest, sum)
+		if d := diffs[r.Host+"\x00"+f.Dest]; d != "" {
+			for _, line := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
+				fmt.Fprintf(w, "      %s\n", line)
+			}
+		}
+	}
+	for _, v := range r.Vars {
+		fmt.Fprintf(w, "    vars     %s\n", v)
+	}
+	if r.Lock != "" {
+		fmt.Fprintf(w, "    %s\n", r.Lock)
+	}
+	if r.Preflight != nil {
+		fmt.Fprintf(w, "    PREFLIGHT: %s; apply would stop in preflight, before any host is drained\n", r.Preflight.What)
+		for _, line := range strings.Split(strings.TrimRight(r.Preflight.Message, "\n"), "\n") {
+			fmt.Fprintf(w, "      %s\n", line)
+		}
+	}
+}
+
+// planGroupAbove is the number of hosts above which plan groups the hosts
+// by what changes on them instead of listing each (-v and --diff list
+// each; --ui json always does).
+const planGroupAbove = 20
+
+// printPlanGroups prints plan's hosts grouped by what changes: hosts with
+// the same action, current revision, files and variable changes share one
+// entry naming how many and the first few; a host with a problem (drift,
+// unknown, a lock, a preflight refusal) is its own entry.
+func printPlanGroups(w io.Writer, pr *rollout.Prepared, rows []planHostJSON, o *planOptions) {
+	type entry struct {
+		rows  []planHostJSON
+		batch map[int]bool
+	}
+	var order []string
+	groups := map[string]*entry{}
+	for _, r := range rows {
+		key := r.Host // alone
+		if r.Action == string(rollout.HostChange) || r.Action == string(rollout.HostSkip) {
+			if r.Lock == "" && r.Preflight == nil && r.Error == "" {
+				var b strings.Builder
+				fmt.Fprintf(&b, "%s|%s", r.Action, r.Current)
+				for _, f := range r.Files { // not the bytes: a template naming the host differs on each
+					fmt.Fprintf(&b, "|%s %s", f.Dest, f.Change)
+				}
+				for _, v := range r.Vars {
+					fmt.Fprintf(&b, "|%s", v)
+				}
+				key = b.String()
+			}
+		}
+		g := groups[key]
+		if g == nil {
+			g = &entry{batch: map[int]bool{}}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.rows = append(g.rows, r)
+		g.batch[r.Batch] = true
+	}
+	for _, key := range order {
+		g := groups[key]
+		r := g.rows[0]
+		if len(g.rows) == 1 {
+			printPlanHost(w, pr, r, o, nil)
+			continue
+		}
+		var names []string
+		for i, gr := range g.rows {
+			if i == 4 {
+				names = append(names, fmt.Sprintf("… %s", g.rows[len(g.rows)-1].Host))
+				break
+			}
+			names = append(names, gr.Host)
+		}
+		r.Host = fmt.Sprintf("%d hosts (%s)", len(g.rows), strings.Join(names, ", "))
+		r.Files = append([]planFileJSON(nil), r.Files...)
+		for i := range r.Files {
+			for _, gr := range g.rows[1:] {
+				if gr.Files[i].SHA256 != r.Files[i].SHA256 {
+					r.Files[i].SHA256 = "" // differs per host
+					break
+				}
+			}
+		}
+		r.Batch = -len(g.batch) // the number of batches they are in
+		printPlanHost(w, pr, r, o, nil)
 	}
 }
 
