@@ -48,6 +48,7 @@ var planSchema = &hcl.BodySchema{
 		{Type: "health", LabelNames: []string{"kind"}},
 		{Type: "backend", LabelNames: []string{"kind"}},
 		{Type: "analysis", LabelNames: []string{"kind"}},
+		{Type: "hook", LabelNames: []string{"name"}},
 	},
 }
 
@@ -282,6 +283,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		}
 	}
 	var analysisBlocks []*hcl.Block
+	hookNames := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "drain":
@@ -301,6 +303,10 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			p.Backend = d.backend(p, b)
 		case "analysis":
 			analysisBlocks = append(analysisBlocks, b)
+		case "hook":
+			if h := d.hook(p, b, hookNames); h != nil {
+				p.Hooks = append(p.Hooks, h)
+			}
 		case "health":
 			sawHealth = true // a health block of an unknown kind is its own error, not "no health block"
 			if h := d.labelled(b, healthSchemas, healthRequired, "health"); h != nil {

@@ -351,6 +351,17 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 	case err == nil:
 		next = "rollout status " + pf
 		return "done; check with: " + next, next
+	case errors.As(err, new(*HookError)):
+		var he *HookError
+		errors.As(err, &he)
+		next = fmt.Sprintf("rollout %s %s", kind, pf)
+		switch he.Hook.At {
+		case plan.HookBeforeRun:
+			return fmt.Sprintf("%v; no host was drained or changed: fix what the hook runs, then run the next command", err), next
+		case plan.HookAfterBatch:
+			return fmt.Sprintf("%v; the hosts of batch %d are done and serving, later batches were not started: when the cause is fixed, run the next command (hosts already done are skipped)", err, he.Batch), next
+		}
+		return fmt.Sprintf("%v; every host is done and serving", err), next
 	case errors.As(err, new(*PreflightError)):
 		next = fmt.Sprintf("rollout %s %s", kind, pf)
 		return err.Error() + "; fix it (commit the fix and pin its revision), then run the next command", next

@@ -264,6 +264,19 @@ func Prepare(req Request) (*Prepared, error) {
 		}
 	}
 
+	// a hook runs on an inventory host, or on the controller
+	var hookDiags hcl.Diagnostics
+	for _, h := range p.Hooks {
+		if h.On != "" && sel.Inventory.Host(h.On) == nil {
+			rng := h.OnRange
+			hookDiags = append(hookDiags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown hook host", Subject: &rng,
+				Detail: fmt.Sprintf("hook %q runs on %q, which the inventory does not have; name one of its hosts, or leave on out to run the hook on the controller.", h.Name, h.On)})
+		}
+	}
+	if hookDiags.HasErrors() {
+		return nil, &DiagError{Diags: hookDiags, Sources: pr.Sources}
+	}
+
 	spec := p.Batch
 	if req.Batch != "" {
 		spec, err = plan.ParseBatchSpec(req.Batch)

@@ -297,7 +297,7 @@ func (r *run) lockInfo() journal.LockInfo {
 
 // execute runs everything up to the last batch. Errors before any host was
 // touched are refusals.
-func (r *run) execute(ctx context.Context) error {
+func (r *run) execute(ctx context.Context) (err error) {
 	pr := r.pr
 	planName := pr.Plan.Name
 	// the controller's lock in the state backend, then every host's:
@@ -316,6 +316,13 @@ func (r *run) execute(ctx context.Context) error {
 			return lockRefusal(err, pr.Req.PlanFile, r.opts.Kind)
 		}
 	}
+	// on_failure hooks: the run failed or was stopped (not refused), while
+	// it still holds its locks; best effort, the failure stays the run's
+	defer func() {
+		if code := ExitCode(err); code == ExitFailed || code == ExitInterrupted {
+			_ = r.runHooks(ctx, plan.HookOnFailure, 0, r.order, runOutcome(err))
+		}
+	}()
 
 	// connect to every target (and via hosts, through the drainer factory)
 	var unreachMu sync.Mutex
@@ -458,8 +465,31 @@ func (r *run) execute(ctx context.Context) error {
 	if err := r.preflight(ctx, todo); err != nil {
 		return err
 	}
+	// run-once steps before the first drain (a migration): a failure
+	// stops the run with nothing drained
+	if err := r.runHooks(ctx, plan.HookBeforeRun, 0, todo, ""); err != nil {
+		for _, n := range todo {
+			r.setOutcome(n, event.OutcomeNotStarted, "hook "+err.(*HookError).Hook.Name+" failed before the first drain")
+		}
+		return err
+	}
 
-	return r.batches(ctx, todo)
+	if err := r.batches(ctx, todo); err != nil {
+		return err
+	}
+	for _, n := range todo {
+		if o := r.outcomeOf(n); o != event.OutcomeOK && o != event.OutcomeSkipped {
+			return nil // not every host succeeded (within max_failures): no after_run
+		}
+	}
+	return r.runHooks(ctx, plan.HookAfterRun, 0, todo, "ok")
+}
+
+// outcomeOf is a host's outcome so far ("" when it has none).
+func (r *run) outcomeOf(name string) event.Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.outcomes[name]
 }
 
 func (r *run) forEach(ctx context.Context, f func(context.Context, *hostInfo) error) error {
@@ -610,6 +640,17 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 			in = append(in, Input{Kind: InBatchDone})
 			if ctx.Err() != nil {
 				return ErrInterrupted
+			}
+			// after_batch hooks (a smoke test) when every host of the
+			// batch succeeded; a failure halts like a failed host
+			ok := true
+			for _, name := range d.Hosts {
+				ok = ok && (outcomes[name] == event.OutcomeOK || outcomes[name] == event.OutcomeSkipped)
+			}
+			if ok {
+				if err := r.runHooks(ctx, plan.HookAfterBatch, d.Batch+1, d.Hosts, "ok"); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -97,6 +97,13 @@ func (f formatter) format(e event.Event, paint paintFunc) []string {
 	if e.Event == event.RemoteOutput && e.Remote != nil {
 		lines = append(lines, remoteLines(e.Host, e.Remote)...)
 	}
+	if e.Event == event.Hook && e.Remote != nil && e.Status == event.StatusFailed { // what a failed hook printed
+		where := e.Host
+		if where == "" {
+			where = "controller"
+		}
+		lines = append(lines, remoteLines(where, e.Remote)...)
+	}
 	return lines
 }
 
