@@ -48,8 +48,17 @@ const onFailureHardStop = 10 * time.Second
 // The first failure stops the rest, except for on_failure hooks, which are
 // best effort: every one runs, and their failures are only reported.
 func (r *run) runHooks(ctx context.Context, at string, batch int, hosts []string, outcome string) error {
+	var done map[string]string // before_run hooks that already succeeded at this revision: name → run
+	if at == plan.HookBeforeRun && !r.opts.RerunHooks {
+		done = r.hooksDone(ctx)
+	}
 	for _, h := range r.pr.Plan.Hooks {
 		if h.At != at {
+			continue
+		}
+		if run, ok := done[h.Name]; ok {
+			r.emit(event.Event{Event: event.Hook, Host: h.On, Status: HookSkipped,
+				Message: fmt.Sprintf("hook %s (%s) already succeeded for %s in run %s: not run again (--rerun-hooks runs it)", h.Name, h.At, plan.ShortRev(r.pr.Revision), run)})
 			continue
 		}
 		err := r.runHook(ctx, h, batch, hosts, outcome)
@@ -58,6 +67,46 @@ func (r *run) runHooks(ctx context.Context, at string, batch int, hosts []string
 		}
 	}
 	return nil
+}
+
+// HookSkipped is the status of a hook event for a before_run hook a
+// resumed run does not repeat.
+const HookSkipped = "skipped"
+
+// EventReader is implemented by backends that can read the plan's
+// journal back (both the local one and etcd).
+type EventReader interface {
+	Events(ctx context.Context, plan string) ([]event.Event, error)
+}
+
+// hooksDone are the before_run hooks that an earlier run of this revision
+// ran to success (hook name → that run): a run resumed after an
+// interruption does not migrate twice. Nothing when the journal cannot
+// be read: then the hooks run.
+func (r *run) hooksDone(ctx context.Context) map[string]string {
+	er, ok := r.opts.Backend.(EventReader)
+	if !ok {
+		return nil
+	}
+	evs, err := er.Events(ctx, r.pr.Plan.Name)
+	if err != nil {
+		return nil
+	}
+	revOf := map[string]string{}
+	done := map[string]string{}
+	for _, e := range evs {
+		switch {
+		case e.Event == event.RunStart:
+			revOf[e.Run] = e.Revision
+		case e.Event == event.Hook && e.Status == event.StatusOK && e.Run != r.opts.RunID && revOf[e.Run] == r.pr.Revision:
+			for _, h := range r.pr.Plan.Hooks {
+				if h.At == plan.HookBeforeRun && strings.HasPrefix(e.Message, "hook "+h.Name+" ("+plan.HookBeforeRun+")") {
+					done[h.Name] = e.Run
+				}
+			}
+		}
+	}
+	return done
 }
 
 // hookEnv is what a hook sees of the run, as environment variables.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
 
@@ -162,5 +163,60 @@ func TestHookOnAnUnknownHostIsRefused(t *testing.T) {
 	var de *DiagError
 	if !errors.As(err, &de) || !strings.Contains(de.Error(), `hook "migrate" runs on "db9"`) || de.Diags[0].Subject == nil {
 		t.Fatalf("err = %v, want a diagnostic at on", err)
+	}
+}
+
+// A run resumed after an interruption does not repeat a before_run hook
+// that succeeded for the same revision; --rerun-hooks runs it again.
+func TestResumedRunDoesNotRepeatAMigration(t *testing.T) {
+	f := newFleet(t, 2, `batch = [1]
+  hook "migrate" {
+    at      = "before_run"
+    command = "echo migrate >> hooks.log"
+  }`)
+	journaled := func() Options { return Options{Backend: journal.NewLocal(filepath.Join(f.dir, ".rollout"))} }
+	f.failHealth("web2", -1, "not healthy")
+	if _, err := f.apply(Request{}, journaled()); !errors.Is(err, ErrRunFailed) { // web1 done, web2 failed: the migration ran once
+		t.Fatalf("first run: %v, want it failed", err)
+	}
+	f.failHealth("none", 0, "")
+	if _, err := f.apply(Request{}, journaled()); err != nil {
+		t.Fatal(err)
+	}
+	if got := hookLog(t, f); len(got) != 1 {
+		t.Errorf("the migration ran %d times over a run and its resume, want once", len(got))
+	}
+	var skipped bool
+	f.rec.mu.Lock()
+	for _, e := range f.rec.events {
+		skipped = skipped || e.Event == event.Hook && e.Status == HookSkipped && strings.Contains(e.Message, "--rerun-hooks")
+	}
+	f.rec.mu.Unlock()
+	if !skipped {
+		t.Error("the resumed run does not say it skipped the migration")
+	}
+	f.writePlan("v2", `batch = [1]
+  hook "migrate" {
+    at      = "before_run"
+    command = "echo migrate >> hooks.log"
+  }`)
+	if _, err := f.apply(Request{}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hookLog(t, f); len(got) != 2 {
+		t.Errorf("a new revision's migration: %d runs in all, want 2", len(got))
+	}
+	f.writePlan("v1", `batch = [1]
+  hook "migrate" {
+    at      = "before_run"
+    command = "echo migrate >> hooks.log"
+  }`)
+	rerun := journaled()
+	rerun.RerunHooks = true
+	if _, err := f.apply(Request{}, rerun); err != nil {
+		t.Fatal(err)
+	}
+	if got := hookLog(t, f); len(got) != 3 {
+		t.Errorf("--rerun-hooks: %d runs in all, want 3", len(got))
 	}
 }

@@ -119,6 +119,9 @@ type Options struct {
 	Unattended bool
 	LockTTL    time.Duration
 	Forks      int
+	// RerunHooks: run before_run hooks even when an earlier run of the
+	// same revision ran them to success (a resumed run skips them)
+	RerunHooks bool
 	PollEvery  time.Duration // sessions polling (default 250ms)
 	// Expect, from a saved plan: what each host must still look like
 	// (deployed revision, live files), or the run is refused as stale.

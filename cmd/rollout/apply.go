@@ -36,6 +36,9 @@ type applyOptions struct {
 	// AutoApprove passes approve_after gates without a person; --yes
 	// answers the start prompt only.
 	AutoApprove bool
+	// RerunHooks runs before_run hooks that an earlier run of the same
+	// revision ran to success
+	RerunHooks bool
 }
 
 func newApplyCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -60,6 +63,7 @@ func newRunCmd(ios *IOStreams, g *GlobalOptions, kind string) (*cobra.Command, *
 		},
 	}
 	cmd.Flags().DurationVar(&o.LockTTL, "lock-ttl", journal.DefaultLockTTL, "how long the plan's locks outlive a run that died (they are renewed while it lives; on etcd, the lease TTL)")
+	cmd.Flags().BoolVar(&o.RerunHooks, "rerun-hooks", false, "run the plan's before_run hooks even when an earlier run of this revision ran them to success (a resumed run skips them)")
 	cmd.Flags().BoolVar(&o.AutoApprove, "auto-approve", false, "pass the plan's approve_after gates without a person (recorded in the output and the journal); --yes does not")
 	return cmd, o
 }
@@ -240,7 +244,8 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	hints := hintSink{flags: o.hintFlags(), rerun: [2]string{"rollout " + o.Kind + " " + o.PlanFile, o.again()}, next: sinks}
 	env := w.Env(hints)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
-		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL}
+		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL,
+		RerunHooks: o.RerunHooks}
 	if saved != nil {
 		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
 	}
