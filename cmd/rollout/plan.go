@@ -301,7 +301,8 @@ const planGroupAbove = 20
 // printPlanGroups prints plan's hosts grouped by what changes: hosts with
 // the same action, current revision, files and variable changes share one
 // entry naming how many and the first few; a host with a problem (drift,
-// unknown, a lock, a preflight refusal) is its own entry.
+// unknown, a lock) is its own entry; hosts with the same preflight
+// refusal share one.
 func printPlanGroups(w io.Writer, pr *rollout.Prepared, rows []planHostJSON, o *planOptions) {
 	type entry struct {
 		rows  []planHostJSON
@@ -312,7 +313,7 @@ func printPlanGroups(w io.Writer, pr *rollout.Prepared, rows []planHostJSON, o *
 	for _, r := range rows {
 		key := r.Host // alone
 		if r.Action == string(rollout.HostChange) || r.Action == string(rollout.HostSkip) {
-			if r.Lock == "" && r.Preflight == nil && r.Error == "" {
+			if r.Lock == "" && r.Error == "" {
 				var b strings.Builder
 				fmt.Fprintf(&b, "%s|%s", r.Action, r.Current)
 				for _, f := range r.Files { // not the bytes: a template naming the host differs on each
@@ -320,6 +321,9 @@ func printPlanGroups(w io.Writer, pr *rollout.Prepared, rows []planHostJSON, o *
 				}
 				for _, v := range r.Vars {
 					fmt.Fprintf(&b, "|%s", v)
+				}
+				if r.Preflight != nil { // the same refusal on many hosts is one entry
+					fmt.Fprintf(&b, "|preflight %s\x00%s", r.Preflight.What, r.Preflight.Message)
 				}
 				key = b.String()
 			}
