@@ -97,25 +97,50 @@ func isRefusal(msg string) bool {
 // Drain sets the server to "drain" on every LB: no new sessions, current
 // ones finish, health checks keep running.
 func (h *HAProxy) Drain(ctx context.Context) error {
-	return h.each("drain", func(a *RuntimeAPI) error { return a.SetState(ctx, h.backend, h.server, "drain") })
+	return h.each("drain", func(a *RuntimeAPI) error { return a.setState(ctx, h.host, h.backend, h.server, "drain") })
 }
 
 // Settle sets the server to "maint" on every LB, once its sessions reached
 // zero. HAProxy stops health-checking a server in maint.
 func (h *HAProxy) Settle(ctx context.Context) error {
-	return h.each("settle", func(a *RuntimeAPI) error { return a.SetState(ctx, h.backend, h.server, "maint") })
+	return h.each("settle", func(a *RuntimeAPI) error { return a.setState(ctx, h.host, h.backend, h.server, "maint") })
 }
 
 // Undrain sets the server to "ready" on every LB. It does not touch the
 // weight: to ramp, call SetWeight with the first step before Undrain.
 func (h *HAProxy) Undrain(ctx context.Context) error {
-	return h.each("undrain", func(a *RuntimeAPI) error { return a.SetState(ctx, h.backend, h.server, "ready") })
+	return h.each("undrain", func(a *RuntimeAPI) error { return a.setState(ctx, h.host, h.backend, h.server, "ready") })
 }
 
 // SetWeight sets the weight to pct percent of the configured weight on
 // every LB.
 func (h *HAProxy) SetWeight(ctx context.Context, pct int) error {
-	return h.each(fmt.Sprintf("weight %d%%", pct), func(a *RuntimeAPI) error { return a.SetWeight(ctx, h.backend, h.server, pct) })
+	return h.each(fmt.Sprintf("weight %d%%", pct), func(a *RuntimeAPI) error { return a.setWeight(ctx, h.host, h.backend, h.server, pct) })
+}
+
+// Hold confirms, right before the host is restarted, that no LB sends it
+// new traffic: on every LB it checks afresh which process serves (a reload
+// re-applies the drain first), that the drain could be re-applied after
+// any reload, and that the serving process has the server in DRAIN or
+// MAINT. An error means the host must not be restarted.
+func (h *HAProxy) Hold(ctx context.Context) error {
+	return h.each("hold", func(a *RuntimeAPI) error {
+		if err := a.Verify(ctx, 0); err != nil {
+			return err
+		}
+		if err := a.Held(h.backend, h.server); err != nil {
+			return err
+		}
+		st, err := h.stat(ctx, a)
+		if err != nil {
+			return err
+		}
+		if takesTraffic(st.Status) {
+			return &ReplyError{Endpoint: a.where(), Command: "show stat " + h.backend + " 4 -1",
+				Reply: h.backend + "/" + h.server + " is " + st.Status + ": the serving process sends it traffic"}
+		}
+		return nil
+	})
 }
 
 // Sessions is the sum over every LB of the server's current sessions and

@@ -54,6 +54,17 @@ type RuntimeAPI struct {
 	snaps   map[string]*snapshot
 	use     Usage
 	dialErr *ConnectError // the last failed connect attempt, until one succeeds
+
+	// following the serving process (Options.Track, process.go)
+	checking   chan struct{} // one process check at a time
+	stateMu    sync.RWMutex  // shared by state changes, exclusive for a re-apply
+	proc       Process       // the process last seen serving
+	procGen    uint64        // bumped when the serving process changed
+	checked    time.Time     // when the last successful check started
+	wanted     map[string]*wanted
+	reapplyErr map[string]error
+	watching   bool
+	reloads    int
 }
 
 // Options tune a RuntimeAPI. The zero value is a one-off client: at most
@@ -73,13 +84,25 @@ type Options struct {
 	// Via names the inventory host the endpoint is reached through, for
 	// messages.
 	Via string
+	// Track follows the process that serves the socket across HAProxy
+	// reloads and restarts (see process.go): checked before a state change
+	// or "show stat" read when the last check is older than CheckEvery,
+	// and every Watch while a server is out of service; OnReload hears of
+	// every change, after the states were re-applied.
+	Track      bool
+	CheckEvery time.Duration
+	Watch      time.Duration
+	OnReload   func(Reload)
 }
 
 // RunOptions are the options of the one client per endpoint that a whole
 // run shares: 3 connections at most (HAProxy accepts 10 by default, leaving
 // room for operators and monitoring), kept open, and one "show stat" read
 // per 100ms for every host polling its sessions or status.
-var RunOptions = Options{MaxConns: 3, Keep: true, IdleClose: 5 * time.Second, StatMaxAge: 100 * time.Millisecond}
+// It follows the serving process across reloads, checking it at most every
+// 100ms before a command and every 200ms while a host is out of service.
+var RunOptions = Options{MaxConns: 3, Keep: true, IdleClose: 5 * time.Second, StatMaxAge: 100 * time.Millisecond,
+	Track: true, CheckEvery: 100 * time.Millisecond, Watch: 200 * time.Millisecond}
 
 // Usage counts what a RuntimeAPI did, for tests and benchmarks.
 type Usage struct {
@@ -89,6 +112,7 @@ type Usage struct {
 	Commands  int // commands sent (not counting the prompt preamble)
 	StatReads int // "show stat" commands sent
 	PeakConns int // most connections open at once
+	Checks    int // connections opened to check which process serves (in Dials too)
 }
 
 // NewRuntimeAPI parses endpoint ("unix:/run/haproxy/admin.sock" or
@@ -128,7 +152,8 @@ func NewRuntimeAPIOptions(endpoint string, dial Dialer, opt Options) (*RuntimeAP
 	if opt.IdleClose <= 0 {
 		opt.IdleClose = 5 * time.Second
 	}
-	return &RuntimeAPI{endpoint: endpoint, network: network, addr: addr, dial: dial, opt: opt, snaps: map[string]*snapshot{}}, nil
+	return &RuntimeAPI{endpoint: endpoint, network: network, addr: addr, dial: dial, opt: opt, snaps: map[string]*snapshot{},
+		checking: make(chan struct{}, 1), wanted: map[string]*wanted{}, reapplyErr: map[string]error{}}, nil
 }
 
 // Endpoint returns the endpoint as it was given.
@@ -247,7 +272,7 @@ func (a *RuntimeAPI) do(ctx context.Context, cmds ...string) ([]cliReply, error)
 		a.gen++
 	}
 	a.queue = append(a.queue, c)
-	if a.workers < a.opt.MaxConns {
+	if a.workers < a.dataConns() {
 		a.workers++
 		go a.work()
 	}
@@ -413,6 +438,7 @@ func (a *RuntimeAPI) conn(ctx context.Context) (*cliConn, bool, error) {
 	a.open++
 	a.use.Dials++
 	a.use.PeakConns = max(a.use.PeakConns, a.open)
+	gen := a.procGen
 	a.mu.Unlock()
 	c, err := a.connect(ctx)
 	if err != nil {
@@ -421,16 +447,21 @@ func (a *RuntimeAPI) conn(ctx context.Context) (*cliConn, bool, error) {
 		a.mu.Unlock()
 		return nil, false, err
 	}
-	cc := &cliConn{conn: c, fresh: true}
-	cc.r = bufio.NewReader(readCounter{c, &cc.read})
+	cc := &cliConn{conn: c, fresh: true, procGen: gen}
+	cc.r = newCountingReader(cc)
 	return cc, false, nil
 }
 
-// release keeps cc for the next line, or closes it.
+func newCountingReader(cc *cliConn) *bufio.Reader {
+	return bufio.NewReader(readCounter{cc.conn, &cc.read})
+}
+
+// release keeps cc for the next line, or closes it (also when it was opened
+// before the serving process changed).
 func (a *RuntimeAPI) release(cc *cliConn) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.opt.Keep || a.closed {
+	if !a.opt.Keep || a.closed || cc.procGen != a.procGen {
 		cc.conn.Close()
 		a.open--
 		return
@@ -513,6 +544,9 @@ type cliConn struct {
 	read  int64 // bytes received so far
 	fresh bool  // the prompt preamble has not been sent yet
 	timer *time.Timer
+	// procGen is the client's procGen when it was opened: one opened
+	// before a reload was seen is closed instead of kept
+	procGen uint64
 }
 
 func isTimeout(err error) bool {
@@ -633,6 +667,9 @@ type Stat struct {
 func (a *RuntimeAPI) Stat(ctx context.Context, backend string) ([]Stat, error) {
 	if err := checkName("backend", backend); err != nil {
 		return nil, fmt.Errorf("haproxy %s: %w", a.where(), err)
+	}
+	if err := a.Verify(ctx, a.opt.CheckEvery); err != nil {
+		return nil, err
 	}
 	for joined := 0; ; joined++ {
 		a.mu.Lock()
@@ -769,26 +806,38 @@ func parseStat(reply string) ([]Stat, error) {
 
 // SetState sets a server's admin state: "ready", "drain" or "maint".
 func (a *RuntimeAPI) SetState(ctx context.Context, backend, server, state string) error {
+	return a.setState(ctx, "", backend, server, state)
+}
+
+func (a *RuntimeAPI) setState(ctx context.Context, host, backend, server, state string) error {
 	switch state {
 	case "ready", "drain", "maint":
 	default:
 		return fmt.Errorf("haproxy %s: server state %q: want ready, drain or maint", a.where(), state)
 	}
-	return a.set(ctx, backend, server, "state "+state)
+	return a.set(ctx, host, backend, server, "state "+state, state, -1)
 }
 
 // SetWeight sets a server's weight to pct percent of its configured weight.
 // With HAProxy's default weight 1 anything below 100% rounds to 0: configure
 // "weight 100" on servers that ramp.
 func (a *RuntimeAPI) SetWeight(ctx context.Context, backend, server string, pct int) error {
+	return a.setWeight(ctx, "", backend, server, pct)
+}
+
+func (a *RuntimeAPI) setWeight(ctx context.Context, host, backend, server string, pct int) error {
 	if pct < 0 || pct > 100 {
 		return fmt.Errorf("haproxy %s: weight %d%%: want 0..100", a.where(), pct)
 	}
-	return a.set(ctx, backend, server, "weight "+strconv.Itoa(pct)+"%")
+	return a.set(ctx, host, backend, server, "weight "+strconv.Itoa(pct)+"%", "", pct)
 }
 
-// set runs "set server B/S ARGS"; success is an empty reply.
-func (a *RuntimeAPI) set(ctx context.Context, backend, server, args string) error {
+// set runs "set server B/S ARGS"; success is an empty reply. With
+// Options.Track it first checks which process serves, remembers what
+// HAProxy accepted (to re-apply it after a reload), and a reply from a
+// process that a reload stopped ("Proxy is disabled.") makes it check
+// again and send the command once more, to the process that serves.
+func (a *RuntimeAPI) set(ctx context.Context, host, backend, server, args, state string, weight int) error {
 	if err := checkName("backend", backend); err != nil {
 		return fmt.Errorf("haproxy %s: %w", a.where(), err)
 	}
@@ -796,7 +845,28 @@ func (a *RuntimeAPI) set(ctx context.Context, backend, server, args string) erro
 		return fmt.Errorf("haproxy %s: %w", a.where(), err)
 	}
 	cmd := "set server " + backend + "/" + server + " " + args
-	return a.expectEmpty(ctx, cmd)
+	if !a.opt.Track {
+		return a.expectEmpty(ctx, cmd)
+	}
+	for attempt := 0; ; attempt++ {
+		maxAge := a.opt.CheckEvery
+		if attempt > 0 {
+			maxAge = 0
+		}
+		if err := a.verify(ctx, maxAge); err != nil {
+			return err
+		}
+		a.stateMu.RLock()
+		err := a.expectEmpty(ctx, cmd)
+		if err == nil {
+			a.remember(host, backend, server, state, weight)
+		}
+		a.stateMu.RUnlock()
+		if isDisabled(err) && attempt == 0 {
+			continue
+		}
+		return err
+	}
 }
 
 func (a *RuntimeAPI) expectEmpty(ctx context.Context, cmd string) error {

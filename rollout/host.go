@@ -152,7 +152,17 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepInstall:
 		return p.install(ctx, h.t.Files, true)
 	case StepCheck:
-		return p.r.validator().Check(ctx, h.conn, h.t.Spec.Check)
+		if err := p.r.validator().Check(ctx, h.conn, h.t.Spec.Check); err != nil {
+			return err
+		}
+		// the last moment before the restart: no LB may send the host
+		// traffic, even one reloaded since the drain
+		if hd, ok := h.drainer.(Holder); ok {
+			if err := hd.Hold(ctx); err != nil {
+				return fmt.Errorf("not restarting: the host may be taking traffic: %w", err)
+			}
+		}
+		return nil
 	case StepRestart:
 		return p.run(ctx, "restart", h.t.Spec.Restart)
 	case StepHealth:

@@ -38,6 +38,14 @@ type Drainer interface {
 	Serving(ctx context.Context) (bool, string, error)
 }
 
+// Holder is implemented by drainers that can confirm, right before a
+// restart, that no load balancer sends the host traffic (HAProxy: checked
+// on the process that serves now, after any reload). An error means the
+// host is not restarted.
+type Holder interface {
+	Hold(ctx context.Context) error
+}
+
 // Confirmer is implemented by drainers whose LB confirms a server with
 // its own health check after it comes back (HAProxy: "UP", not "UP 1/2"):
 // undrain waits for that before the host counts as back in service.
@@ -82,6 +90,11 @@ type Env struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Validator stages and validates files; nil is validate.Remote.
 	Validator Validator
+	// LBNotices, when set, is called with the run's own event emitter at
+	// the start of the run and with nil at its end: the drivers report
+	// what changed under the run on the load balancers (an HAProxy reload,
+	// lb_reload) through it.
+	LBNotices func(emit func(event.Event))
 }
 
 // clocked is env with the real clock where it has none: the one place the
@@ -216,7 +229,13 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 		r.hosts[t.Host.Name] = &hostInfo{t: t}
 		r.order = append(r.order, t.Host.Name)
 	}
+	if env.LBNotices != nil {
+		env.LBNotices(r.emit)
+	}
 	err := r.execute(hardCtx)
+	if env.LBNotices != nil {
+		env.LBNotices(nil)
+	}
 	return r.finish(ctx, err)
 }
 

@@ -171,6 +171,8 @@ func describe(e event.Event) (what, status, detail string) {
 		return string(e.Phase), e.Status, remoteDetail(e)
 	case event.Log:
 		return "log", e.Level, msg
+	case event.LBReload:
+		return "lb reload", e.Status, msg
 	case event.RunDone:
 		d := ""
 		if e.ExitCode != nil {

@@ -33,6 +33,9 @@ type Options struct {
 	Names []string // host names; Hosts may then be 0
 
 	HAProxy int // HAProxy instances in front of the hosts (0 = none, 2 = an HA pair)
+	// MasterWorker runs HAProxy as Debian's unit does (-W, the admin socket
+	// with "expose-fd listeners"), so ReloadHAProxy reloads it seamlessly.
+	MasterWorker bool
 
 	AppBinary     string // a built demo-app; "" = no app is started
 	RestartScript string // restart-app, used to start the app (required with AppBinary)
@@ -84,6 +87,7 @@ type Fleet struct {
 	HAProxySockets []string `json:"haproxy_sockets"` // admin socket paths, one per HAProxy
 	FrontendPorts  []int    `json:"frontend_ports"`  // one HTTP frontend port per HAProxy
 	Backend        string   `json:"backend"`         // "web"
+	MasterWorker   bool     `json:"master_worker,omitempty"`
 
 	AppBinary     string `json:"app_binary,omitempty"`
 	RestartScript string `json:"restart_script,omitempty"`
@@ -158,6 +162,7 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 		ClientKey:     filepath.Join(dir, "client_key"),
 		KnownHosts:    filepath.Join(dir, "known_hosts"),
 		Backend:       "web",
+		MasterWorker:  opts.MasterWorker,
 		AppBinary:     opts.AppBinary,
 		RestartScript: opts.RestartScript,
 	}

@@ -24,9 +24,13 @@ const maxSocketPath = 107
 
 func (f *Fleet) haproxyConfig(sock string, frontendPort int) string {
 	var b strings.Builder
+	expose := ""
+	if f.MasterWorker {
+		expose = " expose-fd listeners"
+	}
 	fmt.Fprintf(&b, `# written by rollout's internal/fleet
 global
-    stats socket %s mode 600 level admin
+    stats socket %s mode 600 level admin%s
     stats timeout 30s
     maxconn 4096
 
@@ -47,7 +51,7 @@ frontend fe
 backend %s
     balance roundrobin
     option httpchk GET /healthz
-`, sock, frontendPort, f.Backend, f.Backend)
+`, sock, expose, frontendPort, f.Backend, f.Backend)
 	for _, h := range f.Hosts {
 		fmt.Fprintf(&b, "    server %s %s check inter 200ms fall 2 rise 2 weight 100\n", h.Name, net.JoinHostPort(h.Address(), strconv.Itoa(h.AppPort)))
 	}
@@ -73,7 +77,7 @@ func (f *Fleet) startHAProxy(ctx context.Context, n, frontendPort int, detach bo
 		if err := os.WriteFile(cfgPath, []byte(f.haproxyConfig(sock, frontendPort)), 0o644); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		p, exited, err := startProcess(name, []string{HAProxyBinary, "-db", "-f", cfgPath}, logPath, cfgPath, detach)
+		p, exited, err := startProcess(name, f.haproxyArgv(cfgPath), logPath, cfgPath, detach)
 		if err != nil {
 			return err
 		}
@@ -108,6 +112,104 @@ func (f *Fleet) startHAProxy(ctx context.Context, n, frontendPort int, detach bo
 		}
 		frontendPort = ports[0]
 	}
+}
+
+func (f *Fleet) haproxyArgv(cfgPath string) []string {
+	if f.MasterWorker {
+		return []string{HAProxyBinary, "-W", "-db", "-f", cfgPath}
+	}
+	return []string{HAProxyBinary, "-db", "-f", cfgPath}
+}
+
+// servingPid is the pid of the HAProxy worker that a new connection to
+// sock reaches, 0 when none answers or only a stopping one does.
+func servingPid(sock string) int {
+	out, err := adminCommand(sock, "show info")
+	if err != nil || strings.Contains(out, "\nStopping: 1") {
+		return 0
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid: "); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// HAProxyPid is the pid of HAProxy lb's serving worker (the process itself
+// without MasterWorker), 0 when none answers.
+func (f *Fleet) HAProxyPid(lb int) int { return servingPid(f.HAProxySockets[lb]) }
+
+// ReloadHAProxy reloads HAProxy lb as `systemctl reload haproxy` does in
+// master-worker mode (USR2 to the master): a new worker starts from the
+// configuration (server states reset to it) and the old one finishes its
+// connections. It returns once a new connection reaches the new worker.
+func (f *Fleet) ReloadHAProxy(ctx context.Context, lb int) error {
+	if !f.MasterWorker {
+		return errors.New("reload haproxy: the fleet was started without MasterWorker")
+	}
+	name := "haproxy " + strconv.Itoa(lb+1)
+	p, ok := f.process(name)
+	if !ok || !p.Running() {
+		return fmt.Errorf("reload %s: not running", name)
+	}
+	old := servingPid(f.HAProxySockets[lb])
+	reloads := func() int {
+		b, _ := os.ReadFile(p.Log)
+		return strings.Count(string(b), "Reloading HAProxy")
+	}
+	n := reloads()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// a master that has just started ignores USR2 for a moment: send it
+	// again until the master says it reloads
+	for reloads() == n {
+		if err := syscall.Kill(p.PID, syscall.SIGUSR2); err != nil {
+			return fmt.Errorf("reload %s: %w", name, err)
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-wctx.Done():
+			t.Stop()
+			return fmt.Errorf("reload %s: the master never reloaded; see %s", name, p.Log)
+		case <-t.C:
+		}
+	}
+	return poll(wctx, name, nil, 5*time.Millisecond, func() error {
+		if pid := servingPid(f.HAProxySockets[lb]); pid == 0 || pid == old {
+			return fmt.Errorf("the old worker (pid %d) still answers", old)
+		}
+		return nil
+	})
+}
+
+// RestartHAProxy stops HAProxy lb and starts it again with the same
+// configuration and ports: every runtime state (drain, maint, weights) is
+// lost, and the admin socket is gone in between.
+func (f *Fleet) RestartHAProxy(ctx context.Context, lb int) error {
+	name := "haproxy " + strconv.Itoa(lb+1)
+	i := f.processIndex(name)
+	if i < 0 {
+		return fmt.Errorf("restart %s: not started by this fleet", name)
+	}
+	p := f.Processes[i]
+	if err := stopPIDs([]Process{p}, 5*time.Second); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	np, exited, err := startProcess(name, f.haproxyArgv(p.Marker), p.Log, p.Marker, false)
+	if err != nil {
+		return err
+	}
+	f.Processes[i] = np
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return poll(wctx, name, exited, 5*time.Millisecond, func() error {
+		if servingPid(f.HAProxySockets[lb]) == 0 {
+			return errors.New("no answer on the admin socket")
+		}
+		return nil
+	})
 }
 
 // adminCommand sends one command line to an HAProxy admin socket and returns

@@ -50,6 +50,9 @@ type Wiring struct {
 	pools map[becomeKey]*remote.Pool
 	lbs   map[string]*drain.RuntimeAPI
 	opts  Options
+	// notice is the run's event emitter while a run is under way (see
+	// rollout.Env.LBNotices)
+	notice func(event.Event)
 }
 
 // becomeKey selects the pool: connections that become another user are
@@ -151,6 +154,7 @@ func (w *Wiring) Env(sink event.Sink) rollout.Env {
 			return c, nil
 		},
 		NewDrainer:  w.NewDrainer,
+		LBNotices:   w.setNotice,
 		NewGate:     w.NewGate,
 		NewAnalyser: w.NewAnalyser,
 		Sink:        sink,
@@ -233,6 +237,7 @@ func (w *Wiring) RuntimeAPI(ctx context.Context, via, endpoint string) (*drain.R
 	}
 	opt := drain.RunOptions
 	opt.Via = via
+	opt.OnReload = w.reloaded
 	a, err := drain.NewRuntimeAPIOptions(endpoint, dial, opt)
 	if err != nil {
 		return nil, err
@@ -244,6 +249,33 @@ func (w *Wiring) RuntimeAPI(ctx context.Context, via, endpoint string) (*drain.R
 	}
 	w.lbs[key] = a
 	return a, nil
+}
+
+func (w *Wiring) setNotice(emit func(event.Event)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.notice = emit
+}
+
+// reloaded reports an HAProxy reload or restart that a runtime API client
+// saw and re-applied the run's server states after.
+func (w *Wiring) reloaded(r drain.Reload) {
+	w.mu.Lock()
+	emit := w.notice
+	w.mu.Unlock()
+	if emit == nil {
+		return
+	}
+	e := event.Event{Event: event.LBReload, Status: event.StatusOK, Message: r.Summary()}
+	if r.Err() != nil {
+		e.Status = event.StatusFailed
+	}
+	for _, s := range r.Servers {
+		if s.Host != "" {
+			e.Hosts = append(e.Hosts, s.Host)
+		}
+	}
+	emit(e)
 }
 
 // haproxy adds the pool view the capacity floor needs.

@@ -26,6 +26,7 @@ const (
 	RunDone        Kind = "run_done"        // Status, Counts, ExitCode, Message (what happened), Next (the command to run next)
 	HostState      Kind = "host_state"      // Host, Revision, Message: what rollout knows of a host before it is touched (skip, change, drift)
 	Analysis       Kind = "analysis"        // Host, Batch, Status pass|hold|fail, Message (the reason), Analysis (the figures)
+	LBReload       Kind = "lb_reload"       // Status ok|failed, Message (the endpoint, old → new process, what was re-applied), Hosts (those whose state was re-applied)
 	Hook           Kind = "hook"            // Status running|ok|failed, Message (the hook, when, where; why it failed), Batch (after_batch), Host (its on host), Remote (when it ended: the command, exit status, output)
 )
 
