@@ -55,6 +55,7 @@ type Config struct {
 	Username, Password string // basic auth, when Username is set
 	BearerToken        string // Authorization: Bearer, when set
 	CAFile             string // PEM bundle to verify the server with ("" = the system's)
+	CertFile, KeyFile  string // a client certificate, when both are set
 	InsecureSkipVerify bool
 	Timeout            time.Duration // per query; default DefaultTimeout
 }
@@ -82,7 +83,7 @@ func New(cfg Config) (*Source, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CAFile != "" || cfg.InsecureSkipVerify {
+	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.InsecureSkipVerify {
 		tc := &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // the plan asks for it by name
 		if cfg.CAFile != "" {
 			pem, err := os.ReadFile(cfg.CAFile)
@@ -94,6 +95,13 @@ func New(cfg Config) (*Source, error) {
 				return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", cfg.CAFile)
 			}
 			tc.RootCAs = pool
+		}
+		if cfg.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
 		}
 		tr.TLSClientConfig = tc
 	}
