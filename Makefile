@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= v0.8.2
 GOVULNCHECK_VERSION ?= v1.9.0
 FUZZTIME ?= 20s
 # packages the e2e tests need, installed with apt-get when missing (as root)
-APT_PACKAGES := openssh-server haproxy git tmux socat patch nginx jq ansible
+APT_PACKAGES := openssh-server haproxy git tmux socat patch nginx jq ansible prometheus
 # install: where `make install` puts the binary, man pages and completions
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -54,7 +54,7 @@ dist:
 	done
 	cd $(DIST_DIR) && sha256sum rollout-* >SHA256SUMS && cat SHA256SUMS
 
-# deps: system packages for the real fleet (sshd, haproxy, nginx, etcd) and ansible-core
+# deps: system packages for the real fleet (sshd, haproxy, nginx, etcd, prometheus) and ansible-core
 # (the differential tests compare rollout with it), idempotent;
 # EXTRA_APT names more Debian packages (bench-deps uses it).
 deps:
@@ -69,6 +69,7 @@ deps:
 	command -v etcdctl >/dev/null || missing="$$missing etcd-client"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	for p in $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v ansible-inventory >/dev/null || missing="$$missing ansible"; \
 	if [ -n "$$missing" ]; then \

@@ -43,11 +43,16 @@ type Counters struct {
 }
 
 // Snapshot is every server's counters on every load balancer, read at At.
-// A load balancer that could not be read is in Unread with the reason.
+// A load balancer that could not be read is in Unread with the reason: the
+// verdict holds for it. A source whose reading can never succeed as
+// configured (Prometheus refusing a query as bad PromQL) is in Broken: the
+// verdict fails, whatever the counters say.
 type Snapshot struct {
 	At     time.Time
 	LBs    map[string]map[string]Counters // LB (endpoint) → server → counters
 	Unread map[string]string              // LB → why it could not be read
+	Broken map[string]string              // LB → why it will never be read
+	Notes  []string                       // what the source left out (a server a query does not list)
 }
 
 // Thresholds are the limits of a verdict. A nil limit is not judged.
@@ -259,6 +264,7 @@ func Compare(start, end Snapshot, canary, exclude []string, th Thresholds) Resul
 	for lb, why := range end.Unread {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s not read: %s", lb, why))
 	}
+	res.Notes = append(res.Notes, end.Notes...)
 	for _, lb := range lbs {
 		servers := end.LBs[lb]
 		before, readBefore := start.LBs[lb]
@@ -304,6 +310,13 @@ func Compare(start, end Snapshot, canary, exclude []string, th Thresholds) Resul
 		res.PerLB[i].Baseline.Servers = res.Baseline.Servers
 	}
 	res.Verdict, res.Reason = judge(res, th)
+	if len(end.Broken) > 0 {
+		var why []string
+		for _, lb := range slices.Sorted(maps.Keys(end.Broken)) {
+			why = append(why, end.Broken[lb])
+		}
+		res.Verdict, res.Reason = Fail, strings.Join(why, "; ")
+	}
 	if res.Verdict == Pass && res.Baseline.Requests == 0 && (th.MaxErrorRateIncrease != nil || th.MaxResponseTimeIncrease != nil) {
 		res.Notes = append(res.Notes, "the unchanged cohort had no traffic in the window: only the absolute limits were judged")
 	}

@@ -299,3 +299,24 @@ func TestPercent(t *testing.T) {
 		}
 	}
 }
+
+// A broken source fails the verdict whatever its counters say; its notes
+// reach the result.
+func TestCompareBrokenSource(t *testing.T) {
+	th := Thresholds{MaxErrorRate: f(0.01), MinRequests: 10}
+	start := snap(0, map[string]map[string]Counters{"prom": {"web1": c(0, 0), "web2": c(0, 0)}})
+	end := snap(10*time.Second, map[string]map[string]Counters{"prom": {"web1": c(500, 0), "web2": c(500, 0)}})
+	end.Notes = []string{"errors query lists no web3"}
+	if r := Compare(start, end, []string{"web1"}, nil, th); r.Verdict != Pass || !strings.Contains(strings.Join(r.Notes, " "), "lists no web3") {
+		t.Fatalf("healthy: %s %q %v", r.Verdict, r.Reason, r.Notes)
+	}
+	end.Broken = map[string]string{"prom": "requests query `x` (plan.hcl:3): bad_data: parse error"}
+	if r := Compare(start, end, []string{"web1"}, nil, th); r.Verdict != Fail || !strings.Contains(r.Reason, "plan.hcl:3") {
+		t.Fatalf("broken: %s %q", r.Verdict, r.Reason)
+	}
+	// broken without any reading: still a failure, not a hold
+	empty := Snapshot{At: t0.Add(time.Second), Broken: end.Broken}
+	if r := Compare(start, empty, []string{"web1"}, nil, th); r.Verdict != Fail {
+		t.Fatalf("broken, nothing read: %s %q", r.Verdict, r.Reason)
+	}
+}

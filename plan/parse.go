@@ -105,9 +105,10 @@ type planImpl struct {
 
 // block is a drain, file or health block kept for per-host evaluation.
 type block struct {
-	label string // drain/health kind, file name
-	attrs hcl.Attributes
-	def   hcl.Range
+	label  string // drain/health kind, file name
+	attrs  hcl.Attributes
+	blocks hcl.Blocks // nested blocks, where the schema has some
+	def    hcl.Range
 }
 
 // Load reads filename and parses it with Parse.
@@ -332,7 +333,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 				"A plan has at most one analysis block; the first is at %s.", analysisBlocks[0].DefRange)
 			continue
 		}
-		p.Analysis = d.analysis(b, ctx, impl.drain)
+		p.Analysis = d.analysis(p, b, ctx, impl.drain)
 	}
 	if len(impl.files) == 0 {
 		d.errorf(blk.DefRange, "Missing file block",
@@ -415,7 +416,7 @@ func (d *decoder) labelled(b *hcl.Block, schemas map[string]*hcl.BodySchema, req
 	content, diags := b.Body.Content(schema)
 	d.add(diags)
 	d.require(b, content.Attributes, required[kind], diags)
-	return &block{label: kind, attrs: content.Attributes, def: b.DefRange}
+	return &block{label: kind, attrs: content.Attributes, blocks: content.Blocks, def: b.DefRange}
 }
 
 // planWide refuses host.* and revision in a plan-wide attribute. It

@@ -580,6 +580,14 @@ func (r *run) startAnalysis(ctx context.Context, todo []string) error {
 		return refuse(fix, "analysis %q: %v", a.Kind, err)
 	}
 	s := an.Read(ctx)
+	if len(s.Broken) > 0 {
+		var why []string
+		for _, e := range s.Broken {
+			why = append(why, e)
+		}
+		sort.Strings(why)
+		return refuse(fix, "analysis %q: %s", a.Kind, strings.Join(why, "; "))
+	}
 	if len(s.LBs) == 0 {
 		var why []string
 		for lb, e := range s.Unread {

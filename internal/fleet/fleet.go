@@ -36,6 +36,9 @@ type Options struct {
 	// MasterWorker runs HAProxy as Debian's unit does (-W, the admin socket
 	// with "expose-fd listeners"), so ReloadHAProxy reloads it seamlessly.
 	MasterWorker bool
+	// Metrics gives each HAProxy a loopback frontend serving its built-in
+	// Prometheus exporter at /metrics (MetricsPorts).
+	Metrics bool
 
 	AppBinary     string // a built demo-app; "" = no app is started
 	RestartScript string // restart-app, used to start the app (required with AppBinary)
@@ -84,10 +87,11 @@ type Fleet struct {
 	ClientKey  string `json:"client_key"`  // private key authorized on every sshd (root)
 	KnownHosts string `json:"known_hosts"` // every sshd's host key as [ADDRESS]:PORT
 
-	HAProxySockets []string `json:"haproxy_sockets"` // admin socket paths, one per HAProxy
-	FrontendPorts  []int    `json:"frontend_ports"`  // one HTTP frontend port per HAProxy
-	Backend        string   `json:"backend"`         // "web"
 	MasterWorker   bool     `json:"master_worker,omitempty"`
+	HAProxySockets []string `json:"haproxy_sockets"`         // admin socket paths, one per HAProxy
+	FrontendPorts  []int    `json:"frontend_ports"`          // one HTTP frontend port per HAProxy
+	MetricsPorts   []int    `json:"metrics_ports,omitempty"` // with Options.Metrics: each HAProxy's /metrics
+	Backend        string   `json:"backend"`                 // "web"
 
 	AppBinary     string `json:"app_binary,omitempty"`
 	RestartScript string `json:"restart_script,omitempty"`
@@ -96,6 +100,8 @@ type Fleet struct {
 	// processes are found through each host's run/*.pid files instead,
 	// because restarts replace them.
 	Processes []Process `json:"processes"`
+
+	metrics bool // Options.Metrics
 }
 
 var hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -165,6 +171,7 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 		MasterWorker:  opts.MasterWorker,
 		AppBinary:     opts.AppBinary,
 		RestartScript: opts.RestartScript,
+		metrics:       opts.Metrics,
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)

@@ -22,7 +22,9 @@ const HAProxyBinary = "/usr/sbin/haproxy"
 // holds 108 bytes including the terminating NUL).
 const maxSocketPath = 107
 
-func (f *Fleet) haproxyConfig(sock string, frontendPort int) string {
+// haproxyConfig is HAProxy's config; metricsPort > 0 adds a frontend
+// serving the built-in Prometheus exporter there.
+func (f *Fleet) haproxyConfig(sock string, frontendPort, metricsPort int) string {
 	var b strings.Builder
 	expose := ""
 	if f.MasterWorker {
@@ -55,6 +57,14 @@ backend %s
 	for _, h := range f.Hosts {
 		fmt.Fprintf(&b, "    server %s %s check inter 200ms fall 2 rise 2 weight 100\n", h.Name, net.JoinHostPort(h.Address(), strconv.Itoa(h.AppPort)))
 	}
+	if metricsPort > 0 {
+		fmt.Fprintf(&b, `
+frontend metrics
+    bind 127.0.0.1:%d
+    http-request use-service prometheus-exporter if { path /metrics }
+    http-request return status 404
+`, metricsPort)
+	}
 	return b.String()
 }
 
@@ -73,8 +83,16 @@ func (f *Fleet) startHAProxy(ctx context.Context, n, frontendPort int, detach bo
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	logPath := filepath.Join(f.Dir, "logs", "haproxy-"+strconv.Itoa(n)+".log")
 	const attempts = 3
+	metricsPort := 0
 	for attempt := 1; ; attempt++ {
-		if err := os.WriteFile(cfgPath, []byte(f.haproxyConfig(sock, frontendPort)), 0o644); err != nil {
+		if f.metrics {
+			ports, err := freePorts(1)
+			if err != nil {
+				return err
+			}
+			metricsPort = ports[0]
+		}
+		if err := os.WriteFile(cfgPath, []byte(f.haproxyConfig(sock, frontendPort, metricsPort)), 0o644); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		p, exited, err := startProcess(name, f.haproxyArgv(cfgPath), logPath, cfgPath, detach)
@@ -91,16 +109,25 @@ func (f *Fleet) startHAProxy(ctx context.Context, n, frontendPort int, detach bo
 			if !strings.Contains(out, "Name: HAProxy") {
 				return fmt.Errorf("unexpected show info answer %q", out)
 			}
-			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(frontendPort), time.Second)
-			if err != nil {
-				return err
+			for _, port := range []int{frontendPort, metricsPort} {
+				if port == 0 {
+					continue
+				}
+				c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+				if err != nil {
+					return err
+				}
+				c.Close()
 			}
-			return c.Close()
+			return nil
 		})
 		cancel()
 		if err == nil {
 			f.HAProxySockets = append(f.HAProxySockets, sock)
 			f.FrontendPorts = append(f.FrontendPorts, frontendPort)
+			if metricsPort > 0 {
+				f.MetricsPorts = append(f.MetricsPorts, metricsPort)
+			}
 			return nil
 		}
 		if !errors.Is(err, errExited) || attempt == attempts {

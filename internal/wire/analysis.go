@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/rollout-sh/rollout/analysis"
+	"github.com/rollout-sh/rollout/analysis/prometheus"
 	"github.com/rollout-sh/rollout/drain"
 	"github.com/rollout-sh/rollout/internal/localrun"
 	"github.com/rollout-sh/rollout/plan"
@@ -18,7 +20,7 @@ const readTimeout = 10 * time.Second
 
 // NewAnalyser builds the source of the plan's canary analysis: the
 // per-server counters of "show stat" on every LB of the drain "haproxy"
-// block, or the output of the analysis command.
+// block, the output of the analysis command, or the plan's PromQL queries.
 func (w *Wiring) NewAnalyser(ctx context.Context, a *plan.Analysis, t *rollout.Target) (rollout.Analyser, error) {
 	switch a.Kind {
 	case "haproxy":
@@ -47,6 +49,8 @@ func (w *Wiring) NewAnalyser(ctx context.Context, a *plan.Analysis, t *rollout.T
 			r = c
 		}
 		return &commandSource{run: r, cmd: a.Command}, nil
+	case "prometheus":
+		return newPrometheus(a.Prometheus, os.LookupEnv)
 	}
 	return nil, fmt.Errorf("unknown analysis kind %q", a.Kind)
 }
@@ -129,4 +133,44 @@ func (c *commandSource) Read(ctx context.Context) analysis.Snapshot {
 	}
 	snap.LBs[analysis.CommandLB] = servers
 	return snap
+}
+
+// newPrometheus builds the analysis "prometheus" source, with the
+// credentials the plan names read from the environment.
+func newPrometheus(p *plan.Prometheus, env func(string) (string, bool)) (*prometheus.Source, error) {
+	if p == nil {
+		return nil, fmt.Errorf("analysis \"prometheus\" has no source")
+	}
+	secret := func(attr, name string) (string, error) {
+		if name == "" {
+			return "", nil
+		}
+		v, ok := env(name)
+		if !ok || v == "" {
+			return "", fmt.Errorf("%s names %s, which is not set in the environment", attr, name)
+		}
+		return v, nil
+	}
+	cfg := prometheus.Config{Address: p.Address, ServerLabel: p.ServerLabel, CAFile: p.CAFile,
+		CertFile: p.CertFile, KeyFile: p.KeyFile, InsecureSkipVerify: p.InsecureSkipVerify, Timeout: readTimeout}
+	for _, q := range []struct {
+		name string
+		src  plan.PromQL
+		dst  *prometheus.Query
+	}{{"requests", p.Requests, &cfg.Requests}, {"errors", p.Errors, &cfg.Errors}, {"response_time", p.ResponseTime, &cfg.ResponseTime}} {
+		if q.src.Expr != "" {
+			*q.dst = prometheus.Query{Name: q.name, Expr: q.src.Expr, At: q.src.Where()}
+		}
+	}
+	var err error
+	if cfg.Username, err = secret("username_env", p.UsernameEnv); err != nil {
+		return nil, err
+	}
+	if cfg.Password, err = secret("password_env", p.PasswordEnv); err != nil {
+		return nil, err
+	}
+	if cfg.BearerToken, err = secret("bearer_token_env", p.BearerTokenEnv); err != nil {
+		return nil, err
+	}
+	return prometheus.New(cfg)
 }
