@@ -36,7 +36,7 @@ var rootSchema = &hcl.BodySchema{
 var planSchema = &hcl.BodySchema{
 	Attributes: attrs(
 		// plan-wide
-		"inventory", "hosts", "repo", "revision", "batch", "max_failures",
+		"inventory", "hosts", "repo", "revision", "batch", "max_in_flight", "max_failures",
 		"on_failure", "pause", "min_in_service", "expect_hosts",
 		"allow_downtime", "become", "approve_after", "ssh_keepalive", "ssh_keepalive_count",
 		// per host
@@ -230,6 +230,19 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		if qs, ok := d.batch(a["batch"], ctx); ok {
 			p.Batch = qs
 		}
+	}
+	if d.planWide(a["max_in_flight"]) {
+		if v, ok := d.eval(a["max_in_flight"], ctx); ok {
+			if q, ok := d.quantityValue(a["max_in_flight"], a["max_in_flight"].Expr.Range(), v, 1); ok {
+				p.MaxInFlight = q
+			}
+		}
+	}
+	if a["batch"] != nil && a["max_in_flight"] != nil {
+		rng := a["max_in_flight"].NameRange
+		d.errorf(rng, "Both batch and max_in_flight",
+			"The plan sets both batch (line %d) and max_in_flight (line %d): batch rolls in batches that each wait for their slowest host, max_in_flight keeps a rolling window of that many hosts out at a time. Keep one of them.",
+			a["batch"].NameRange.Start.Line, rng.Start.Line)
 	}
 	if d.planWide(a["max_failures"]) {
 		if q, ok := d.quantity(a["max_failures"], ctx); ok {

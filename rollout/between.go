@@ -33,6 +33,10 @@ type Between struct {
 	Analysed bool
 	// Floor is how many members of a pool of n must keep serving.
 	Floor func(n int) int
+	// Window is the rolling window (max_in_flight resolved to a host
+	// count): every batch after the first (the canary) runs with at most
+	// Window hosts out at a time, fitted to the floor as a whole.
+	Window int
 	// PlanFile names the plan in the commands the reducer's refusals
 	// suggest.
 	PlanFile string
@@ -184,6 +188,16 @@ func (s *Between) fit(in Input) (Decision, bool) {
 		return Decision{}, false
 	}
 	var d Decision
+	if s.Window > 0 && s.Next > 0 {
+		// a rolling window: as many out at once as fit under the floor
+		// now (hosts not serving cost nothing), never more than Window
+		d.Window = min(s.Window, len(now))
+		if d.Window < s.Window && len(later) > 0 {
+			d.Log, d.LogLevel = fmt.Sprintf("capacity floor: the rolling window of batch %d shrunk to %d hosts out at a time (max_in_flight is %d)", s.Next+1, d.Window, s.Window), "warn"
+		}
+		now, later = batch, nil
+		d.Budget = s.FailLimit - s.Failures
+	}
 	if len(later) > 0 {
 		d.Log, d.LogLevel = fmt.Sprintf("capacity floor: batch %d shrunk to %s; %s moved to the next batch",
 			s.Next+1, strings.Join(now, ", "), strings.Join(later, ", ")), "warn"

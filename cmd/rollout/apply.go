@@ -108,6 +108,9 @@ func (o *applyOptions) again() string {
 	if o.Scope.Limit != "" {
 		s += " --limit " + shellWord(o.Scope.Limit)
 	}
+	if o.Scope.MaxInFlight != "" {
+		s += " --max-in-flight " + shellWord(o.Scope.MaxInFlight)
+	}
 	if o.Scope.Batch != "" {
 		s += " --batch " + shellWord(o.Scope.Batch)
 	}
@@ -134,7 +137,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, Revision: o.Scope.Revision}
+	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, MaxInFlight: o.Scope.MaxInFlight, Revision: o.Scope.Revision}
 	if o.Kind == "rollback" {
 		to, err := rollbackTarget(ctx, ios, o)
 		if err != nil {
@@ -370,7 +373,11 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 		if len(batches) > 8 && i >= 4 && i < len(batches)-2 {
 			continue
 		}
-		fmt.Fprintf(w, "%sbatch %d: %s\n", indent, i+1, nameList(batch))
+		window := ""
+		if pr.Window.Set && i > 0 {
+			window = fmt.Sprintf(" (a rolling window: at most %d out at a time, the next starting as one finishes)", max(1, pr.Window.Of(hostsIn(batches))))
+		}
+		fmt.Fprintf(w, "%sbatch %d%s: %s\n", indent, i+1, window, nameList(batch))
 	}
 	if len(skip) > 0 {
 		fmt.Fprintf(w, "%sskipped, already at %s: %s\n", indent, plan.ShortRev(pr.Revision), nameList(skip))
@@ -378,6 +385,14 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 	if len(unknown) > 0 {
 		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, nameList(unknown))
 	}
+}
+
+func hostsIn(batches [][]string) int {
+	n := 0
+	for _, b := range batches {
+		n += len(b)
+	}
+	return n
 }
 
 // nameList is names joined with commas, or, for more than 12, the first

@@ -73,7 +73,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	if o.Out != "" && o.Scope.Revision != "" {
 		return &rollout.Refusal{Problem: "--out saves what apply will do, and apply deploys the plan's pin; --revision is for looking only", Next: "rollout plan " + o.PlanFile + " --out " + o.Out + "  # once the revision is pinned in the plan"}
 	}
-	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch,
+	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, MaxInFlight: o.Scope.MaxInFlight,
 		Revision: o.Scope.Revision, LooseRevision: o.Out == ""})
 	if err != nil {
 		return err
@@ -175,6 +175,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	}
 	if o.UI == "json" {
 		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": run.batches, "hosts": rows, "warnings": nonNil(pr.Warnings)}
+		if pr.Window.Set {
+			out["max_in_flight"] = max(1, pr.Window.Of(hostsIn(run.batches)))
+		}
 		enc := json.NewEncoder(ios.Out)
 		if err := enc.Encode(out); err != nil {
 			return err
