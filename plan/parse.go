@@ -49,6 +49,7 @@ var planSchema = &hcl.BodySchema{
 		{Type: "backend", LabelNames: []string{"kind"}},
 		{Type: "analysis", LabelNames: []string{"kind"}},
 		{Type: "hook", LabelNames: []string{"name"}},
+		{Type: "wave", LabelNames: []string{"name"}},
 	},
 }
 
@@ -298,6 +299,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	}
 	var analysisBlocks []*hcl.Block
 	hookNames := map[string]hcl.Range{}
+	waveNames := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "drain":
@@ -321,6 +323,10 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			if h := d.hook(p, b, hookNames); h != nil {
 				p.Hooks = append(p.Hooks, h)
 			}
+		case "wave":
+			if w := d.wave(p, b, waveNames); w != nil {
+				p.Waves = append(p.Waves, w)
+			}
 		case "health":
 			sawHealth = true // a health block of an unknown kind is its own error, not "no health block"
 			if h := d.labelled(b, healthSchemas, healthRequired, "health"); h != nil {
@@ -339,6 +345,11 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			d.require(b, bc.Attributes, fileRequired, bd)
 			impl.files = append(impl.files, &block{label: name, attrs: bc.Attributes, def: b.DefRange})
 		}
+	}
+	d.checkWaves(p.Waves)
+	if len(p.Waves) > 0 && a["max_in_flight"] != nil {
+		d.errorf(a["max_in_flight"].NameRange, "Waves with max_in_flight",
+			"A plan with wave blocks rolls each wave in batches (the wave's batch or the plan's); max_in_flight does not apply to waves yet. Use batch instead.")
 	}
 	for i, b := range analysisBlocks {
 		if i > 0 {

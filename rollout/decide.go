@@ -53,6 +53,7 @@ type Decision struct {
 	// at most Window out at a time, and start no more once Budget more
 	// of them have failed (Budget: failures the run still allows).
 	Window, Budget int
+	Wave           string // ActStartBatch: the batch's wave ("" without waves)
 
 	Announce      string   // ActWait: the waiting event's message, when the reason is new
 	Approved      string   // an approval was taken: the approved event's message

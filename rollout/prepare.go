@@ -68,8 +68,11 @@ type Prepared struct {
 	// Window is the rolling window (max_in_flight, --max-in-flight): the
 	// batches are then a canary host and the rest, which runs with at
 	// most Window hosts out at a time. Unset: batches as BatchSpec says.
-	Window   plan.Quantity
-	Batches  [][]string
+	Window  plan.Quantity
+	Batches [][]string
+	// waveOf puts every host of the pool in its wave (index into
+	// Plan.Waves; nil without waves)
+	waveOf   map[string]int
 	Sources  map[string][]byte // for diagnostics snippets
 	Warnings []string          // from Select, plus templates that look like Jinja2 but are not rendered as such
 	Forks    int               // ansible.cfg's forks (0 = not set)
@@ -281,9 +284,12 @@ func Prepare(req Request) (*Prepared, error) {
 				Detail: fmt.Sprintf("hook %q runs on %q, which the inventory does not have; name one of its hosts, or leave on out to run the hook on the controller.", h.Name, h.On)})
 		}
 	}
+	waveOf, waveDiags := assignWaves(p, sel.Inventory, pr.Pool)
+	hookDiags = append(hookDiags, waveDiags...)
 	if hookDiags.HasErrors() {
 		return nil, &DiagError{Diags: hookDiags, Sources: pr.Sources}
 	}
+	pr.waveOf = waveOf
 
 	spec, window := p.Batch, p.MaxInFlight
 	if req.Batch != "" && req.MaxInFlight != "" {
@@ -369,7 +375,7 @@ func Prepare(req Request) (*Prepared, error) {
 	for i, t := range pr.Targets {
 		names[i] = t.Host.Name
 	}
-	pr.Batches = plan.Batches(spec, names)
+	pr.Batches = pr.Schedule(names).Batches
 	return pr, nil
 }
 

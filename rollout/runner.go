@@ -177,6 +177,7 @@ type run struct {
 	outcomes map[string]event.Outcome
 	messages map[string]string
 	reported map[string]bool // host_done emitted
+	wave     string          // the wave of the batch in flight ("" without waves)
 	inFlight map[string]event.Phase
 	analyser Analyser      // nil without an analysis block
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
@@ -410,7 +411,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 			pending = append(pending, name)
 		}
 	}
-	r.start(plan.Batches(pr.BatchSpec, pending))
+	r.start(pr.Schedule(pending).Batches)
 	var drifted []string
 	for _, name := range r.order {
 		h := r.hosts[name]
@@ -623,7 +624,11 @@ func (r *run) rehearse(todo []string) error {
 // between batches is decided by Reduce (between.go); this loop only
 // executes its decisions and turns what happens into inputs.
 func (r *run) batches(ctx context.Context, todo []string) error {
-	s := NewBetween(r.pr.Plan, plan.Batches(r.pr.BatchSpec, todo), r.opts.AutoApprove, r.opts.Unattended)
+	sched := r.pr.Schedule(todo)
+	s := NewBetween(r.pr.Plan, sched.Batches, r.opts.AutoApprove, r.opts.Unattended)
+	s.ApproveBefore, s.PauseBefore, s.Waves = sched.ApproveBefore, sched.PauseBefore, sched.Waves
+	// a wave that needs an approval before it starts, first
+	s.NeedApproval = s.ApproveBefore[0]
 	s.PlanFile = r.pr.Req.PlanFile
 	if r.pr.Window.Set {
 		s.Window = max(1, r.pr.Window.Of(len(todo)))
@@ -667,6 +672,7 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 		case ActStartBatch:
 			r.bake = d.Bake
 			var outcomes map[string]event.Outcome
+			r.wave = d.Wave
 			if d.Window > 0 {
 				outcomes = r.runWindow(ctx, d.Batch+1, d.Hosts, d.Window, d.Budget)
 			} else {
@@ -775,7 +781,7 @@ func (r *run) pool(ctx context.Context, batch []string) ([]Member, error) {
 // runBatch runs the hosts of one batch in parallel and returns their
 // outcomes.
 func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]event.Outcome {
-	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names})
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Wave: r.wave})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	outcomes := map[string]event.Outcome{}
@@ -797,7 +803,7 @@ func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]ev
 			status = event.StatusFailed
 		}
 	}
-	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status})
+	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
 	return outcomes
 }
 
@@ -807,7 +813,7 @@ func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]ev
 // keeps its place. It starts no more once more than budget of them failed,
 // the run is stopping or its lock was lost; those are not started.
 func (r *run) runWindow(ctx context.Context, n int, names []string, window, budget int) map[string]event.Outcome {
-	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names})
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Wave: r.wave})
 	r.log("info", "batch %d: a rolling window of %d hosts, at most %d out of the pool at a time", n, len(names), window)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -875,7 +881,7 @@ func (r *run) runWindow(ctx context.Context, n int, names []string, window, budg
 			status = event.StatusFailed
 		}
 	}
-	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status})
+	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
 	return outcomes
 }
 

@@ -373,6 +373,11 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 		if len(batches) > 8 && i >= 4 && i < len(batches)-2 {
 			continue
 		}
+		if len(batch) > 0 {
+			if wv := pr.WaveOf(batch[0]); wv != "" && (i == 0 || pr.WaveOf(batches[i-1][0]) != wv) {
+				fmt.Fprintf(w, "%swave %s:%s\n", indent, wv, waveGates(pr, wv))
+			}
+		}
 		window := ""
 		if pr.Window.Set && i > 0 {
 			window = fmt.Sprintf(" (a rolling window: at most %d out at a time, the next starting as one finishes)", max(1, pr.Window.Of(hostsIn(batches))))
@@ -385,6 +390,26 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 	if len(unknown) > 0 {
 		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, nameList(unknown))
 	}
+}
+
+// waveGates says what stands before a wave: " (approve first, pause 5m)".
+func waveGates(pr *rollout.Prepared, name string) string {
+	for _, w := range pr.Plan.Waves {
+		if w.Name != name {
+			continue
+		}
+		var g []string
+		if w.Approve {
+			g = append(g, "a person approves first")
+		}
+		if w.Pause > 0 {
+			g = append(g, "after a pause of "+w.Pause.String())
+		}
+		if len(g) > 0 {
+			return " (" + strings.Join(g, ", ") + ")"
+		}
+	}
+	return ""
 }
 
 func hostsIn(batches [][]string) int {

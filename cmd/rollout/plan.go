@@ -43,7 +43,8 @@ func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 type planHostJSON struct {
 	Host    string         `json:"host"`
 	Batch   int            `json:"batch"`
-	Action  string         `json:"action"` // change | skip | drift | unknown
+	Wave    string         `json:"wave,omitempty"` // plans with wave blocks
+	Action  string         `json:"action"`         // change | skip | drift | unknown
 	Current string         `json:"current_revision,omitempty"`
 	Files   []planFileJSON `json:"files"`
 	Drift   []string       `json:"drift,omitempty"`
@@ -147,7 +148,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		} else {
 			c = rollout.Classify(t.Files, pr.Revision, nil, nil) // --offline
 		}
-		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: string(c.Action), Current: c.Current}
+		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Wave: pr.WaveOf(t.Host.Name), Action: string(c.Action), Current: c.Current}
 		for _, f := range c.Files {
 			row.Files = append(row.Files, planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Live: f.Live, Change: string(f.Change)})
 		}
