@@ -373,16 +373,20 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 		if len(batches) > 8 && i >= 4 && i < len(batches)-2 {
 			continue
 		}
+		in := indent
 		if len(batch) > 0 {
-			if wv := pr.WaveOf(batch[0]); wv != "" && (i == 0 || pr.WaveOf(batches[i-1][0]) != wv) {
-				fmt.Fprintf(w, "%swave %s:%s\n", indent, wv, waveGates(pr, wv))
+			if wv := pr.WaveOf(batch[0]); wv != "" {
+				if i == 0 || pr.WaveOf(batches[i-1][0]) != wv {
+					fmt.Fprintf(w, "%swave %s%s:\n", indent, wv, waveGates(pr, wv))
+				}
+				in += "  "
 			}
 		}
 		window := ""
 		if pr.Window.Set && i > 0 {
 			window = fmt.Sprintf(" (a rolling window: at most %d out at a time, the next starting as one finishes)", max(1, pr.Window.Of(hostsIn(batches))))
 		}
-		fmt.Fprintf(w, "%sbatch %d%s: %s\n", indent, i+1, window, nameList(batch))
+		fmt.Fprintf(w, "%sbatch %d%s: %s\n", in, i+1, window, nameList(batch))
 	}
 	if len(skip) > 0 {
 		fmt.Fprintf(w, "%sskipped, already at %s: %s\n", indent, plan.ShortRev(pr.Revision), nameList(skip))
