@@ -250,10 +250,10 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			p.MaxFailures = q
 		}
 	}
-	if s, ok := d.planString(a["on_failure"], ctx, `"rollback" or "halt"`); ok {
-		if s != "rollback" && s != "halt" {
+	if s, ok := d.planString(a["on_failure"], ctx, `"rollback", "rollback_all" or "halt"`); ok {
+		if s != "rollback" && s != "rollback_all" && s != "halt" {
 			d.errorf(a["on_failure"].Expr.Range(), "Invalid on_failure",
-				`on_failure must be "rollback" (failed hosts go back to their previous revision) or "halt" (they stay drained for inspection); got %q.`, s)
+				`on_failure must be "rollback" (failed hosts go back to their previous revision), "rollback_all" (the failed hosts and every host the run already changed go back) or "halt" (they stay drained for inspection); got %q.`, s)
 		} else {
 			p.OnFailure = s
 		}

@@ -52,7 +52,7 @@ type Plan struct {
 	// many out at a time. Unset (Set false) without max_in_flight.
 	MaxInFlight   Quantity
 	MaxFailures   Quantity      // default 0: the first failure halts
-	OnFailure     string        // "rollback" or "halt" (default "halt")
+	OnFailure     string        // "rollback", "rollback_all" or "halt" (default "halt")
 	Pause         time.Duration // bake time between batches
 	MinInService  Quantity      // unset: at least one server always serving
 	AllowDowntime bool

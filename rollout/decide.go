@@ -142,7 +142,19 @@ type Policy string
 const (
 	PolicyHalt     Policy = "halt"
 	PolicyRollback Policy = "rollback"
+	// PolicyRollbackAll: a failed host rolls back as with PolicyRollback,
+	// and once the run halts every host it changed goes back too
+	PolicyRollbackAll Policy = "rollback_all"
 )
+
+// HostPolicy is what a failed host's own pipeline does under the plan's
+// on_failure: rollback_all rolls the host back like rollback.
+func HostPolicy(onFailure string) Policy {
+	if Policy(onFailure) == PolicyRollbackAll {
+		return PolicyRollback
+	}
+	return Policy(onFailure)
+}
 
 // NextStep is the host pipeline as a transition table: given the step that
 // just ran and whether it succeeded, the step to run next.

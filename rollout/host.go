@@ -46,7 +46,10 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 	p := &hostPipeline{r: r, h: h, batch: batch, staged: map[string]string{}}
 	name := h.t.Host.Name
 	ctx = r.withRemoteOutput(ctx, name, batch) // the commands' output is journaled (remote_output)
-	policy := Policy(r.pr.Plan.OnFailure)
+	policy := HostPolicy(r.pr.Plan.OnFailure)
+	if h.revert {
+		policy = PolicyHalt
+	}
 	step := StepDrain
 	var failure error
 	var shown event.Phase
@@ -66,7 +69,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 		r.mu.Unlock()
 		if stepPhase[step] != shown {
 			shown = stepPhase[step]
-			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: r.pr.Revision})
+			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: p.revision()})
 		}
 		if StopBefore(step, Stops{Lost: r.lostCause() != nil}) == StopUntouched {
 			// the run is stopping on its own (lock lost, journal
@@ -118,13 +121,25 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 
 func (p *hostPipeline) done(o event.Outcome, msg string) {
 	name := p.h.t.Host.Name
-	rev := OutcomeRevision(o, p.r.pr.Revision, revOf(p.h.old))
+	rev := OutcomeRevision(o, p.revision(), revOf(p.h.old))
+	if p.h.revert && o == event.OutcomeOK {
+		o = event.OutcomeRolledBack // back where it was before this run
+	}
 	p.r.setOutcome(name, o, msg)
 	vars := ""
 	if o == event.OutcomeOK {
 		vars = p.h.t.VarsSHA256
 	}
 	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars})
+}
+
+// revision is the commit this pipeline deploys: the run's, or for a
+// revert the one the host had.
+func (p *hostPipeline) revision() string {
+	if p.h.rev != "" {
+		return p.h.rev
+	}
+	return p.r.pr.Revision
 }
 
 func (p *hostPipeline) prevLabel() string {
@@ -491,11 +506,11 @@ func (p *hostPipeline) record(ctx context.Context) error {
 		files[f.Dest] = f.SHA256
 		backups = append(backups, backupPath(f.Dest))
 	}
-	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: r.pr.Revision, Files: files, VarsSHA256: h.t.VarsSHA256,
+	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: p.revision(), Files: files, VarsSHA256: h.t.VarsSHA256,
 		RunID: r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name}
 	if h.old != nil {
 		st.PreviousRevision = h.old.Revision
-		if h.old.Revision == r.pr.Revision {
+		if h.old.Revision == p.revision() {
 			st.PreviousRevision = h.old.PreviousRevision
 		}
 	}

@@ -163,6 +163,11 @@ type hostInfo struct {
 	class   Class             // how it stands against the target
 	skip    bool              // class.Action == HostSkip
 	prev    *Target           // the previous revision rendered, for rollback
+	// revert: this pipeline takes a host the run changed back to the
+	// revision it had (rollback_all): t is that revision, rev its commit;
+	// a failure leaves the host drained (there is no way further back)
+	revert bool
+	rev    string
 }
 
 type run struct {
@@ -178,6 +183,7 @@ type run struct {
 	messages map[string]string
 	reported map[string]bool // host_done emitted
 	wave     string          // the wave of the batch in flight ("" without waves)
+	ran      [][]string      // the batches started, in order (rollback_all reverts them)
 	inFlight map[string]event.Phase
 	analyser Analyser      // nil without an analysis block
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
@@ -478,7 +484,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 
 	// rollback rehearsal
-	if Policy(pr.Plan.OnFailure) == PolicyRollback {
+	if HostPolicy(pr.Plan.OnFailure) == PolicyRollback {
 		if err := r.rehearse(todo); err != nil {
 			return err
 		}
@@ -498,6 +504,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 
 	if err := r.batches(ctx, todo); err != nil {
+		if Policy(pr.Plan.OnFailure) == PolicyRollbackAll && errors.Is(err, ErrRunFailed) {
+			r.rollbackAll(ctx)
+		}
 		return err
 	}
 	for _, n := range todo {
@@ -673,6 +682,7 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 			r.bake = d.Bake
 			var outcomes map[string]event.Outcome
 			r.wave = d.Wave
+			r.ran = append(r.ran, d.Hosts)
 			if d.Window > 0 {
 				outcomes = r.runWindow(ctx, d.Batch+1, d.Hosts, d.Window, d.Budget)
 			} else {
