@@ -84,6 +84,12 @@ type statusJSON struct {
 	// fleet is mixed (its hosts at different revisions); status
 	// --detailed-exitcode then exits 4
 	Pending string `json:"pending,omitempty"`
+	// LastTouchedBy is the last run in the journal that touched the host
+	// (apply, rollback or repair; LastTouchedKind says which): what its
+	// state is attributed to, which is not always the run that wrote its
+	// marker (last_run) — a repair writes none
+	LastTouchedBy   string `json:"last_touched_by,omitempty"`
+	LastTouchedKind string `json:"last_touched_kind,omitempty"`
 }
 
 func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
@@ -121,6 +127,9 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 				r.VarsChanged = true
 			}
 		}
+		if lr, _ := v.LastRun(runs); lr != nil {
+			r.LastTouchedBy, r.LastTouchedKind = lr.ID, lr.Kind
+		}
 		r.Attention, r.Next = v.Attention(sel.Inventory.Host(v.Name), runs, shellWord(o.PlanFile), now)
 		r.Next = withFlags(r.Next, flags)
 		if r.Attention != "" {
@@ -154,6 +163,14 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 				if r.RecordedAt != nil {
 					last = r.RecordedAt.Local().Format("2006-01-02 15:04") + " " + r.LastRun
 				}
+			}
+			if r.LastTouchedBy != "" && r.LastTouchedBy != r.LastRun {
+				if last == "-" {
+					last = ""
+				} else {
+					last += " "
+				}
+				last += "(then " + strings.TrimSpace(r.LastTouchedKind+" "+r.LastTouchedBy) + ")"
 			}
 			if r.PreviousRevision != "" {
 				prev = plan.ShortRev(r.PreviousRevision)
