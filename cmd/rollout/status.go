@@ -28,7 +28,7 @@ func newStatusCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	cmd := planCommand("status [PLAN]", "Per host: deployed revision, previous revision, last run, drift, lock, LB state", &o.PlanFile,
 		func(ctx context.Context) error { return statusRun(ctx, ios, o) })
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
-	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when every host is at its recorded revision and serving, 4 when one needs attention (left drained, stale lock, drift, unreachable)")
+	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when every host is at its recorded revision and serving, 4 when one needs attention (left drained, stale lock, drift, unreachable) or a change is pending (the plan pins a revision the hosts were rolled back from, a mixed fleet)")
 	return cmd
 }
 
