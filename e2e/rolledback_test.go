@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -76,6 +77,35 @@ func TestRolledBackRevisionIsNotReappliedByAccident(t *testing.T) {
 			dump(t, p)
 			t.Errorf("pasting status's %q: exit %d", next, p.code)
 		}
+	}
+	r = e.rcRun(4, "status", "--detailed-exitcode", "--ui", "json")
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var row struct {
+			Host           string
+			Pending        string
+			RolledBackFrom *struct {
+				Revision string `json:"revision"`
+				RunID    string `json:"run_id"`
+			} `json:"rolled_back_from"`
+		}
+		if json.Unmarshal([]byte(line), &row) != nil || row.Host == "" {
+			continue
+		}
+		if row.RolledBackFrom == nil || row.RolledBackFrom.Revision != v2 || row.RolledBackFrom.RunID != rbRun || !strings.Contains(row.Pending, "rolled back on") {
+			t.Errorf("status json for %s: %s", row.Host, line)
+		}
+	}
+	r = e.rcRun(0, "plan", "--batch", "1", "--ui", "json")
+	var pj struct {
+		RolledBackFrom struct {
+			Revision string   `json:"revision"`
+			RunID    string   `json:"run_id"`
+			Hosts    []string `json:"hosts"`
+		} `json:"rolled_back_from"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(strings.Split(r.stdout, "\n")[0])), &pj); err != nil || pj.RolledBackFrom.Revision != v2 ||
+		pj.RolledBackFrom.RunID != rbRun || len(pj.RolledBackFrom.Hosts) != 3 {
+		t.Errorf("plan --ui json rolled_back_from: %+v (%v)\n%s", pj, err, r.stdout)
 	}
 	r = e.rcRun(0, "plan", "--batch", "1", "--ui", "plain")
 	if !strings.Contains(r.stdout, "ROLLED BACK: "+plan.ShortRev(v2)+" was rolled back on ") || !strings.Contains(r.stdout, rbRun) {

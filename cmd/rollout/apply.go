@@ -210,6 +210,23 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			hosts = append(hosts, t.Host)
 		}
 		views := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.forks(pr.Forks), false, nil)
+		if o.Kind == "apply" && !o.Retry {
+			// refused before anyone is asked (the run refuses it too)
+			states := map[string]*journal.HostState{}
+			var order []string
+			for _, v := range views {
+				if v.Err == nil {
+					states[v.Name], order = v.State, append(order, v.Name)
+				}
+			}
+			if err := rollout.RolledBackRefusal(shellWord(o.PlanFile), pr.Revision, order, states); err != nil {
+				var r *rollout.Refusal
+				if errors.As(err, &r) {
+					r.Next = withRerun(r.Next, "rollout apply "+shellWord(o.PlanFile), o.again())
+				}
+				return err
+			}
+		}
 		text, question := describeRun(pr, views, o.Kind)
 		fmt.Fprint(ios.Err, text)
 		if !confirm(ios, question) {
