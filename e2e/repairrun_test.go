@@ -75,6 +75,9 @@ func TestRepairIsARunAndAHandDrainIsTheOperators(t *testing.T) {
 	if r := e.rcRun(0, "history", "--ui", "plain"); !strings.Contains(r.stdout, repairRun) || !strings.Contains(r.stdout, "repair") {
 		t.Errorf("plain history lacks the repair:\n%s", r.stdout)
 	}
+	if r := e.rcRun(0, "history", "--replay", repairRun, "--speed", "0", "--ui", "plain"); !strings.Contains(r.stdout, canary) {
+		t.Errorf("history --replay %s does not show %s:\n%s", repairRun, canary, r.stdout)
+	}
 	// after the repair nothing needs a person: the repair left it serving
 	e.rcRun(0, "status", "--detailed-exitcode", "--ui", "plain")
 
