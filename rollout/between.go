@@ -374,7 +374,9 @@ func Summarise(order []string, outcomes map[string]event.Outcome, unreleased []s
 // command to run next.
 func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf string, err error) (summary, next string) {
 	var drained, unknown, failed []string
+	rolledBack := false
 	for _, name := range order {
+		rolledBack = rolledBack || outcomes[name] == event.OutcomeRolledBack
 		switch outcomes[name] {
 		case event.OutcomeDrained:
 			drained = append(drained, name)
@@ -396,7 +398,13 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 			strings.Join(drained, ", "), next), next
 	case len(failed) > 0:
 		next = fmt.Sprintf("rollout %s %s", kind, pf)
-		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
+		fix := "fix the revision"
+		if rolledBack && kind == "apply" {
+			// the rolled-back hosts' markers say so: the same revision is
+			// refused until --retry
+			fix = "fix the revision and pin the fix (a plain apply of this one is refused now that it was rolled back; --retry deploys it again)"
+		}
+		return fmt.Sprintf("failed and back on their previous files: %s; %s, then: %s", strings.Join(failed, ", "), fix, next), next
 	case errors.Is(err, ErrApprovalNeeded):
 		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", kind, pf)
 		return "stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", next

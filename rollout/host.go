@@ -30,6 +30,9 @@ type hostPipeline struct {
 	diag       string
 	invalid    error              // the validators' verdict, found while staging
 	anaStart   *analysis.Snapshot // counters when the host came back (canary analysis)
+	// rolledBackFrom: the run's revision, once on_failure = "rollback"
+	// took the host back from it (host_done says so)
+	rolledBackFrom string
 }
 
 var stepPhase = map[Step]event.Phase{
@@ -112,11 +115,30 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 	switch o {
 	case event.OutcomeRolledBack:
 		msg += "; rolled back to " + p.prevLabel() + " and serving"
+		p.markRolledBack(ctx, msg)
 	case event.OutcomeDrained:
 		msg += "; left drained for inspection"
 	}
 	p.done(o, msg)
 	return o
+}
+
+// markRolledBack records, in the marker of a host that on_failure =
+// "rollback" took back to its previous revision, that it was rolled back
+// from the run's revision: the marker it had, plus the mark. Best effort:
+// the journal's host_done records it too.
+func (p *hostPipeline) markRolledBack(ctx context.Context, why string) {
+	r, h := p.r, p.h
+	p.rolledBackFrom = r.pr.Revision
+	if h.old == nil || h.old.Revision == r.pr.Revision {
+		return
+	}
+	st := *h.old
+	st.RolledBackFrom = &journal.RollbackMark{Revision: r.pr.Revision, RunID: r.opts.RunID, By: r.opts.Owner,
+		Reason: why, Time: r.env.Now().UTC()}
+	if err := journal.WriteState(context.WithoutCancel(ctx), h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, &st); err != nil {
+		r.log("warn", "%s: rolled back, but its marker could not say so: %v", h.t.Host.Name, err)
+	}
 }
 
 func (p *hostPipeline) done(o event.Outcome, msg string) {
@@ -130,7 +152,8 @@ func (p *hostPipeline) done(o event.Outcome, msg string) {
 	if o == event.OutcomeOK {
 		vars = p.h.t.VarsSHA256
 	}
-	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars})
+	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars,
+		RolledBackFrom: p.rolledBackFrom})
 }
 
 // revision is the commit this pipeline deploys: the run's, or for a
@@ -512,6 +535,10 @@ func (p *hostPipeline) record(ctx context.Context) error {
 		st.PreviousRevision = h.old.Revision
 		if h.old.Revision == p.revision() {
 			st.PreviousRevision = h.old.PreviousRevision
+		}
+		if r.opts.Kind == "rollback" && h.old.Revision != r.pr.Revision {
+			st.RolledBackFrom = &journal.RollbackMark{Revision: h.old.Revision, RunID: r.opts.RunID, By: r.opts.Owner,
+				Reason: r.opts.Reason, Time: st.Time}
 		}
 	}
 	// the backups go in the same command, once the marker is in place

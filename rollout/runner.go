@@ -135,7 +135,14 @@ type Options struct {
 	// RerunHooks: run before_run hooks even when an earlier run of the
 	// same revision ran them to success (a resumed run skips them)
 	RerunHooks bool
-	PollEvery  time.Duration // sessions polling (default 250ms)
+	// Retry: apply a revision that a rollback (or on_failure =
+	// "rollback") took the hosts back from; without it such an apply is
+	// refused (RolledBackRefusal)
+	Retry bool
+	// Reason: why a rollback is run (rollout rollback --reason); kept in
+	// run_start and in each host's rollback mark
+	Reason    string
+	PollEvery time.Duration // sessions polling (default 250ms)
 	// Expect, from a saved plan: what each host must still look like
 	// (deployed revision, live files), or the run is refused as stale.
 	Expect map[string]SavedHost
@@ -188,7 +195,10 @@ type run struct {
 	analyser Analyser      // nil without an analysis block
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
 	started  bool          // run_start emitted
-	lost     error         // why the run must stop safely (lock lost, journal unwritable)
+	// rolledBackFrom: for a rollback, the revision the changed hosts
+	// were at (the one rolled back from)
+	rolledBackFrom string
+	lost           error // why the run must stop safely (lock lost, journal unwritable)
 	// unreleased: hosts whose lock this run could not release (unreachable
 	// at the end); the summary says so, with the command that clears them
 	unreleased []string
@@ -201,7 +211,8 @@ func (r *run) start(batches [][]string) {
 	}
 	r.started = true
 	r.emit(event.Event{Event: event.RunStart, Schema: event.Schema, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
-		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind, Warnings: r.pr.Warnings})
+		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind, Warnings: r.pr.Warnings,
+		Owner: r.opts.Owner, RolledBackFrom: r.rolledBackFrom, Reason: r.opts.Reason})
 }
 
 // Run executes an apply or rollback of pr. The returned error maps to the
@@ -413,8 +424,20 @@ func (r *run) execute(ctx context.Context) (err error) {
 	// run starts with a canary again; run_start announces them
 	var pending []string
 	for _, name := range r.order {
-		if !r.hosts[name].skip {
+		if h := r.hosts[name]; !h.skip {
 			pending = append(pending, name)
+			if r.opts.Kind == "rollback" && r.rolledBackFrom == "" && h.old != nil && h.old.Revision != pr.Revision {
+				r.rolledBackFrom = h.old.Revision
+			}
+		}
+	}
+	if r.opts.Kind == "apply" && !r.opts.Retry {
+		olds := map[string]*journal.HostState{}
+		for _, name := range r.order {
+			olds[name] = r.hosts[name].old
+		}
+		if err := RolledBackRefusal(pr.Req.PlanFile, pr.Revision, r.order, olds); err != nil {
+			return err
 		}
 	}
 	r.start(pr.Schedule(pending).Batches)

@@ -122,6 +122,13 @@ func describe(e event.Event) (what, status, detail string) {
 		if e.Scope != "" {
 			parts = append(parts, "scope "+e.Scope)
 		}
+		if e.RolledBackFrom != "" {
+			back := "rolling back from " + shortRev(e.RolledBackFrom)
+			if e.Reason != "" {
+				back += " (" + e.Reason + ")"
+			}
+			parts = append(parts, back)
+		}
 		n := 0
 		for _, b := range e.Batches {
 			n += len(b)

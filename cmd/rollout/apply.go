@@ -39,6 +39,10 @@ type applyOptions struct {
 	// RerunHooks runs before_run hooks that an earlier run of the same
 	// revision ran to success
 	RerunHooks bool
+	// Retry: apply a revision a rollback took the hosts back from
+	Retry bool
+	// Reason: why a rollback is run (rollback --reason)
+	Reason string
 }
 
 func newApplyCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -46,6 +50,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	cmd.Use = "apply [PLAN | SAVED] [scope]"
 	o.Scope.bind(cmd, "deploy this revision instead of the plan's pin (a full SHA or a tag)")
 	cmd.Flags().BoolVar(&o.Adopt, "adopt", false, "overwrite hosts whose live files were edited by hand (drift)")
+	cmd.Flags().BoolVar(&o.Retry, "retry", false, "deploy a revision that a rollback took the hosts back from (refused without it)")
 	return cmd
 }
 
@@ -129,6 +134,12 @@ func (o *applyOptions) again() string {
 	if o.AutoApprove {
 		s += " --auto-approve"
 	}
+	if o.Retry {
+		s += " --retry"
+	}
+	if o.Reason != "" {
+		s += " --reason " + shellWord(o.Reason)
+	}
 	return s
 }
 
@@ -202,6 +213,23 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			hosts = append(hosts, t.Host)
 		}
 		views := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.forks(pr.Forks), false, nil)
+		if o.Kind == "apply" && !o.Retry {
+			// refused before anyone is asked (the run refuses it too)
+			states := map[string]*journal.HostState{}
+			var order []string
+			for _, v := range views {
+				if v.Err == nil {
+					states[v.Name], order = v.State, append(order, v.Name)
+				}
+			}
+			if err := rollout.RolledBackRefusal(shellWord(o.PlanFile), pr.Revision, order, states); err != nil {
+				var r *rollout.Refusal
+				if errors.As(err, &r) {
+					r.Next = withRerun(r.Next, "rollout apply "+shellWord(o.PlanFile), o.again())
+				}
+				return err
+			}
+		}
 		text, question := describeRun(pr, views, o.Kind)
 		fmt.Fprint(ios.Err, text)
 		if !confirm(ios, question) {
@@ -248,7 +276,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	env := w.Env(hints)
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
 		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL,
-		RerunHooks: o.RerunHooks}
+		RerunHooks: o.RerunHooks, Retry: o.Retry, Reason: o.Reason}
 	if saved != nil {
 		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
 	}

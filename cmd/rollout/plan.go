@@ -104,6 +104,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			views[v.Name] = v
 		}
 		run.batches, run.skip, run.unknown = rollout.RunBatches(pr, all)
+		run.fleet = fleetOf(all, pr.Revision)
 		if !o.NoPreflight {
 			// apply's fleet-wide preflight on the hosts it would change:
 			// staged copies validated and removed, nothing drained
@@ -179,6 +180,10 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		if pr.Window.Set {
 			out["max_in_flight"] = max(1, pr.Window.Of(hostsIn(run.batches)))
 		}
+		if rb := run.fleet.rolledBack; rb != nil {
+			out["rolled_back_from"] = map[string]any{"revision": rb.Mark.Revision, "run_id": rb.Mark.RunID, "by": rb.Mark.By,
+				"reason": rb.Mark.Reason, "time": rb.Mark.Time, "hosts": rb.Hosts}
+		}
 		enc := json.NewEncoder(ios.Out)
 		if err := enc.Encode(out); err != nil {
 			return err
@@ -199,6 +204,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 type planBatches struct {
 	batches       [][]string
 	skip, unknown []string
+	fleet         fleetView // the hosts by revision; the target rolled back from
 }
 
 func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []planHostJSON, o *planOptions, diffs map[string]string) {
@@ -209,6 +215,10 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []pla
 	}
 	if o.Scope.Revision != "" {
 		fmt.Fprintf(w, "  (looking at --revision %s instead of the pin %s)\n", o.Scope.Revision, pr.Plan.Revision)
+	}
+	if rb := run.fleet.rolledBack; rb != nil {
+		fmt.Fprintf(w, "  ROLLED BACK: %s was %s; hosts are at %s\n", plan.ShortRev(pr.Revision), rb.Describe(), rollout.GroupsString(run.fleet.groups))
+		fmt.Fprintf(w, "  apply refuses to deploy it again without --retry\n")
 	}
 	fmt.Fprintf(w, "  on_failure %s, max_failures allows %d, min_in_service %d of %d\n", pr.Plan.OnFailure,
 		pr.Plan.FailureLimit(len(pr.Targets)), pr.Plan.MinServing(len(pr.Pool)), len(pr.Pool))

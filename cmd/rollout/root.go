@@ -277,6 +277,9 @@ func printErrorWith(ios *IOStreams, err error, fix func(hint string) string) {
 		if r.Next != "" {
 			fmt.Fprintf(ios.Err, "  next: %s\n", fix(r.Next))
 		}
+		for _, m := range r.More {
+			fmt.Fprintf(ios.Err, "  next: %s\n", fix(m))
+		}
 		return
 	}
 	fmt.Fprintf(ios.Err, "error: %v\n", err)

@@ -96,6 +96,12 @@ type Event struct {
 	Plan    string     `json:"plan,omitempty"`
 	Scope   string     `json:"scope,omitempty"`
 	Batches [][]string `json:"batches,omitempty"`
+	// Owner (run_start): who runs it, user@machine
+	Owner string `json:"owner,omitempty"`
+	// RolledBackFrom (run_start of a rollback; host_done rolled_back):
+	// the revision the hosts were taken back from; Reason says why
+	RolledBackFrom string `json:"rolled_back_from,omitempty"`
+	Reason         string `json:"reason,omitempty"`
 	// Warnings: what the run's preparation warned about (the work tree's
 	// changes not deployed, an inventory not pinned, ...)
 	Warnings []string `json:"warnings,omitempty"`
