@@ -49,6 +49,7 @@ var planSchema = &hcl.BodySchema{
 		{Type: "backend", LabelNames: []string{"kind"}},
 		{Type: "analysis", LabelNames: []string{"kind"}},
 		{Type: "hook", LabelNames: []string{"name"}},
+		{Type: "notify", LabelNames: []string{"kind"}},
 	},
 }
 
@@ -307,6 +308,10 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		case "hook":
 			if h := d.hook(p, b, hookNames); h != nil {
 				p.Hooks = append(p.Hooks, h)
+			}
+		case "notify":
+			if n := d.notify(p, b); n != nil {
+				p.Notify = append(p.Notify, n)
 			}
 		case "health":
 			sawHealth = true // a health block of an unknown kind is its own error, not "no health block"
