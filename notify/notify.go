@@ -328,6 +328,13 @@ func (w *webhook) post(it item) (retry bool, err error) {
 		req.Header.Set(k, v)
 	}
 	resp, err := w.n.opts.Client.Do(req)
+	select {
+	case <-w.stop:
+		if err != nil {
+			return false, fmt.Errorf("%s: still being sent when rollout exited", it.kind)
+		}
+	default:
+	}
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return true, fmt.Errorf("%s: no answer within %s", it.kind, w.block.Timeout)
@@ -348,13 +355,15 @@ func (w *webhook) post(it item) (retry bool, err error) {
 }
 
 // Settle is called at the end of the run, just before run_done: it waits
-// (at most Options.FlushWait) for what is queued to be delivered, then
+// (at most three fifths of Options.FlushWait) for what is queued to be delivered, then
 // records every notification not delivered, per webhook, as a warn log
 // event, and detaches from the run's emitter.
 func (n *Notifier) Settle() {
 	n.mu.Lock()
 	n.deadline = time.Now().Add(n.opts.FlushWait)
-	deadline := n.deadline
+	// two fifths of the bound are kept for run_done, so that a dead
+	// endpoint using all of this wait cannot cut off a live one's run_done
+	deadline := n.deadline.Add(-n.opts.FlushWait * 2 / 5)
 	n.mu.Unlock()
 	n.wait(deadline)
 	for _, w := range n.hooks {

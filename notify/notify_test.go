@@ -418,3 +418,36 @@ func TestNamesCoverPlan(t *testing.T) {
 		t.Errorf("notify.Names has %d names, plan.NotifyEvents %d", len(Names), len(plan.NotifyEvents))
 	}
 }
+
+// A dead endpoint using all of the wait before run_done does not cut off
+// a live one's run_done.
+func TestDeadEndpointDoesNotStarveLiveOne(t *testing.T) {
+	release := make(chan struct{})
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer dead.Close()
+	defer close(release)
+	rc := &receiver{}
+	live := httptest.NewServer(rc)
+	defer live.Close()
+	n, err := New("demo", blocks(t, fmt.Sprintf(`notify "webhook" {
+  url     = %q
+  timeout = "10s"
+}`, dead.URL), fmt.Sprintf(`notify "webhook" { url = %q }`, live.URL)), Options{FlushWait: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(n)
+	late := n.Close()
+	got := rc.got()
+	if len(got) == 0 || !strings.Contains(string(got[len(got)-1]), `"event":"run_done"`) {
+		t.Errorf("the live endpoint's last notification: %s", got[len(got)-1])
+	}
+	if len(late) != 1 || !strings.Contains(late[0], dead.URL) || !strings.Contains(late[0], "still queued when rollout exited") {
+		t.Errorf("after run_done: %q", late)
+	}
+}
