@@ -49,6 +49,11 @@ type Decision struct {
 	Wait   event.Wait // ActWait: for what
 	Until  time.Time  // ActWait: wake by then at the latest (zero: only on an input)
 	Bake   time.Duration
+	// Window (ActStartBatch of a rolling window): start Hosts in order,
+	// at most Window out at a time, and start no more once Budget more
+	// of them have failed (Budget: failures the run still allows).
+	Window, Budget int
+	Wave           string // ActStartBatch: the batch's wave ("" without waves)
 
 	Announce      string   // ActWait: the waiting event's message, when the reason is new
 	Approved      string   // an approval was taken: the approved event's message

@@ -191,6 +191,7 @@ type run struct {
 	outcomes map[string]event.Outcome
 	messages map[string]string
 	reported map[string]bool // host_done emitted
+	wave     string          // the wave of the batch in flight ("" without waves)
 	inFlight map[string]event.Phase
 	analyser Analyser      // nil without an analysis block
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
@@ -427,7 +428,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 			pending = append(pending, name)
 		}
 	}
-	r.start(plan.Batches(pr.BatchSpec, pending))
+	r.start(pr.Schedule(pending).Batches)
 	var drifted []string
 	for _, name := range r.order {
 		h := r.hosts[name]
@@ -640,8 +641,15 @@ func (r *run) rehearse(todo []string) error {
 // between batches is decided by Reduce (between.go); this loop only
 // executes its decisions and turns what happens into inputs.
 func (r *run) batches(ctx context.Context, todo []string) error {
-	s := NewBetween(r.pr.Plan, plan.Batches(r.pr.BatchSpec, todo), r.opts.AutoApprove, r.opts.Unattended)
+	sched := r.pr.Schedule(todo)
+	s := NewBetween(r.pr.Plan, sched.Batches, r.opts.AutoApprove, r.opts.Unattended)
+	s.ApproveBefore, s.PauseBefore, s.Waves = sched.ApproveBefore, sched.PauseBefore, sched.Waves
+	// a wave that needs an approval before it starts, first
+	s.NeedApproval = s.ApproveBefore[0]
 	s.PlanFile = r.pr.Req.PlanFile
+	if r.pr.Window.Set {
+		s.Window = max(1, r.pr.Window.Of(len(todo)))
+	}
 	in := []Input{{Kind: InTick}}
 	observed := false
 	for {
@@ -680,8 +688,17 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 			in = []Input{{Kind: InPool, Members: members, Err: err}}
 		case ActStartBatch:
 			r.bake = d.Bake
-			outcomes := r.runBatch(ctx, d.Batch+1, d.Hosts)
+			var outcomes map[string]event.Outcome
+			r.wave = d.Wave
+			if d.Window > 0 {
+				outcomes = r.runWindow(ctx, d.Batch+1, d.Hosts, d.Window, d.Budget)
+			} else {
+				outcomes = r.runBatch(ctx, d.Batch+1, d.Hosts)
+			}
 			for _, name := range d.Hosts {
+				if d.Window > 0 && outcomes[name] == event.OutcomeNotStarted {
+					continue // the window stopped before it: not a failure of its own
+				}
 				in = append(in, Input{Kind: InHostDone, Host: name, Outcome: outcomes[name]})
 			}
 			in = append(in, Input{Kind: InBatchDone})
@@ -781,7 +798,7 @@ func (r *run) pool(ctx context.Context, batch []string) ([]Member, error) {
 // runBatch runs the hosts of one batch in parallel and returns their
 // outcomes.
 func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]event.Outcome {
-	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names})
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Wave: r.wave})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	outcomes := map[string]event.Outcome{}
@@ -803,7 +820,85 @@ func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]ev
 			status = event.StatusFailed
 		}
 	}
-	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status})
+	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
+	return outcomes
+}
+
+// runWindow runs the hosts of a rolling window (max_in_flight) in order:
+// the next starts as soon as one finishes, with at most window hosts out of
+// the pool at a time — a host that failed and stays out (drained, unknown)
+// keeps its place. It starts no more once more than budget of them failed,
+// the run is stopping or its lock was lost; those are not started.
+func (r *run) runWindow(ctx context.Context, n int, names []string, window, budget int) map[string]event.Outcome {
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Wave: r.wave})
+	r.log("info", "batch %d: a rolling window of %d hosts, at most %d out of the pool at a time", n, len(names), window)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	// a host that ends wakes the loop below; ctx ending must too
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		cond.Broadcast()
+		mu.Unlock()
+	})
+	defer stop()
+	outcomes := map[string]event.Outcome{}
+	out, running, failed := 0, 0, 0
+	why := ""
+	for _, name := range names {
+		mu.Lock()
+		for out >= window && running > 0 && ctx.Err() == nil {
+			cond.Wait()
+		}
+		switch {
+		case failed > budget:
+			why = fmt.Sprintf("%d host(s) of the rolling window failed, more than max_failures allows", failed)
+		case ctx.Err() != nil || r.ctl.isStopping():
+			why = "the run is stopping"
+		case r.lostCause() != nil:
+			why = "the run lost its lock"
+		case out >= window:
+			why = "hosts left out of the pool fill the rolling window"
+		}
+		if why != "" {
+			mu.Unlock()
+			break
+		}
+		out++
+		running++
+		mu.Unlock()
+		h := r.hosts[name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := r.runHost(ctx, n, h)
+			mu.Lock()
+			defer mu.Unlock()
+			outcomes[name] = o
+			running--
+			if Failed(o) {
+				failed++
+			}
+			if o != event.OutcomeDrained && o != event.OutcomeUnknown {
+				out-- // back in the pool (or never left it)
+			}
+			cond.Broadcast()
+		}()
+	}
+	wg.Wait()
+	status := event.StatusOK
+	for _, name := range names {
+		o, ok := outcomes[name]
+		if !ok {
+			o = event.OutcomeNotStarted
+			outcomes[name] = o
+			r.setOutcome(name, o, "not started: "+why)
+		}
+		if Failed(o) {
+			status = event.StatusFailed
+		}
+	}
+	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
 	return outcomes
 }
 

@@ -133,7 +133,11 @@ func describe(e event.Event) (what, status, detail string) {
 	case event.PreflightHost, event.PreflightDone:
 		return "preflight", e.Status, msg
 	case event.BatchStart:
-		return "batch", "start", join(strings.Join(e.Hosts, ", "), msg)
+		hosts := strings.Join(e.Hosts, ", ")
+		if e.Wave != "" {
+			hosts = "wave " + e.Wave + ": " + hosts
+		}
+		return "batch", "start", join(hosts, msg)
 	case event.BatchDone:
 		return "batch", e.Status, msg
 	case event.HostPhase:

@@ -109,6 +109,9 @@ func (o *applyOptions) again() string {
 	if o.Scope.Limit != "" {
 		s += " --limit " + shellWord(o.Scope.Limit)
 	}
+	if o.Scope.MaxInFlight != "" {
+		s += " --max-in-flight " + shellWord(o.Scope.MaxInFlight)
+	}
 	if o.Scope.Batch != "" {
 		s += " --batch " + shellWord(o.Scope.Batch)
 	}
@@ -135,7 +138,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, Revision: o.Scope.Revision}
+	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, MaxInFlight: o.Scope.MaxInFlight, Revision: o.Scope.Revision}
 	if o.Kind == "rollback" {
 		to, err := rollbackTarget(ctx, ios, o)
 		if err != nil {
@@ -397,7 +400,16 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 		if len(batches) > 8 && i >= 4 && i < len(batches)-2 {
 			continue
 		}
-		fmt.Fprintf(w, "%sbatch %d: %s\n", indent, i+1, nameList(batch))
+		if len(batch) > 0 {
+			if wv := pr.WaveOf(batch[0]); wv != "" && (i == 0 || pr.WaveOf(batches[i-1][0]) != wv) {
+				fmt.Fprintf(w, "%swave %s:%s\n", indent, wv, waveGates(pr, wv))
+			}
+		}
+		window := ""
+		if pr.Window.Set && i > 0 {
+			window = fmt.Sprintf(" (a rolling window: at most %d out at a time, the next starting as one finishes)", max(1, pr.Window.Of(hostsIn(batches))))
+		}
+		fmt.Fprintf(w, "%sbatch %d%s: %s\n", indent, i+1, window, nameList(batch))
 	}
 	if len(skip) > 0 {
 		fmt.Fprintf(w, "%sskipped, already at %s: %s\n", indent, plan.ShortRev(pr.Revision), nameList(skip))
@@ -405,6 +417,34 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 	if len(unknown) > 0 {
 		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, nameList(unknown))
 	}
+}
+
+// waveGates says what stands before a wave: " (approve first, pause 5m)".
+func waveGates(pr *rollout.Prepared, name string) string {
+	for _, w := range pr.Plan.Waves {
+		if w.Name != name {
+			continue
+		}
+		var g []string
+		if w.Approve {
+			g = append(g, "a person approves first")
+		}
+		if w.Pause > 0 {
+			g = append(g, "after a pause of "+w.Pause.String())
+		}
+		if len(g) > 0 {
+			return " (" + strings.Join(g, ", ") + ")"
+		}
+	}
+	return ""
+}
+
+func hostsIn(batches [][]string) int {
+	n := 0
+	for _, b := range batches {
+		n += len(b)
+	}
+	return n
 }
 
 // nameList is names joined with commas, or, for more than 12, the first

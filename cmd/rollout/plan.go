@@ -43,7 +43,8 @@ func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 type planHostJSON struct {
 	Host    string         `json:"host"`
 	Batch   int            `json:"batch"`
-	Action  string         `json:"action"` // change | skip | drift | unknown
+	Wave    string         `json:"wave,omitempty"` // plans with wave blocks
+	Action  string         `json:"action"`         // change | skip | drift | unknown
 	Current string         `json:"current_revision,omitempty"`
 	Files   []planFileJSON `json:"files"`
 	Drift   []string       `json:"drift,omitempty"`
@@ -73,7 +74,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	if o.Out != "" && o.Scope.Revision != "" {
 		return &rollout.Refusal{Problem: "--out saves what apply will do, and apply deploys the plan's pin; --revision is for looking only", Next: "rollout plan " + o.PlanFile + " --out " + o.Out + "  # once the revision is pinned in the plan"}
 	}
-	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch,
+	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, MaxInFlight: o.Scope.MaxInFlight,
 		Revision: o.Scope.Revision, LooseRevision: o.Out == ""})
 	if err != nil {
 		return err
@@ -147,7 +148,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		} else {
 			c = rollout.Classify(t.Files, pr.Revision, nil, nil) // --offline
 		}
-		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: string(c.Action), Current: c.Current}
+		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Wave: pr.WaveOf(t.Host.Name), Action: string(c.Action), Current: c.Current}
 		for _, f := range c.Files {
 			row.Files = append(row.Files, planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Live: f.Live, Change: string(f.Change)})
 		}
@@ -175,6 +176,9 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	}
 	if o.UI == "json" {
 		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": run.batches, "hosts": rows, "warnings": nonNil(pr.Warnings)}
+		if pr.Window.Set {
+			out["max_in_flight"] = max(1, pr.Window.Of(hostsIn(run.batches)))
+		}
 		enc := json.NewEncoder(ios.Out)
 		if err := enc.Encode(out); err != nil {
 			return err

@@ -85,6 +85,7 @@ type Event struct {
 	Event    Kind      `json:"event"`
 	Host     string    `json:"host,omitempty"`
 	Batch    int       `json:"batch,omitempty"` // 1-based
+	Wave     string    `json:"wave,omitempty"`  // batch_start, batch_done: the batch's wave (plans with wave blocks)
 	Phase    Phase     `json:"phase,omitempty"`
 	Status   string    `json:"status,omitempty"`
 	Revision string    `json:"revision,omitempty"`
