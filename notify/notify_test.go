@@ -212,6 +212,9 @@ func TestSlackAndChosenEvents(t *testing.T) {
 	if !slices.Equal(texts, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(texts, "\n"), strings.Join(want, "\n"))
 	}
+	if s := Summary("demo", event.Event{Event: event.BatchDone, Run: "r-2", Batch: 3, Wave: "dc2", Status: "ok"}, 4); s != "rollout demo: run r-2: batch 3/4 (wave dc2) done" {
+		t.Errorf("batch_done in a wave: %q", s)
+	}
 	if s := Summary("demo", event.Event{Event: event.RunDone, Run: "r-2", Status: "ok", Counts: map[event.Outcome]int{event.OutcomeOK: 4}, Next: "rollout status x"}, 4); s != "rollout demo: run r-2 finished: 4 ok" {
 		t.Errorf("ok run_done: %q", s)
 	}

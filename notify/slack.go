@@ -36,13 +36,13 @@ func Summary(planName string, e event.Event, batches int) string {
 			s += fmt.Sprintf(" (%d already at it)", skip)
 		}
 	case event.BatchStart:
-		s = fmt.Sprintf("%s: batch %s started: %s", head, ofBatches(e.Batch, batches), strings.Join(e.Hosts, ", "))
+		s = fmt.Sprintf("%s: batch %s%s started: %s", head, ofBatches(e.Batch, batches), inWave(e.Wave), strings.Join(e.Hosts, ", "))
 	case event.BatchDone:
 		what := "done"
 		if e.Status != "" && e.Status != event.StatusOK {
 			what = e.Status
 		}
-		s = fmt.Sprintf("%s: batch %s %s", head, ofBatches(e.Batch, batches), what)
+		s = fmt.Sprintf("%s: batch %s%s %s", head, ofBatches(e.Batch, batches), inWave(e.Wave), what)
 	case event.HostDone:
 		o := event.Outcome(e.Status)
 		if Failed(o) {
@@ -110,6 +110,14 @@ func oneLine(msg string) string {
 		msg = string(r[:299]) + "…"
 	}
 	return msg
+}
+
+// inWave names a batch's wave (plans with wave blocks).
+func inWave(w string) string {
+	if w == "" {
+		return ""
+	}
+	return " (wave " + w + ")"
 }
 
 func ofBatches(b, n int) string {
