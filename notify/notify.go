@@ -51,10 +51,14 @@ type Notifier struct {
 	opts  Options
 	hooks []*webhook
 
+	// emitMu is held while the run's emitter is called or changed: once
+	// Settle has detached, no warning can reach the run after run_done
+	emitMu sync.Mutex
+	emit   func(event.Event) // the run's emitter, between Attach and Settle
+
 	mu       sync.Mutex
-	emit     func(event.Event) // the run's emitter, between Attach and Settle
-	batches  int               // of run_start, for "batch 2/4"
-	deadline time.Time         // set by Settle: when the end-of-run flush stops waiting
+	batches  int       // of run_start, for "batch 2/4"
+	deadline time.Time // set by Settle: when the end-of-run flush stops waiting
 	closed   bool
 }
 
@@ -139,8 +143,8 @@ func New(planName string, blocks []*plan.Notify, opts Options) (*Notifier, error
 // (a log event, once per webhook) that an endpoint is not taking its
 // notifications.
 func (n *Notifier) Attach(emit func(event.Event)) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.emitMu.Lock()
+	defer n.emitMu.Unlock()
 	n.emit = emit
 }
 
@@ -265,11 +269,10 @@ func (w *webhook) finished(it item, err error) {
 
 // warn emits a log event through the run's emitter, when attached.
 func (n *Notifier) warn(msg string) {
-	n.mu.Lock()
-	emit := n.emit
-	n.mu.Unlock()
-	if emit != nil {
-		emit(event.Event{Event: event.Log, Level: "warn", Message: msg})
+	n.emitMu.Lock()
+	defer n.emitMu.Unlock()
+	if n.emit != nil {
+		n.emit(event.Event{Event: event.Log, Level: "warn", Message: msg})
 	}
 }
 
