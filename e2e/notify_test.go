@@ -170,6 +170,23 @@ func TestNotifyWebhooksGetTheRunInOrder(t *testing.T) {
 			t.Errorf("a warning about notifications with healthy receivers: %s", ev.Message)
 		}
 	}
+
+	// a rollback goes through the same sink
+	r = e.rolloutWithEnv([]string{"E2E_HOOK_TOKEN=s3cret"}, "rollback", "--to", "v1", "--yes", "--ui", "json")
+	if r.code != 0 {
+		dump(t, r)
+		t.Fatalf("rollback: exit %d", r.code)
+	}
+	back := parseEvents(t, r.stdout)
+	texts, _ = slack.got()
+	var first map[string]string
+	_ = json.Unmarshal([]byte(texts[len(wantSlack)]), &first)
+	if want := fmt.Sprintf("rollout demo: rollback %s started: revision %s", back[0].Run, e.tags["v1"][:7]); !strings.HasPrefix(first["text"], want) {
+		t.Errorf("rollback's first slack message %q, want it to start with %q", first["text"], want)
+	}
+	if bodies, _ = js.got(); !strings.Contains(bodies[len(bodies)-1], `"event":"run_done"`) || !strings.Contains(bodies[len(bodies)-1], back[0].Run) {
+		t.Errorf("the json webhook's last notification is not the rollback's run_done: %s", bodies[len(bodies)-1])
+	}
 }
 
 // A receiver that never answers and one that answers 500 do not change
