@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,12 +37,12 @@ const (
 
 // Options tune delivery; the zero value is the defaults.
 type Options struct {
-	Queue     int           // events a webhook may have waiting (DefaultQueue)
-	Retries   int           // further attempts after a 5xx, 429 or network error (DefaultRetries; -1: none)
-	Backoff   time.Duration // before the first retry, doubling (DefaultBackoff)
-	FlushWait time.Duration // at the end of the run, the most Settle and Close wait together (DefaultFlushWait)
-	Client    *http.Client  // nil: a client without its own timeout (each request has the block's)
-	Lookup    func(string) (string, bool)
+	Queue     int                         // events a webhook may have waiting (DefaultQueue)
+	Retries   int                         // further attempts after a 5xx, 429 or network error (DefaultRetries; -1: none)
+	Backoff   time.Duration               // before the first retry, doubling (DefaultBackoff)
+	FlushWait time.Duration               // at the end of the run, the most Settle and Close wait together (DefaultFlushWait)
+	Client    *http.Client                // nil: a client without its own timeout (each request has the block's)
+	Lookup    func(string) (string, bool) // reads the environment (nil: os.LookupEnv)
 }
 
 // Notifier is the run's notifications. It is an event.Sink and the
@@ -119,6 +120,9 @@ func New(planName string, blocks []*plan.Notify, opts Options) (*Notifier, error
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{}
+	}
+	if opts.Lookup == nil {
+		opts.Lookup = os.LookupEnv
 	}
 	n := &Notifier{plan: planName, opts: opts}
 	for _, b := range blocks {
