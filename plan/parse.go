@@ -49,6 +49,7 @@ var planSchema = &hcl.BodySchema{
 		{Type: "backend", LabelNames: []string{"kind"}},
 		{Type: "analysis", LabelNames: []string{"kind"}},
 		{Type: "hook", LabelNames: []string{"name"}},
+		{Type: "notify", LabelNames: []string{"kind"}},
 		{Type: "wave", LabelNames: []string{"name"}},
 	},
 }
@@ -322,6 +323,10 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		case "hook":
 			if h := d.hook(p, b, hookNames); h != nil {
 				p.Hooks = append(p.Hooks, h)
+			}
+		case "notify":
+			if n := d.notify(p, b); n != nil {
+				p.Notify = append(p.Notify, n)
 			}
 		case "wave":
 			if w := d.wave(p, b, waveNames); w != nil {

@@ -70,6 +70,7 @@ type Plan struct {
 	Backend  *Backend  // the backend block; nil: none written (local)
 	Analysis *Analysis // nil without an analysis block
 	Hooks    []*Hook   // the hook blocks, in the order written
+	Notify   []*Notify // the notify blocks, in the order written
 
 	// unexported: kept expressions for ForHost (implementation's choice)
 	impl *planImpl

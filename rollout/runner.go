@@ -95,6 +95,20 @@ type Env struct {
 	// what changed under the run on the load balancers (an HAProxy reload,
 	// lb_reload) through it.
 	LBNotices func(emit func(event.Event))
+	// Notifier, when set, is the run's outgoing notifications (the
+	// plan's notify blocks; package notify). It also receives the events
+	// through Sink.
+	Notifier Notifier
+}
+
+// Notifier is what the run does with its notifications: Attach gives it
+// the run's own emitter at the start (it warns through it with log
+// events), and Settle, called just before run_done, waits a bounded time
+// for what is queued, records what was not delivered (log events) and
+// detaches.
+type Notifier interface {
+	Attach(emit func(event.Event))
+	Settle()
 }
 
 // clocked is env with the real clock where it has none: the one place the
@@ -249,6 +263,9 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 	}
 	if env.LBNotices != nil {
 		env.LBNotices(r.emit)
+	}
+	if env.Notifier != nil {
+		env.Notifier.Attach(r.emit)
 	}
 	err := r.execute(hardCtx)
 	if env.LBNotices != nil {
@@ -987,6 +1004,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		msg, res.Next = diag.Error(), "rollout validate "+r.pr.Req.PlanFile
 	case res.ExitCode == ExitRefused:
 		msg = err.Error()
+	}
+	if r.env.Notifier != nil {
+		r.env.Notifier.Settle()
 	}
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
 		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next})

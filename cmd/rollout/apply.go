@@ -19,6 +19,7 @@ import (
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/notify"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -190,6 +191,11 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}
+	notes, err := newNotifier(pr.Plan, o.again())
+	if err != nil {
+		return err
+	}
+	defer notes.Close()
 	if !o.Yes && !isSaved { // a saved plan was reviewed when it was made
 		if !ios.CanPrompt() {
 			problem := fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind)
@@ -268,12 +274,13 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	default:
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", o.UI), Next: "rollout " + o.Kind + " --ui plain"}
 	}
-	sinks := multiSink{view}
+	sinks := multiSink{view, notes}
 	if mode == "plain" && ios.CanPrompt() && !o.AutoApprove {
 		sinks = append(sinks, &approvalPrompter{ios: ios, ctl: ctl})
 	}
 	hints := hintSink{flags: o.hintFlags(), rerun: [2]string{"rollout " + o.Kind + " " + o.PlanFile, o.again()}, next: sinks}
 	env := w.Env(hints)
+	env.Notifier = notes
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
 		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL,
 		RerunHooks: o.RerunHooks, Retry: o.Retry, Reason: o.Reason}
@@ -299,6 +306,10 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if mode == "json" {
 		ios.jsonDone = true // Run always ends its stream with run_done
 	}
+	// run_done's own notification: the journal has its end already
+	for _, msg := range notes.Close() {
+		fmt.Fprintln(ios.Err, "warning: "+msg)
+	}
 	if runErr != nil {
 		code := rollout.ExitCode(runErr)
 		switch {
@@ -312,6 +323,22 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		return exitError{runErr}
 	}
 	return nil
+}
+
+// newNotifier starts the plan's notify blocks. A header or url naming an
+// environment variable that is not set refuses the run, before anything
+// is touched.
+func newNotifier(p *plan.Plan, again string) (*notify.Notifier, error) {
+	n, err := notify.New(p.Name, p.Notify, notify.Options{Lookup: os.LookupEnv})
+	var unset *plan.UnsetEnvError
+	switch {
+	case errors.As(err, &unset):
+		return nil, &rollout.Refusal{Problem: err.Error() + "; nothing was touched",
+			Next: fmt.Sprintf("%s  # with %s set in the environment (the plan's notify block reads it)", again, unset.Var)}
+	case err != nil:
+		return nil, &rollout.Refusal{Problem: err.Error() + "; nothing was touched", Next: "rollout validate " + shellWord(p.Filename)}
+	}
+	return n, nil
 }
 
 // wireOptions are the connection settings of this invocation: the flags,
