@@ -24,6 +24,7 @@ func (r *run) rollbackAll(ctx context.Context) {
 	r.log("warn", "on_failure = rollback_all: every host this run changed goes back to the revision it had, batch by batch in reverse order")
 	r.bake = 0
 	var stay []string
+	next := len(r.ran) // revert batches are numbered on from the run's
 	for i := len(r.ran) - 1; i >= 0; i-- {
 		var back []string
 		for _, name := range r.ran[i] {
@@ -64,7 +65,8 @@ func (r *run) rollbackAll(ctx context.Context) {
 				back = nil
 				break
 			}
-			r.revertBatch(ctx, i+1, now)
+			next++
+			r.revertBatch(ctx, next, i+1, now)
 			back = later
 		}
 	}
@@ -73,9 +75,9 @@ func (r *run) rollbackAll(ctx context.Context) {
 	}
 }
 
-// revertBatch takes the hosts of batch n back, in parallel.
-func (r *run) revertBatch(ctx context.Context, n int, names []string) {
-	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Message: "rollback_all: back to the revision each host had"})
+// revertBatch takes hosts of batch of back, in parallel, as batch n.
+func (r *run) revertBatch(ctx context.Context, n, of int, names []string) {
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Message: fmt.Sprintf("rollback_all: batch %d back to the revision each host had", of)})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	status := event.StatusOK

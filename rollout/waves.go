@@ -89,7 +89,8 @@ type Schedule struct {
 }
 
 // Schedule cuts hosts (in order, those to change) into batches: wave by
-// wave when the plan has waves, each wave with its own batch or the run's.
+// wave when the plan has waves (in the order written; a rollback takes
+// them last first), each wave with its own batch or the run's.
 func (pr *Prepared) Schedule(hosts []string) Schedule {
 	s := Schedule{ApproveBefore: map[int]bool{}, PauseBefore: map[int]time.Duration{}}
 	if len(pr.Plan.Waves) == 0 {
@@ -97,7 +98,16 @@ func (pr *Prepared) Schedule(hosts []string) Schedule {
 		s.Waves = make([]string, len(s.Batches))
 		return s
 	}
-	for i, w := range pr.Plan.Waves {
+	order := make([]int, len(pr.Plan.Waves))
+	for i := range order {
+		order[i] = i
+		if pr.Req.Rollback {
+			// a rollback undoes the waves last first
+			order[i] = len(order) - 1 - i
+		}
+	}
+	for _, i := range order {
+		w := pr.Plan.Waves[i]
 		var in []string
 		for _, h := range hosts {
 			if pr.waveOf[h] == i {

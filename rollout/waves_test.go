@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,5 +93,22 @@ func TestWaveGateMessageNamesTheWave(t *testing.T) {
 	s := Between{RunState: RunState{Batches: [][]string{{"a1"}, {"b1"}}, Next: 1}, Waves: []string{"a", "b"}}
 	if m := s.waitMessage(event.WaitApproval); !strings.Contains(m, `approve to start batch 2 (the first of wave "b")`) {
 		t.Errorf("approval message %q", m)
+	}
+}
+
+// A rollback undoes the waves last first.
+func TestRollbackRunsTheWavesInReverse(t *testing.T) {
+	f := newFleet(t, 3, "batch = 1\n  wave \"a\" { hosts = \"web1\" }\n  wave \"b\" {}")
+	pr, err := Prepare(Request{PlanFile: f.planFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(pr.Schedule([]string{"web1", "web2", "web3"}).Waves); got != "[a b b]" {
+		t.Errorf("apply waves %s", got)
+	}
+	pr.Req.Rollback = true
+	s := pr.Schedule([]string{"web1", "web2", "web3"})
+	if got := fmt.Sprint(s.Waves, s.Batches); got != "[b b a] [[web2] [web3] [web1]]" {
+		t.Errorf("rollback schedule %s", got)
 	}
 }
