@@ -3,9 +3,11 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout/event"
 )
 
@@ -110,5 +112,62 @@ func TestRollbackRunsTheWavesInReverse(t *testing.T) {
 	s := pr.Schedule([]string{"web1", "web2", "web3"})
 	if got := fmt.Sprint(s.Waves, s.Batches); got != "[b b a] [[web2] [web3] [web1]]" {
 		t.Errorf("rollback schedule %s", got)
+	}
+}
+
+// Property: whatever the waves, their batch sizes and the hosts to change,
+// the schedule has every host exactly once, never mixes two waves in a
+// batch, and runs the waves in the order written (reversed for a
+// rollback) — waves never interleave.
+func TestScheduleWavesNeverInterleave(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	specs := [][]plan.Quantity{nil, {{N: 1, Set: true}}, {{N: 2, Set: true}}, {{N: 1, Set: true}, {N: 50, Percent: true, Set: true}}, {{N: 100, Percent: true, Set: true}}}
+	for i := 0; i < 500; i++ {
+		nw := 1 + rng.IntN(4)
+		p := &plan.Plan{}
+		for w := 0; w < nw; w++ {
+			p.Waves = append(p.Waves, &plan.Wave{Name: fmt.Sprintf("w%d", w), Batch: specs[rng.IntN(len(specs))]})
+		}
+		pr := &Prepared{Plan: p, BatchSpec: specs[rng.IntN(len(specs))], waveOf: map[string]int{}, Req: Request{Rollback: rng.IntN(2) == 0}}
+		var hosts []string
+		for h := 0; h < rng.IntN(30); h++ {
+			name := fmt.Sprintf("h%d", h)
+			pr.waveOf[name] = rng.IntN(nw)
+			if rng.IntN(4) > 0 { // some hosts need no change
+				hosts = append(hosts, name)
+			}
+		}
+		s := pr.Schedule(hosts)
+		seen := map[string]bool{}
+		last := -1
+		for b, batch := range s.Batches {
+			if len(batch) == 0 {
+				t.Fatalf("case %d: empty batch %d", i, b)
+			}
+			w := pr.waveOf[batch[0]]
+			for _, h := range batch {
+				if seen[h] {
+					t.Fatalf("case %d: %s twice", i, h)
+				}
+				seen[h] = true
+				if pr.waveOf[h] != w {
+					t.Fatalf("case %d: batch %d mixes waves %d and %d", i, b, w, pr.waveOf[h])
+				}
+			}
+			if s.Waves[b] != p.Waves[w].Name {
+				t.Fatalf("case %d: batch %d says wave %s, its hosts are in %s", i, b, s.Waves[b], p.Waves[w].Name)
+			}
+			pos := w
+			if pr.Req.Rollback {
+				pos = nw - 1 - w
+			}
+			if pos < last {
+				t.Fatalf("case %d: wave %s comes back after a later one", i, p.Waves[w].Name)
+			}
+			last = pos
+		}
+		if len(seen) != len(hosts) {
+			t.Fatalf("case %d: %d of %d hosts scheduled", i, len(seen), len(hosts))
+		}
 	}
 }
