@@ -407,7 +407,7 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 		return fmt.Sprintf("failed and back on their previous files: %s; %s, then: %s", strings.Join(failed, ", "), fix, next), next
 	case errors.Is(err, ErrApprovalNeeded):
 		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", kind, pf)
-		return "stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", next
+		return "stopped at an approval gate (approve_after, or a wave's approve): no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", next
 	case errors.Is(err, ErrLost):
 		next = fmt.Sprintf("rollout %s %s", kind, pf)
 		return fmt.Sprintf("stopped safely because %v; when the cause is fixed: rollout history %s, then rollout %s %s (hosts already done are skipped)", err, pf, kind, pf), next

@@ -523,7 +523,7 @@ func TestSummarise(t *testing.T) {
 		{"failed before restart", with("web1", event.OutcomeFailed), nil, ErrRunFailed,
 			"failed and back on their previous files: web1; fix the revision, then: rollout apply p.hcl", "rollout apply p.hcl"},
 		{"gate", ok, nil, ErrApprovalNeeded,
-			"stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", "rollout apply p.hcl --yes --auto-approve"},
+			"stopped at an approval gate (approve_after, or a wave's approve): no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", "rollout apply p.hcl --yes --auto-approve"},
 		{"lost", ok, nil, &StoppedError{Cause: errors.New("lock lost")},
 			"stopped safely because lock lost; when the cause is fixed: rollout history p.hcl, then rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
 		{"stopped", ok, nil, ErrInterrupted, "stopped; to continue: rollout apply p.hcl (hosts already done are skipped)", "rollout apply p.hcl"},
