@@ -230,7 +230,9 @@ func (a *RuntimeAPI) verify(ctx context.Context, maxAge time.Duration) error {
 		if err == nil {
 			p, stopping := parseInfo(replies[0].text)
 			a.mu.Lock()
-			if !stopping && p.Pid != 0 && p == a.proc && kept.procGen == a.procGen {
+			// (an HAProxy whose show info names no Pid cannot be told
+			// apart from its successor: the kept connection is as good)
+			if !stopping && p == a.proc && kept.procGen == a.procGen {
 				a.checked = started
 				a.checkConn = kept
 				a.mu.Unlock()

@@ -343,9 +343,10 @@ func TestReloadWhileOutOfServiceIsCaughtWithoutACommand(t *testing.T) {
 	}
 	l.reload()
 	deadline := time.Now().Add(5 * time.Second)
-	for l.adminState("s1") != "1" {
+	// the state is re-applied first, then reported
+	for l.adminState("s1") != "1" || len(log.all()) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the watcher did not re-apply maint on the new worker within 5s (reloads seen: %+v)", log.all())
+			t.Fatalf("the watcher did not re-apply maint on the new worker and report it within 5s (reloads seen: %+v)", log.all())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
