@@ -72,7 +72,7 @@ func (r *Remote) Stage(ctx context.Context, conn transport.Runner, arts []plan.A
 	for i, a := range arts {
 		if missing[i] {
 			if err := r.stageOne(ctx, conn, a); err != nil {
-				return fmt.Errorf("artifact %q from %s: %w", a.Name, a.Source, err)
+				return fmt.Errorf("artifact %q: %w", a.Name, err)
 			}
 		}
 		if a.Validate == "" {
@@ -106,7 +106,7 @@ func (r *Remote) stageOne(ctx context.Context, conn transport.Runner, a plan.Art
 	}
 	stream, err := releaseStream(a, data, r.fetcher().limits())
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", a.Source, err)
 	}
 	return upload(ctx, conn, a, stream)
 }
@@ -194,7 +194,7 @@ chmod ` + fmt.Sprintf("%o", a.Mode.Perm()) + ` "$p"/` + shell.Quote(BaseName(a.S
 		if m := hostMismatch.FindStringSubmatch(errOut.String()); m != nil {
 			return false, nil, fmt.Errorf("downloaded on the host: %w", &ChecksumError{Source: a.Source, Expected: m[1], Actual: m[2]})
 		}
-		return false, nil, fmt.Errorf("downloading on the host: %w%s", err, cmdout.Tail(errOut.String()))
+		return false, nil, fmt.Errorf("download %s on the host: %w%s", a.Source, err, cmdout.Tail(errOut.String()))
 	}
 	if !a.Unpack {
 		return true, nil, nil
@@ -273,7 +273,7 @@ func switchTo(ctx context.Context, conn transport.Runner, arts []plan.ArtifactSp
 // the least recently staged or switched to first — never the one current
 // points at, nor the ids in protect (the previous release), in two
 // commands at most.
-func (r *Remote) Prune(ctx context.Context, conn transport.Runner, arts []plan.ArtifactSpec, protect map[string]string) ([]string, error) {
+func (r *Remote) Prune(ctx context.Context, conn transport.Runner, arts []plan.ArtifactSpec, protect map[string][]string) ([]string, error) {
 	if len(arts) == 0 {
 		return nil, nil
 	}
@@ -293,7 +293,7 @@ func (r *Remote) Prune(ctx context.Context, conn transport.Runner, arts []plan.A
 	for i, a := range arts {
 		lines := strings.Split(strings.TrimSuffix(blocks[i+1], "\n"), "\n")
 		cur := strings.TrimPrefix(lines[0], "releases/")
-		for _, id := range ToPrune(lines[1:], a.Keep, cur, protect[a.Name]) {
+		for _, id := range ToPrune(lines[1:], a.Keep, cur, protect[a.Name]...) {
 			gone = append(gone, Releases(a)+"/"+id)
 		}
 	}

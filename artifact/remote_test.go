@@ -97,7 +97,7 @@ func TestRemoteStageSwitchRestorePrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gone, err := r.Prune(ctx, conn, []plan.ArtifactSpec{spec("4")}, map[string]string{"app": ID(spec("3").SHA256)})
+	gone, err := r.Prune(ctx, conn, []plan.ArtifactSpec{spec("4")}, map[string][]string{"app": {ID(spec("3").SHA256)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		if looked {
 			c = v.Class(t, pr.Revision)
 		} else {
-			c = rollout.Classify(t.Files, pr.Revision, nil, nil) // --offline
+			c = rollout.Classify(t.Tracked(), pr.Revision, nil, nil) // --offline
 		}
 		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: string(c.Action), Current: c.Current}
 		for _, f := range c.Files {
