@@ -108,6 +108,8 @@ type artifactEnv struct {
 	srv    *artifactServer
 	builds map[string][]byte
 	revs   map[string]string
+
+	onFailure, healthyFor string
 }
 
 const artifactPlan = `plan "demo" {
@@ -116,7 +118,7 @@ const artifactPlan = `plan "demo" {
   repo       = %q
   revision   = %q
   state_dir  = "${host.vars.root}/state"
-  on_failure = "halt"
+  on_failure = %q
   batch      = 1
 %s
   artifact "app" {
@@ -139,7 +141,7 @@ const artifactPlan = `plan "demo" {
   health "http" {
     url         = "http://127.0.0.1:${host.vars.app_port}/healthz"
     interval    = "200ms"
-    healthy_for = "1s"
+    healthy_for = %q
     deadline    = "20s"
     pid_file    = "${host.vars.root}/run/app.pid"
   }
@@ -152,8 +154,8 @@ func setupArtifacts(t *testing.T) *artifactEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &artifactEnv{env: e, builds: map[string][]byte{}, revs: map[string]string{}}
-	for _, v := range []string{"1", "2", "3"} {
+	a := &artifactEnv{env: e, builds: map[string][]byte{}, revs: map[string]string{}, onFailure: "halt", healthyFor: "1s"}
+	for _, v := range []string{"1", "2", "3", "5"} {
 		a.builds["app-"+v+".tar.gz"] = tarGz(t, map[string][]byte{"bin/demo-app": bin, "VERSION": []byte(v)}, nil)
 	}
 	a.builds["evil.tar.gz"] = tarGz(t, map[string][]byte{"VERSION": []byte("6"), "../escape": []byte("pwned")}, map[string]string{"etc": "/etc"})
@@ -161,9 +163,14 @@ func setupArtifacts(t *testing.T) *artifactEnv {
 	if err := e.f.WriteInventory(filepath.Join(e.repo, "inventory.ini")); err != nil {
 		t.Fatal(err)
 	}
+	conf := "version = ${host.vars.app_version}\nmessage = \"artifact ${host.vars.app_version}\"\nlisten = 127.0.0.1:${host.vars.app_port}\n"
 	commit := func(name, version, file, sha, fetch string) {
 		mustWrite(t, filepath.Join(e.repo, "group_vars", "web.yml"), fmt.Sprintf("app_version: %q\napp_file: %q\napp_sha256: %q\napp_fetch: %q\n", version, file, sha, fetch))
-		a.revs[name] = e.commitConfig(t, "art-"+name, "version = ${host.vars.app_version}\nmessage = \"artifact ${host.vars.app_version}\"\nlisten = 127.0.0.1:${host.vars.app_port}\n")
+		body := conf
+		if name == "crash" { // passes validate, then exits every second
+			body += "exit_after = 1s\n"
+		}
+		a.revs[name] = e.commitConfig(t, "art-"+name, body)
 	}
 	b := a.builds
 	commit("v1", "1", "app-1.tar.gz", sum(b["app-1.tar.gz"]), "controller")
@@ -174,12 +181,13 @@ func setupArtifacts(t *testing.T) *artifactEnv {
 	commit("short", "2", "short.tar.gz", sum(b["app-2.tar.gz"]), "controller")
 	commit("evil", "6", "evil.tar.gz", sum(b["evil.tar.gz"]), "controller")
 	commit("evil-host", "6", "evil.tar.gz", sum(b["evil.tar.gz"]), "host")
+	commit("crash", "5", "app-5.tar.gz", sum(b["app-5.tar.gz"]), "controller")
 	return a
 }
 
 func (a *artifactEnv) writePlan(rev string) {
 	a.t.Helper()
-	p := fmt.Sprintf(artifactPlan, filepath.Join(a.repo, "inventory.ini"), a.repo, a.revs[rev], a.drain, a.srv.URL, a.restart)
+	p := fmt.Sprintf(artifactPlan, filepath.Join(a.repo, "inventory.ini"), a.repo, a.revs[rev], a.onFailure, a.drain, a.srv.URL, a.restart, a.healthyFor)
 	if err := os.WriteFile(a.plan, []byte(p), 0o644); err != nil {
 		a.t.Fatal(err)
 	}
@@ -376,5 +384,42 @@ func TestArtifactUpgradeAndRollback(t *testing.T) {
 	a.at(t, "1")
 	if got := a.srv.requests()[before:]; len(got) != 1 || got[0] != "/app-1.tar.gz" {
 		t.Errorf("rollback to a pruned release made requests %v, want one download of /app-1.tar.gz", got)
+	}
+
+	// a build that crash-loops, with on_failure = "rollback": the canary
+	// goes back to the release it ran, kept on the host (the only request
+	// is the preflight's download of the new build), zero failed requests
+	a.onFailure, a.healthyFor = "rollback", "3s"
+	a.writePlan("crash")
+	before = len(a.srv.requests())
+	l := startLoad(a.frontend(), 4)
+	r = a.rollout("apply", "--yes", "--ui", "json")
+	l.Stop()
+	if r.code != 1 {
+		dump(t, r)
+		t.Fatalf("crash: exit %d, want 1", r.code)
+	}
+	rolled := 0
+	for _, ev := range parseEvents(t, r.stdout) {
+		if ev.Event == event.HostDone && ev.Status == string(event.OutcomeRolledBack) {
+			rolled++
+		}
+	}
+	if rolled != 1 {
+		dump(t, r)
+		t.Errorf("%d hosts rolled back, want the canary", rolled)
+	}
+	a.waitAllUp(t)
+	a.at(t, "1")
+	if got := a.srv.requests()[before:]; len(got) != 1 || got[0] != "/app-5.tar.gz" {
+		t.Errorf("crash and rollback made requests %v, want only the preflight's /app-5.tar.gz", got)
+	}
+	if l.Failed.Load() != 0 || l.OK.Load() == 0 {
+		t.Errorf("load: %d ok, %d failed: %v", l.OK.Load(), l.Failed.Load(), l.Errs())
+	}
+	for _, h := range a.f.Hosts {
+		if got := lastLine(t, filepath.Join(h.Root, "install.log")); got != "1" {
+			t.Errorf("%s: install ran last with %q, want 1 (the way back's)", h.Name, got)
+		}
 	}
 }
