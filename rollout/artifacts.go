@@ -8,6 +8,7 @@ import (
 	"github.com/rollout-sh/rollout/internal/transport"
 	"github.com/rollout-sh/rollout/journal"
 	"github.com/rollout-sh/rollout/plan"
+	"github.com/rollout-sh/rollout/rollout/event"
 )
 
 // Artifacts is how the engine has a host's software releases staged and
@@ -92,6 +93,18 @@ func (r *run) prepareHost(h *hostInfo) func(ctx context.Context) error {
 		}
 		return r.artifacts().Stage(ctx, h.conn, spec.Artifacts)
 	}
+}
+
+// artifactRefs is what host_done (and so the journal) says of arts.
+func artifactRefs(arts []plan.ArtifactSpec) map[string]event.ArtifactRef {
+	if len(arts) == 0 {
+		return nil
+	}
+	m := map[string]event.ArtifactRef{}
+	for _, a := range arts {
+		m[a.Name] = event.ArtifactRef{ID: artifact.ID(a.SHA256), Source: a.Source, SHA256: a.SHA256}
+	}
+	return m
 }
 
 // releaseOf is the release id a link target names ("releases/<id>").

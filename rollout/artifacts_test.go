@@ -134,6 +134,18 @@ func TestEngineArtifactsThroughTheInterface(t *testing.T) {
 		}
 	}
 
+	recorded := 0
+	f.rec.mu.Lock()
+	for _, e := range f.rec.events {
+		if e.Event == event.HostDone && e.Status == string(event.OutcomeOK) && e.Artifacts["tool"].ID == artifact.ID(sum) && e.Artifacts["tool"].SHA256 == sum {
+			recorded++
+		}
+	}
+	f.rec.mu.Unlock()
+	if recorded != 3 {
+		t.Errorf("%d host_done events name the release, want 3", recorded)
+	}
+
 	// again: every host skipped, nothing staged
 	spy, res, err = run(block(sum, "echo installed >> ${host.vars.root}/installs"))
 	if err != nil {

@@ -125,10 +125,12 @@ func (p *hostPipeline) done(o event.Outcome, msg string) {
 	rev := OutcomeRevision(o, p.r.pr.Revision, revOf(p.h.old))
 	p.r.setOutcome(name, o, msg)
 	vars := ""
+	var arts map[string]event.ArtifactRef
 	if o == event.OutcomeOK {
 		vars = p.h.t.VarsSHA256
+		arts = artifactRefs(p.h.t.Spec.Artifacts)
 	}
-	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars})
+	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars, Artifacts: arts})
 }
 
 func (p *hostPipeline) prevLabel() string {
