@@ -364,6 +364,12 @@ func TestArtifactUpgradeAndRollback(t *testing.T) {
 		}
 	}
 
+	// status shows each host's release
+	if r := a.rollout("status", "--ui", "plain"); !strings.Contains(r.stdout, "RELEASE") || strings.Count(r.stdout, "app="+releaseID(b["app-3.tar.gz"])) != 3 {
+		dump(t, r)
+		t.Errorf("status does not show the release of every host")
+	}
+
 	// a hand-moved current is drift
 	h1 := a.f.Hosts[0]
 	cur := filepath.Join(h1.Root, "opt", "app", "current")
