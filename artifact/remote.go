@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/rollout-sh/rollout/internal/cmdout"
 	"github.com/rollout-sh/rollout/internal/shell"
@@ -20,6 +21,15 @@ import (
 // fetched by the controller is downloaded once.
 type Remote struct {
 	Fetcher *Fetcher
+
+	mu      sync.Mutex
+	streams map[string]*packed // the checked tar stream of each artifact, made once per run
+}
+
+type packed struct {
+	once   sync.Once
+	stream []byte
+	err    error
 }
 
 // NewRemote is a Remote with a fresh Fetcher.
@@ -104,11 +114,33 @@ func (r *Remote) stageOne(ctx context.Context, conn transport.Runner, a plan.Art
 	} else if data, err = r.fetcher().Fetch(ctx, a); err != nil {
 		return err
 	}
-	stream, err := releaseStream(a, data, r.fetcher().limits())
+	stream, err := r.stream(a, data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.Source, err)
 	}
 	return upload(ctx, conn, a, stream)
+}
+
+// stream is releaseStream made once for every host staging the same
+// artifact (same bytes, same unpacking and mode).
+func (r *Remote) stream(a plan.ArtifactSpec, data []byte) ([]byte, error) {
+	key := fmt.Sprintf("%s\x00%t\x00%o\x00%s", a.SHA256, a.Unpack, a.Mode, BaseName(a.Source))
+	if a.Unpack {
+		f, _ := FormatOf(a.Source)
+		key += "\x00" + string(f)
+	}
+	r.mu.Lock()
+	if r.streams == nil {
+		r.streams = map[string]*packed{}
+	}
+	p, ok := r.streams[key]
+	if !ok {
+		p = &packed{}
+		r.streams[key] = p
+	}
+	r.mu.Unlock()
+	p.once.Do(func() { p.stream, p.err = releaseStream(a, data, r.fetcher().limits()) })
+	return p.stream, p.err
 }
 
 // releaseStream is the tar stream of a release: the archive, checked and

@@ -429,3 +429,36 @@ func TestArtifactUpgradeAndRollback(t *testing.T) {
 		}
 	}
 }
+
+// SIGKILL of the controller between staging and the switch, during the
+// switch (install) and after it (check), then the recovery an operator
+// reads from rollout's next: lines: every host converges on build 2,
+// running it from its release, with zero failed requests.
+func TestArtifactKillAndRecover(t *testing.T) {
+	t.Parallel()
+	a := setupArtifacts(t)
+	a.waitAllUp(t)
+	a.writePlan("v1")
+	a.applyUnderLoad(t, "apply", "--yes", "--ui", "json")
+	l := startLoad(a.frontend(), 4)
+	defer l.Stop()
+	apply := []string{"apply", "--yes", "--ui", "json"}
+	for i, p := range []string{"preflight_done", "host_phase:install", "host_phase:check"} {
+		v := []string{"2", "1", "2"}[i]
+		ok := t.Run(strings.ReplaceAll(p, ":", "-"), func(t *testing.T) {
+			a.t = t
+			a.writePlan("v" + v)
+			bg := a.rcStart(t, apply...)
+			bg.waitFor(t, p, func(ev event.Event) bool { return killKey(ev) == p })
+			bg.killNow(t)
+			a.fRecoverByNext(t, apply)
+			a.waitAllUp(t)
+			a.at(t, v)
+		})
+		if !ok {
+			break
+		}
+	}
+	a.t = t
+	fNoClientErrors(t, l, "during kills and recoveries")
+}
