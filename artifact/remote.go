@@ -210,7 +210,7 @@ elif command -v wget >/dev/null 2>&1; then
 else
   echo "neither curl nor wget on the host" >&2; exit 127
 fi
-s=$(sha256sum -- "$f"); s=${s%% *}
+if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$f"); else s=$(shasum -a 256 < "$f"); fi; s=${s%% *}
 if [ "$s" != ` + a.SHA256 + ` ]; then echo "sha256 mismatch: expected ` + a.SHA256 + `, actual $s" >&2; exit 65; fi
 `
 	if a.Unpack {
