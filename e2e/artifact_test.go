@@ -310,6 +310,14 @@ func TestArtifactUpgradeAndRollback(t *testing.T) {
 
 	before := len(a.srv.requests())
 	a.writePlan("v2")
+	// plan shows each host's release change, and downloads nothing
+	if r := a.rollout("plan", "--ui", "plain"); r.code != 0 || strings.Count(r.stdout, "artifact app release "+releaseID(b["app-2.tar.gz"])) != 3 {
+		dump(t, r)
+		t.Errorf("plan does not show the new release on every host")
+	}
+	if got := a.srv.requests()[before:]; len(got) != 0 {
+		t.Errorf("plan made requests %v", got)
+	}
 	a.applyUnderLoad(t, "apply", "--yes", "--ui", "json")
 	a.at(t, "2")
 	if got := a.srv.requests()[before:]; len(got) != 1 || got[0] != "/app-2.tar.gz" {

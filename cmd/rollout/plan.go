@@ -272,6 +272,9 @@ func printPlanHost(w io.Writer, pr *rollout.Prepared, r planHostJSON, o *planOpt
 		if len(f.SHA256) >= 12 {
 			sum = "sha256:" + f.SHA256[:12]
 		}
+		if strings.HasPrefix(f.Name, "artifact ") { // the link current: its release, not a hash of its target
+			sum = f.Name
+		}
 		fmt.Fprintf(w, "    %-8s %s  %s\n", f.Change, f.Dest, sum)
 		if d := diffs[r.Host+"\x00"+f.Dest]; d != "" {
 			for _, line := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
