@@ -218,6 +218,28 @@ func (a *RuntimeAPI) verify(ctx context.Context, maxAge time.Duration) error {
 		return nil
 	}
 	started := time.Now()
+	// the connection of the last check answers first: a process that a
+	// reload told to stop says "Stopping: 1" on it, a restarted one has
+	// closed it; only then is a new connection needed
+	a.mu.Lock()
+	kept := a.checkConn
+	a.checkConn = nil
+	a.mu.Unlock()
+	if kept != nil {
+		replies, err := kept.exchange(ctx, []string{"show info"})
+		if err == nil {
+			p, stopping := parseInfo(replies[0].text)
+			a.mu.Lock()
+			if !stopping && p.Pid != 0 && p == a.proc && kept.procGen == a.procGen {
+				a.checked = started
+				a.checkConn = kept
+				a.mu.Unlock()
+				return nil
+			}
+			a.mu.Unlock()
+		}
+		a.drop(kept)
+	}
 	for {
 		cc, err := a.dialCLI(ctx)
 		if err != nil {
@@ -251,7 +273,7 @@ func (a *RuntimeAPI) verify(ctx context.Context, maxAge time.Duration) error {
 		if !changed {
 			a.checked = started
 			a.mu.Unlock()
-			a.drop(cc)
+			a.keepCheck(cc)
 			return nil
 		}
 		// every connection opened before now may reach the old process
@@ -317,7 +339,7 @@ func (a *RuntimeAPI) reapply(ctx context.Context, cc *cliConn, from, to Process)
 	if err != nil {
 		a.drop(cc)
 	} else {
-		a.drop(cc)
+		a.keepCheck(cc)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -356,8 +378,9 @@ func (a *RuntimeAPI) Reloads() int {
 // dialCLI opens a new connection (never an idle one) for a check. The
 // check has a connection slot of its own: with Track, commands use at
 // most Options.MaxConns-1 connections (see dataConns), and checks run one
-// at a time and close their connection, so the socket never sees more
-// than MaxConns from this client.
+// at a time on one kept connection (a new one only when that one no longer
+// reaches the serving process), so the socket never sees more than
+// MaxConns from this client.
 func (a *RuntimeAPI) dialCLI(ctx context.Context) (*cliConn, error) {
 	a.mu.Lock()
 	a.open++
@@ -383,6 +406,19 @@ func (a *RuntimeAPI) drop(cc *cliConn) {
 	cc.conn.Close()
 	a.mu.Lock()
 	a.open--
+	a.mu.Unlock()
+}
+
+// keepCheck keeps cc for the next check (closing it when the client was
+// closed meanwhile).
+func (a *RuntimeAPI) keepCheck(cc *cliConn) {
+	a.mu.Lock()
+	if a.closed || !a.opt.Keep {
+		a.mu.Unlock()
+		a.drop(cc)
+		return
+	}
+	a.checkConn = cc
 	a.mu.Unlock()
 }
 

@@ -61,6 +61,7 @@ type RuntimeAPI struct {
 	proc       Process       // the process last seen serving
 	procGen    uint64        // bumped when the serving process changed
 	checked    time.Time     // when the last successful check started
+	checkConn  *cliConn      // the last check's connection, kept for the next
 	wanted     map[string]*wanted
 	reapplyErr map[string]error
 	watching   bool
@@ -182,9 +183,16 @@ func (a *RuntimeAPI) Close() error {
 	idle := a.idle
 	a.idle = nil
 	a.open -= len(idle)
+	if a.checkConn != nil {
+		idle = append(idle, a.checkConn)
+		a.checkConn = nil
+		a.open--
+	}
 	a.mu.Unlock()
 	for _, c := range idle {
-		c.timer.Stop()
+		if c.timer != nil {
+			c.timer.Stop()
+		}
 		c.conn.Close()
 	}
 	return nil

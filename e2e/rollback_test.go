@@ -46,8 +46,10 @@ func TestRollbackToEarlierRevision(t *testing.T) {
 		t.Fatalf("rollback changed the repo:\nbefore:\n%s\nafter:\n%s", repo, got)
 	}
 
-	// forward again, then back by tag
-	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
+	// forward again (v2 was rolled back from: a plain apply is refused,
+	// --retry means it), then back by tag
+	e.rcRun(2, "apply", "--batch", "1", "--yes", "--ui", "plain")
+	e.rcRun(0, "apply", "--batch", "1", "--yes", "--retry", "--ui", "plain")
 	for _, h := range e.f.Hosts {
 		if v := e.appVersion(t, h); v != "version=2" {
 			t.Fatalf("%s answers %q after re-applying v2", h.Name, v)

@@ -10,6 +10,10 @@ import (
 const (
 	KindApply    = "apply"
 	KindRollback = "rollback"
+	// KindRepair is a `rollout repair`: journaled as a run of its own
+	// (run_start, host_phase restore, host_done, run_done), so history
+	// lists it and status attributes a host's state to it
+	KindRepair = "repair"
 )
 
 // HostResult is how one host fared in a run.
@@ -33,7 +37,7 @@ type RunSummary struct {
 	ID       string
 	Plan     string // from run_start
 	Revision string // target revision, from run_start
-	// Kind is KindApply or KindRollback: the Message of run_start, as the
+	// Kind is KindApply, KindRollback or KindRepair: the Message of run_start, as the
 	// engine writes it. Empty when the run has no run_start.
 	Kind  string
 	Scope string // from run_start

@@ -54,6 +54,11 @@ type HostState struct {
 	RunID     string                   `json:"run_id"`
 	Time      time.Time                `json:"time"`
 	Host      string                   `json:"host"`
+	// RolledBackFrom is set when the run that wrote the marker (or
+	// on_failure = "rollback") took the host back from a revision: apply
+	// of that revision is refused without --retry, and status reports it
+	// while the plan pins it.
+	RolledBackFrom *RollbackMark `json:"rolled_back_from,omitempty"`
 }
 
 // ArtifactState is the release of one artifact deployed on a host.
@@ -62,6 +67,16 @@ type ArtifactState struct {
 	Source string `json:"source"` // the URL or controller path it came from
 	SHA256 string `json:"sha256"`
 	Dest   string `json:"dest"`
+}
+
+// RollbackMark says which revision a host was rolled back from, by whom,
+// when, in which run and why.
+type RollbackMark struct {
+	Revision string    `json:"revision"`
+	RunID    string    `json:"run_id"`
+	By       string    `json:"by"`
+	Reason   string    `json:"reason,omitempty"`
+	Time     time.Time `json:"time"`
 }
 
 // PlanDir returns <stateDir>/<plan>, refusing a plan name that is not a

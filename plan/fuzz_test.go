@@ -63,6 +63,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal(`repo = "/r"`)))
 	f.Add([]byte(hostPlan))
 	f.Add([]byte(`plan "x" { batch = [1, "25%"] }`))
+	f.Add([]byte(minimal(`repo = "/r"
+  notify "webhook" {
+    url     = "https://${env.HOOK_HOST}/h"
+    events  = ["run_start", "host_failed"]
+    headers = { Authorization = "Bearer ${env.T}", "X-A" = "b" }
+  }`)))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, diags := Parse("fuzz.hcl", src)
 		if diags.HasErrors() {
@@ -76,5 +82,8 @@ func FuzzParse(f *testing.F) {
 		}
 		// Evaluating for a host must not panic either.
 		p.ForHost(&inventory.Host{Name: "h", Vars: map[string]any{"root": "/srv"}}, "v1")
+		for _, n := range p.Notify {
+			_, _, _, _ = n.Resolve(func(string) (string, bool) { return "x", true })
+		}
 	})
 }

@@ -36,7 +36,7 @@ var rootSchema = &hcl.BodySchema{
 var planSchema = &hcl.BodySchema{
 	Attributes: attrs(
 		// plan-wide
-		"inventory", "hosts", "repo", "revision", "batch", "max_failures",
+		"inventory", "hosts", "repo", "revision", "batch", "max_in_flight", "max_failures",
 		"on_failure", "pause", "min_in_service", "expect_hosts",
 		"allow_downtime", "become", "approve_after", "ssh_keepalive", "ssh_keepalive_count",
 		// per host
@@ -50,6 +50,8 @@ var planSchema = &hcl.BodySchema{
 		{Type: "backend", LabelNames: []string{"kind"}},
 		{Type: "analysis", LabelNames: []string{"kind"}},
 		{Type: "hook", LabelNames: []string{"name"}},
+		{Type: "notify", LabelNames: []string{"kind"}},
+		{Type: "wave", LabelNames: []string{"name"}},
 	},
 }
 
@@ -246,15 +248,28 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			p.Batch = qs
 		}
 	}
+	if d.planWide(a["max_in_flight"]) {
+		if v, ok := d.eval(a["max_in_flight"], ctx); ok {
+			if q, ok := d.quantityValue(a["max_in_flight"], a["max_in_flight"].Expr.Range(), v, 1); ok {
+				p.MaxInFlight = q
+			}
+		}
+	}
+	if a["batch"] != nil && a["max_in_flight"] != nil {
+		rng := a["max_in_flight"].NameRange
+		d.errorf(rng, "Both batch and max_in_flight",
+			"The plan sets both batch (line %d) and max_in_flight (line %d): batch rolls in batches that each wait for their slowest host, max_in_flight keeps a rolling window of that many hosts out at a time. Keep one of them.",
+			a["batch"].NameRange.Start.Line, rng.Start.Line)
+	}
 	if d.planWide(a["max_failures"]) {
 		if q, ok := d.quantity(a["max_failures"], ctx); ok {
 			p.MaxFailures = q
 		}
 	}
-	if s, ok := d.planString(a["on_failure"], ctx, `"rollback" or "halt"`); ok {
-		if s != "rollback" && s != "halt" {
+	if s, ok := d.planString(a["on_failure"], ctx, `"rollback", "rollback_all" or "halt"`); ok {
+		if s != "rollback" && s != "rollback_all" && s != "halt" {
 			d.errorf(a["on_failure"].Expr.Range(), "Invalid on_failure",
-				`on_failure must be "rollback" (failed hosts go back to their previous revision) or "halt" (they stay drained for inspection); got %q.`, s)
+				`on_failure must be "rollback" (failed hosts go back to their previous revision), "rollback_all" (the failed hosts and every host the run already changed go back) or "halt" (they stay drained for inspection); got %q.`, s)
 		} else {
 			p.OnFailure = s
 		}
@@ -302,6 +317,7 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 	}
 	var analysisBlocks []*hcl.Block
 	hookNames := map[string]hcl.Range{}
+	waveNames := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "drain":
@@ -324,6 +340,14 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		case "hook":
 			if h := d.hook(p, b, hookNames); h != nil {
 				p.Hooks = append(p.Hooks, h)
+			}
+		case "notify":
+			if n := d.notify(p, b); n != nil {
+				p.Notify = append(p.Notify, n)
+			}
+		case "wave":
+			if w := d.wave(p, b, waveNames); w != nil {
+				p.Waves = append(p.Waves, w)
 			}
 		case "health":
 			sawHealth = true // a health block of an unknown kind is its own error, not "no health block"
@@ -355,6 +379,11 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			d.require(b, bc.Attributes, artifactRequired, bd)
 			impl.artifacts = append(impl.artifacts, &block{label: name, attrs: bc.Attributes, def: b.DefRange})
 		}
+	}
+	d.checkWaves(p.Waves)
+	if len(p.Waves) > 0 && a["max_in_flight"] != nil {
+		d.errorf(a["max_in_flight"].NameRange, "Waves with max_in_flight",
+			"A plan with wave blocks rolls each wave in batches (the wave's batch or the plan's); max_in_flight does not apply to waves yet. Use batch instead.")
 	}
 	for i, b := range analysisBlocks {
 		if i > 0 {

@@ -44,9 +44,16 @@ type Plan struct {
 	// templates see it as ansible_managed
 	AnsibleManaged string
 
-	Batch         []Quantity    // nil when not set in the plan
+	Batch []Quantity // nil when not set in the plan
+	// Waves are the plan's wave blocks, in the order written (nil: one
+	// wave of every host).
+	Waves []*Wave
+	// MaxInFlight is the rolling window (max_in_flight): after a canary
+	// host, the next host starts as soon as one finishes, at most this
+	// many out at a time. Unset (Set false) without max_in_flight.
+	MaxInFlight   Quantity
 	MaxFailures   Quantity      // default 0: the first failure halts
-	OnFailure     string        // "rollback" or "halt" (default "halt")
+	OnFailure     string        // "rollback", "rollback_all" or "halt" (default "halt")
 	Pause         time.Duration // bake time between batches
 	MinInService  Quantity      // unset: at least one server always serving
 	AllowDowntime bool
@@ -64,6 +71,7 @@ type Plan struct {
 	Backend  *Backend  // the backend block; nil: none written (local)
 	Analysis *Analysis // nil without an analysis block
 	Hooks    []*Hook   // the hook blocks, in the order written
+	Notify   []*Notify // the notify blocks, in the order written
 
 	// unexported: kept expressions for ForHost (implementation's choice)
 	impl *planImpl

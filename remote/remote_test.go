@@ -52,10 +52,12 @@ func dial(t *testing.T, s *sshtest.Server, cfg remote.Config) *remote.Client {
 	return c
 }
 
-// eventually polls cond until it holds or the bound passes.
+// eventually polls cond until it holds or the bound passes (30s: on a
+// loaded 2-core CI machine sshd took more than 10s to reap a cancelled
+// upload's shell once).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		if cond() {
 			return
 		}

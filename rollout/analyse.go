@@ -87,8 +87,8 @@ func thresholds(a *plan.Analysis) analysis.Thresholds {
 // analysisStart reads the counters the host's window starts from, right
 // before it takes traffic again. Without analysis it does nothing.
 func (p *hostPipeline) analysisStart(ctx context.Context) {
-	if p.r.analyser == nil {
-		return
+	if p.r.analyser == nil || p.h.revert {
+		return // a revert (rollback_all) goes back to what served before: the gate judges it
 	}
 	s := p.r.analyser.Read(ctx)
 	p.anaStart = &s

@@ -18,6 +18,8 @@ func TestHostViewAttention(t *testing.T) {
 	h := &inventory.Host{Name: "web1", Address: "10.0.0.1"}
 	left := []journal.RunSummary{{ID: "r1", Hosts: []journal.HostResult{{Host: "web1", Outcome: event.OutcomeDrained, Phase: event.PhaseHealth}}}}
 	half := []journal.RunSummary{{ID: "r1", Finished: true, Hosts: []journal.HostResult{{Host: "web1", Outcome: event.OutcomeUnknown, Phase: event.PhaseRestart}}}}
+	repaired := append(append([]journal.RunSummary{}, left...), journal.RunSummary{ID: "r4", Kind: journal.KindRepair, Finished: true,
+		Hosts: []journal.HostResult{{Host: "web1", Outcome: event.OutcomeOK, Phase: event.PhaseUndrain}}})
 	finished := []journal.RunSummary{{ID: "r2", Finished: true, Hosts: []journal.HostResult{{Host: "web1", Outcome: event.OutcomeOK, Phase: event.PhaseRecord}}}}
 	elsewhere := journal.LockInfo{Owner: "alice@another-machine", PID: 42, RunID: "r2", Renewed: now.Add(-time.Minute), TTL: 2 * time.Minute}
 	expired := elsewhere
@@ -49,7 +51,11 @@ func TestHostViewAttention(t *testing.T) {
 		{name: "drift", v: HostView{Name: "web1", Serving: true, Drift: []string{"/etc/a", "/etc/b"}}, h: h,
 			why: "DRIFT (hand-edited): /etc/a, /etc/b", next: "rollout apply rollout.hcl --adopt --limit web1"},
 		{name: "out of the LB, not by a run", v: HostView{Name: "web1", LB: "MAINT"}, h: h,
-			why: "out of the load balancer (MAINT), not by a run of this plan", next: "set server BACKEND/web1 state ready"},
+			why: "drained outside rollout (MAINT), not by a run of this plan", next: "set server BACKEND/web1 state ready"},
+		// a repair put it back; then someone drained it by hand: that
+		// drain is the operator's, and repair would undo it
+		{name: "drained by hand after a repair", v: HostView{Name: "web1", LB: "MAINT"}, h: h, runs: repaired,
+			why: "drained outside rollout (MAINT): the last run that touched it, repair r4, left it in service", next: "set server BACKEND/web1 state ready"},
 		{name: "the LB could not be asked", v: HostView{Name: "web1", LB: "error: no socket"}, h: h},
 	}
 	for _, tt := range tests {
@@ -61,7 +67,7 @@ func TestHostViewAttention(t *testing.T) {
 				}
 				return
 			}
-			if !strings.Contains(why, tt.why) || !strings.Contains(next, tt.next) {
+			if !strings.Contains(why, tt.why) || !strings.Contains(next, tt.next) || (strings.Contains(tt.why, "outside rollout") && strings.Contains(next, "repair")) {
 				t.Errorf("attention %q, next %q; want %q, %q", why, next, tt.why, tt.next)
 			}
 		})

@@ -25,14 +25,26 @@ import (
 type Between struct {
 	RunState
 	ApproveAfter map[int]bool // 1-based batch numbers an approval follows
-	AutoApprove  bool         // --auto-approve: gates pass without a person
-	Unattended   bool         // no person can approve: the run stops at a gate
-	Pause        time.Duration
+	// ApproveBefore and PauseBefore are the waves' gates: 0-based indexes
+	// of the batches a person approves before, and how long to wait
+	// before them (a wave's approve and pause).
+	ApproveBefore map[int]bool
+	PauseBefore   map[int]time.Duration
+	// Waves names each batch's wave ("" without waves), kept in step
+	// with Batches.
+	Waves       []string
+	AutoApprove bool // --auto-approve: gates pass without a person
+	Unattended  bool // no person can approve: the run stops at a gate
+	Pause       time.Duration
 	// Analysed: the plan has canary analysis, so a batch bakes inside its
 	// hosts' pipelines (Decision.Bake) instead of between batches.
 	Analysed bool
 	// Floor is how many members of a pool of n must keep serving.
 	Floor func(n int) int
+	// Window is the rolling window (max_in_flight resolved to a host
+	// count): every batch after the first (the canary) runs with at most
+	// Window hosts out at a time, fitted to the floor as a whole.
+	Window int
 	// PlanFile names the plan in the commands the reducer's refusals
 	// suggest.
 	PlanFile string
@@ -135,11 +147,14 @@ func Reduce(s Between, in Input) (Between, Decision) {
 			s.InFlight = false
 			s.Running = nil
 			s.Next = s.Current + 1
-			if s.ApproveAfter[s.Next] && s.Next < len(s.Batches) {
+			if (s.ApproveAfter[s.Next] || s.ApproveBefore[s.Next]) && s.Next < len(s.Batches) {
 				s.NeedApproval = true
 			}
 			if s.Pause > 0 && s.Next < len(s.Batches) && !s.Analysed {
 				s.BakeUntil = in.Now.Add(s.Pause)
+			}
+			if p := s.PauseBefore[s.Next]; p > 0 && s.Next < len(s.Batches) {
+				s.BakeUntil = in.Now.Add(p) // a wave's own pause, analysed or not
 			}
 		}
 	case InPool:
@@ -184,12 +199,32 @@ func (s *Between) fit(in Input) (Decision, bool) {
 		return Decision{}, false
 	}
 	var d Decision
+	if s.Window > 0 && s.Next > 0 {
+		// a rolling window: as many out at once as fit under the floor
+		// now (hosts not serving cost nothing), never more than Window
+		d.Window = min(s.Window, len(now))
+		if d.Window < s.Window && len(later) > 0 {
+			d.Log, d.LogLevel = fmt.Sprintf("capacity floor: the rolling window of batch %d shrunk to %d hosts out at a time (max_in_flight is %d)", s.Next+1, d.Window, s.Window), "warn"
+		}
+		now, later = batch, nil
+		d.Budget = s.FailLimit - s.Failures
+	}
 	if len(later) > 0 {
 		d.Log, d.LogLevel = fmt.Sprintf("capacity floor: batch %d shrunk to %s; %s moved to the next batch",
 			s.Next+1, strings.Join(now, ", "), strings.Join(later, ", ")), "warn"
 		s.Batches = insertBatch(s.Batches, s.Next, now, later)
+		if s.Next < len(s.Waves) {
+			// the batch split in two stays in its wave; the gates of
+			// the batches after it move with them
+			s.Waves = slices.Insert(slices.Clone(s.Waves), s.Next, s.Waves[s.Next])
+			s.ApproveBefore = shifted(s.ApproveBefore, s.Next)
+			s.PauseBefore = shifted(s.PauseBefore, s.Next)
+		}
 	}
 	d.Action, d.Batch, d.Hosts = ActStartBatch, s.Next, now
+	if s.Next < len(s.Waves) {
+		d.Wave = s.Waves[s.Next]
+	}
 	if s.Analysed && s.Next+1 < len(s.Batches) {
 		// the batch bakes inside its hosts' pipelines, judged by the
 		// analysis, before they are recorded: a failed verdict is then
@@ -198,6 +233,18 @@ func (s *Between) fit(in Input) (Decision, bool) {
 	}
 	s.InFlight, s.Current, s.Running, s.Started = true, s.Next, slices.Clone(now), true
 	return d, true
+}
+
+// shifted moves the keys after i one batch later.
+func shifted[V any](m map[int]V, i int) map[int]V {
+	out := make(map[int]V, len(m))
+	for k, v := range m {
+		if k > i {
+			k++
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func insertBatch(bs [][]string, i int, now, later []string) [][]string {
@@ -284,13 +331,24 @@ func (s *Between) lostOr(err error) error {
 
 // waitMessage is what a waiting event says.
 func (s *Between) waitMessage(w event.Wait) string {
+	wave := ""
+	if s.Next < len(s.Waves) && s.Waves[s.Next] != "" && (s.Next == 0 || s.Waves[s.Next-1] != s.Waves[s.Next]) {
+		wave = fmt.Sprintf(" (the first of wave %q)", s.Waves[s.Next])
+	}
 	switch w {
 	case event.WaitApproval:
-		return fmt.Sprintf("batch %d done; approve to start batch %d (press y, or answer the prompt)", s.Next, s.Next+1)
+		if s.Next == 0 {
+			return fmt.Sprintf("approve to start batch 1%s (press y, or answer the prompt)", wave)
+		}
+		return fmt.Sprintf("batch %d done; approve to start batch %d%s (press y, or answer the prompt)", s.Next, s.Next+1, wave)
 	case event.WaitPaused:
 		return "paused after the current batch (press r to resume)"
 	case event.WaitBake:
-		return fmt.Sprintf("baking for %s before batch %d", s.Pause, s.Next+1)
+		p := s.Pause
+		if pb := s.PauseBefore[s.Next]; pb > 0 {
+			p = pb
+		}
+		return fmt.Sprintf("baking for %s before batch %d%s", p, s.Next+1, wave)
 	}
 	return string(w)
 }
@@ -316,7 +374,9 @@ func Summarise(order []string, outcomes map[string]event.Outcome, unreleased []s
 // command to run next.
 func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf string, err error) (summary, next string) {
 	var drained, unknown, failed []string
+	rolledBack := false
 	for _, name := range order {
+		rolledBack = rolledBack || outcomes[name] == event.OutcomeRolledBack
 		switch outcomes[name] {
 		case event.OutcomeDrained:
 			drained = append(drained, name)
@@ -338,7 +398,13 @@ func nextCommand(order []string, outcomes map[string]event.Outcome, kind, pf str
 			strings.Join(drained, ", "), next), next
 	case len(failed) > 0:
 		next = fmt.Sprintf("rollout %s %s", kind, pf)
-		return fmt.Sprintf("failed and back on their previous files: %s; fix the revision, then: %s", strings.Join(failed, ", "), next), next
+		fix := "fix the revision"
+		if rolledBack && kind == "apply" {
+			// the rolled-back hosts' markers say so: the same revision is
+			// refused until --retry
+			fix = "fix the revision and pin the fix (a plain apply of this one is refused now that it was rolled back; --retry deploys it again)"
+		}
+		return fmt.Sprintf("failed and back on their previous files: %s; %s, then: %s", strings.Join(failed, ", "), fix, next), next
 	case errors.Is(err, ErrApprovalNeeded):
 		next = fmt.Sprintf("rollout %s %s --yes --auto-approve", kind, pf)
 		return "stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", next

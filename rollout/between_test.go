@@ -519,6 +519,8 @@ func TestSummarise(t *testing.T) {
 		{"drained", with("web3", event.OutcomeDrained), nil, ErrRunFailed,
 			"left drained for inspection: web3; when done: rollout repair p.hcl (back to the files it had before this run, undrained)", "rollout repair p.hcl"},
 		{"failed", with("web1", event.OutcomeRolledBack), nil, ErrRunFailed,
+			"failed and back on their previous files: web1; fix the revision and pin the fix (a plain apply of this one is refused now that it was rolled back; --retry deploys it again), then: rollout apply p.hcl", "rollout apply p.hcl"},
+		{"failed before restart", with("web1", event.OutcomeFailed), nil, ErrRunFailed,
 			"failed and back on their previous files: web1; fix the revision, then: rollout apply p.hcl", "rollout apply p.hcl"},
 		{"gate", ok, nil, ErrApprovalNeeded,
 			"stopped at an approve_after gate: no one could approve (no terminal, no --auto-approve); hosts already done are skipped on a re-run: continue with the next command (it adds --auto-approve), or run it in a terminal and approve by hand", "rollout apply p.hcl --yes --auto-approve"},

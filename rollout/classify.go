@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/rollout-sh/rollout/journal"
-	"github.com/rollout-sh/rollout/plan"
 )
 
 // HostAction is what a run does with one host, decided from a look at it. It
@@ -133,7 +132,7 @@ func Sort(pr *Prepared, views []HostView) (todo, skip, unknown []string) {
 // prompt both show these, so they say what the run will do.
 func RunBatches(pr *Prepared, views []HostView) (batches [][]string, skip, unknown []string) {
 	todo, skip, unknown := Sort(pr, views)
-	return plan.Batches(pr.BatchSpec, todo), skip, unknown
+	return pr.Schedule(todo).Batches, skip, unknown
 }
 
 // driftOf lists the files whose live content differs from what the host's

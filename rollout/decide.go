@@ -49,6 +49,11 @@ type Decision struct {
 	Wait   event.Wait // ActWait: for what
 	Until  time.Time  // ActWait: wake by then at the latest (zero: only on an input)
 	Bake   time.Duration
+	// Window (ActStartBatch of a rolling window): start Hosts in order,
+	// at most Window out at a time, and start no more once Budget more
+	// of them have failed (Budget: failures the run still allows).
+	Window, Budget int
+	Wave           string // ActStartBatch: the batch's wave ("" without waves)
 
 	Announce      string   // ActWait: the waiting event's message, when the reason is new
 	Approved      string   // an approval was taken: the approved event's message
@@ -137,7 +142,19 @@ type Policy string
 const (
 	PolicyHalt     Policy = "halt"
 	PolicyRollback Policy = "rollback"
+	// PolicyRollbackAll: a failed host rolls back as with PolicyRollback,
+	// and once the run halts every host it changed goes back too
+	PolicyRollbackAll Policy = "rollback_all"
 )
+
+// HostPolicy is what a failed host's own pipeline does under the plan's
+// on_failure: rollback_all rolls the host back like rollback.
+func HostPolicy(onFailure string) Policy {
+	if Policy(onFailure) == PolicyRollbackAll {
+		return PolicyRollback
+	}
+	return Policy(onFailure)
+}
 
 // NextStep is the host pipeline as a transition table: given the step that
 // just ran and whether it succeeded, the step to run next.

@@ -59,13 +59,20 @@ func (e *StoppedError) Unwrap() []error { return []error{ErrLost, ErrRunFailed, 
 type Refusal struct {
 	Problem string
 	Next    string
+	// More are other commands that resolve it, each a next: line of its
+	// own after Next (run_done's next is Next alone)
+	More []string
 }
 
 func (r *Refusal) Error() string {
 	if r.Next == "" {
 		return r.Problem
 	}
-	return r.Problem + "\n  next: " + r.Next
+	s := r.Problem + "\n  next: " + r.Next
+	for _, m := range r.More {
+		s += "\n  next: " + m
+	}
+	return s
 }
 
 func refuse(next, format string, args ...any) *Refusal {

@@ -28,12 +28,15 @@ type hostPipeline struct {
 	moved      []Rendered        // files moved into place (restore these)
 	lastHealth error
 	diag       string
-	invalid    error // the validators' verdict, found while staging
+	invalid    error              // the validators' verdict, found while staging
+	anaStart   *analysis.Snapshot // counters when the host came back (canary analysis)
+	// rolledBackFrom: the run's revision, once on_failure = "rollback"
+	// took the host back from it (host_done says so)
+	rolledBackFrom string
 	// artPrev is where each artifact's current pointed before this run
 	// switched it (for restore and a first deploy's way back); nil until
 	// a switch
-	artPrev  map[string]string
-	anaStart *analysis.Snapshot // counters when the host came back (canary analysis)
+	artPrev map[string]string
 }
 
 var stepPhase = map[Step]event.Phase{
@@ -50,7 +53,10 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 	p := &hostPipeline{r: r, h: h, batch: batch, staged: map[string]string{}}
 	name := h.t.Host.Name
 	ctx = r.withRemoteOutput(ctx, name, batch) // the commands' output is journaled (remote_output)
-	policy := Policy(r.pr.Plan.OnFailure)
+	policy := HostPolicy(r.pr.Plan.OnFailure)
+	if h.revert {
+		policy = PolicyHalt
+	}
 	step := StepDrain
 	var failure error
 	var shown event.Phase
@@ -70,7 +76,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 		r.mu.Unlock()
 		if stepPhase[step] != shown {
 			shown = stepPhase[step]
-			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: r.pr.Revision})
+			r.emit(event.Event{Event: event.HostPhase, Host: name, Batch: batch, Phase: shown, Status: event.StatusRunning, Revision: p.revision()})
 		}
 		if StopBefore(step, Stops{Lost: r.lostCause() != nil}) == StopUntouched {
 			// the run is stopping on its own (lock lost, journal
@@ -113,6 +119,7 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 	switch o {
 	case event.OutcomeRolledBack:
 		msg += "; rolled back to " + p.prevLabel() + " and serving"
+		p.markRolledBack(ctx, msg)
 	case event.OutcomeDrained:
 		msg += "; left drained for inspection"
 	}
@@ -120,9 +127,30 @@ func (r *run) runHost(ctx context.Context, batch int, h *hostInfo) event.Outcome
 	return o
 }
 
+// markRolledBack records, in the marker of a host that on_failure =
+// "rollback" took back to its previous revision, that it was rolled back
+// from the run's revision: the marker it had, plus the mark. Best effort:
+// the journal's host_done records it too.
+func (p *hostPipeline) markRolledBack(ctx context.Context, why string) {
+	r, h := p.r, p.h
+	p.rolledBackFrom = r.pr.Revision
+	if h.old == nil || h.old.Revision == r.pr.Revision {
+		return
+	}
+	st := *h.old
+	st.RolledBackFrom = &journal.RollbackMark{Revision: r.pr.Revision, RunID: r.opts.RunID, By: r.opts.Owner,
+		Reason: why, Time: r.env.Now().UTC()}
+	if err := journal.WriteState(context.WithoutCancel(ctx), h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, &st); err != nil {
+		r.log("warn", "%s: rolled back, but its marker could not say so: %v", h.t.Host.Name, err)
+	}
+}
+
 func (p *hostPipeline) done(o event.Outcome, msg string) {
 	name := p.h.t.Host.Name
-	rev := OutcomeRevision(o, p.r.pr.Revision, revOf(p.h.old))
+	rev := OutcomeRevision(o, p.revision(), revOf(p.h.old))
+	if p.h.revert && o == event.OutcomeOK {
+		o = event.OutcomeRolledBack // back where it was before this run
+	}
 	p.r.setOutcome(name, o, msg)
 	vars := ""
 	var arts map[string]event.ArtifactRef
@@ -130,7 +158,17 @@ func (p *hostPipeline) done(o event.Outcome, msg string) {
 		vars = p.h.t.VarsSHA256
 		arts = artifactRefs(p.h.t.Spec.Artifacts)
 	}
-	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars, Artifacts: arts})
+	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars,
+		Artifacts: arts, RolledBackFrom: p.rolledBackFrom})
+}
+
+// revision is the commit this pipeline deploys: the run's, or for a
+// revert the one the host had.
+func (p *hostPipeline) revision() string {
+	if p.h.rev != "" {
+		return p.h.rev
+	}
+	return p.r.pr.Revision
 }
 
 func (p *hostPipeline) prevLabel() string {
@@ -522,13 +560,17 @@ func (p *hostPipeline) record(ctx context.Context) error {
 	for _, f := range h.t.Files {
 		backups = append(backups, backupPath(f.Dest))
 	}
-	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: r.pr.Revision, Files: files, VarsSHA256: h.t.VarsSHA256,
+	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: p.revision(), Files: files, VarsSHA256: h.t.VarsSHA256,
 		Artifacts: artifactStates(h.t.Spec.Artifacts),
 		RunID:     r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name}
 	if h.old != nil {
 		st.PreviousRevision = h.old.Revision
-		if h.old.Revision == r.pr.Revision {
+		if h.old.Revision == p.revision() {
 			st.PreviousRevision = h.old.PreviousRevision
+		}
+		if r.opts.Kind == "rollback" && h.old.Revision != r.pr.Revision {
+			st.RolledBackFrom = &journal.RollbackMark{Revision: h.old.Revision, RunID: r.opts.RunID, By: r.opts.Owner,
+				Reason: r.opts.Reason, Time: st.Time}
 		}
 	}
 	// the backups go in the same command, once the marker is in place

@@ -167,6 +167,22 @@ func ChangingFiles(ctx context.Context, pr *Prepared, views map[string]HostView,
 // statusHealthTimeout bounds the health look of `rollout status`.
 const statusHealthTimeout = 5 * time.Second
 
+// LastRun is the last run in the journal (runs) that touched the host (it
+// entered a pipeline phase: apply, rollback or repair), and how the host
+// ended it; nil when none did.
+func (v HostView) LastRun(runs []journal.RunSummary) (*journal.RunSummary, event.Outcome) {
+	var last *journal.RunSummary
+	var outcome event.Outcome
+	for i := range runs {
+		for _, hr := range runs[i].Hosts {
+			if hr.Host == v.Name && hr.Phase != "" {
+				last, outcome = &runs[i], hr.Outcome
+			}
+		}
+	}
+	return last, outcome
+}
+
 // Attention says why the host this look found needs a person, and the
 // command that resolves it (pf is the plan file as a shell word, h the
 // host's inventory entry or nil, runs the plan's journal); "" when it is
@@ -179,15 +195,7 @@ func (v HostView) Attention(h *inventory.Host, runs []journal.RunSummary, pf str
 		return "unreachable (" + firstLine(v.Err.Error()) + ")", SSHCommand(h) + "  # shows why"
 	}
 	// the last run that touched the host, and how it left it
-	var last *journal.RunSummary
-	var outcome event.Outcome
-	for i := range runs {
-		for _, hr := range runs[i].Hosts {
-			if hr.Host == v.Name && hr.Phase != "" {
-				last, outcome = &runs[i], hr.Outcome
-			}
-		}
-	}
+	last, outcome := v.LastRun(runs)
 	runState := func(r *journal.RunSummary) string {
 		if r.Finished {
 			return "finished"
@@ -224,9 +232,19 @@ func (v HostView) Attention(h *inventory.Host, runs []journal.RunSummary, pf str
 		return "DRIFT (hand-edited): " + strings.Join(v.Drift, ", "),
 			"rollout plan " + pf + " --diff --limit " + v.Name + "  # shows it; to overwrite it: rollout apply " + pf + " --adopt --limit " + v.Name
 	case v.LB != "" && !v.Serving && !strings.HasPrefix(v.LB, "error"):
-		// no run of this plan left it so: rollout has nothing to put back
-		return "out of the load balancer (" + v.LB + "), not by a run of this plan",
-			"rollout status " + pf + " --limit " + v.Name + "  # then check who drained it, and put it back with the load balancer's own tools (HAProxy: set server BACKEND/" + v.Name + " state ready)"
+		// no run of this plan left it so (the last one that touched it,
+		// a repair say, left it in service): someone drained it by hand,
+		// and repair would undo that — it is never the hint here
+		why := "drained outside rollout (" + v.LB + "), not by a run of this plan"
+		if last != nil {
+			kind := last.Kind
+			if kind == "" {
+				kind = "run"
+			}
+			why = fmt.Sprintf("drained outside rollout (%s): the last run that touched it, %s %s, left it in service", v.LB, kind, last.ID)
+		}
+		return why,
+			"rollout status " + pf + " --limit " + v.Name + "  # then check who drained it, and put it back with the load balancer's own tools when they are done (HAProxy: set server BACKEND/" + v.Name + " state ready)"
 	}
 	return "", ""
 }

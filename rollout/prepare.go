@@ -3,6 +3,7 @@ package rollout
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -23,7 +24,10 @@ type Request struct {
 	PlanFile string
 	Limit    string // --limit ("" = none)
 	Batch    string // --batch ("" = the plan's)
-	Revision string // --revision or --to ("" = the plan's)
+	// MaxInFlight is --max-in-flight ("" = the plan's): a rolling window
+	// instead of batches
+	MaxInFlight string
+	Revision    string // --revision or --to ("" = the plan's)
 	// LooseRevision accepts a branch, HEAD or a short hash (rollout plan
 	// looks only); apply and rollback require a full SHA or a tag.
 	LooseRevision bool
@@ -61,10 +65,17 @@ type Prepared struct {
 	Pool      []*inventory.Host // selected by the plan's hosts (before --limit)
 	Targets   []*Target         // after --limit, in inventory order
 	BatchSpec []plan.Quantity
-	Batches   [][]string
-	Sources   map[string][]byte // for diagnostics snippets
-	Warnings  []string          // from Select, plus templates that look like Jinja2 but are not rendered as such
-	Forks     int               // ansible.cfg's forks (0 = not set)
+	// Window is the rolling window (max_in_flight, --max-in-flight): the
+	// batches are then a canary host and the rest, which runs with at
+	// most Window hosts out at a time. Unset: batches as BatchSpec says.
+	Window  plan.Quantity
+	Batches [][]string
+	// waveOf puts every host of the pool in its wave (index into
+	// Plan.Waves; nil without waves)
+	waveOf   map[string]int
+	Sources  map[string][]byte // for diagnostics snippets
+	Warnings []string          // from Select, plus templates that look like Jinja2 but are not rendered as such
+	Forks    int               // ansible.cfg's forks (0 = not set)
 	// Release reads the inventory at other revisions (a rollback's
 	// target, a host's deployed revision), or says it is not pinned.
 	Release *Release
@@ -273,16 +284,39 @@ func Prepare(req Request) (*Prepared, error) {
 				Detail: fmt.Sprintf("hook %q runs on %q, which the inventory does not have; name one of its hosts, or leave on out to run the hook on the controller.", h.Name, h.On)})
 		}
 	}
+	waveOf, waveDiags := assignWaves(p, sel.Inventory, pr.Pool)
+	hookDiags = append(hookDiags, waveDiags...)
 	if hookDiags.HasErrors() {
 		return nil, &DiagError{Diags: hookDiags, Sources: pr.Sources}
 	}
+	pr.waveOf = waveOf
 
-	spec := p.Batch
+	spec, window := p.Batch, p.MaxInFlight
+	if req.Batch != "" && req.MaxInFlight != "" {
+		return nil, refuse("rollout plan "+req.PlanFile+" --max-in-flight "+req.MaxInFlight+"  # or --batch "+req.Batch+", not both",
+			"--batch %q and --max-in-flight %q: batch rolls in batches that each wait for their slowest host, max-in-flight keeps a rolling window; give one of them", req.Batch, req.MaxInFlight)
+	}
 	if req.Batch != "" {
 		spec, err = plan.ParseBatchSpec(req.Batch)
 		if err != nil {
 			return nil, refuse("rollout plan "+req.PlanFile+" --batch 1  # shows the batches; --batch 1,25% works too", "--batch %q: %v", req.Batch, err)
 		}
+		window = plan.Quantity{}
+	}
+	if req.MaxInFlight != "" {
+		window, err = plan.ParseQuantity(req.MaxInFlight)
+		if err == nil && window.N < 1 {
+			err = errors.New("want at least 1")
+		}
+		if err != nil {
+			return nil, refuse("rollout plan "+req.PlanFile+" --max-in-flight 2  # shows the window; --max-in-flight 10% works too", "--max-in-flight %q: %v", req.MaxInFlight, err)
+		}
+		spec = nil
+	}
+	if window.Set {
+		// a canary alone first, then the rest through the window
+		spec = []plan.Quantity{{N: 1, Set: true}, {N: 100, Percent: true, Set: true}}
+		pr.Window = window
 	}
 	pr.BatchSpec = spec
 
@@ -341,7 +375,7 @@ func Prepare(req Request) (*Prepared, error) {
 	for i, t := range pr.Targets {
 		names[i] = t.Host.Name
 	}
-	pr.Batches = plan.Batches(spec, names)
+	pr.Batches = pr.Schedule(names).Batches
 	return pr, nil
 }
 

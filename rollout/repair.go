@@ -19,6 +19,9 @@ type RepairResult struct {
 	Host     string
 	Restored []string // files put back from their pre-run copies
 	Undrain  bool
+	// Revision is what the host's marker records: the revision it is
+	// back on ("" when nothing is recorded)
+	Revision string
 	Err      error // what it could not fix
 }
 
@@ -45,6 +48,9 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 	st, err := journal.ReadState(ctx, conn, spec.StateDir, p.Name)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if st != nil {
+		res.Revision = st.Revision
 	}
 	recorded := st != nil && st.RunID == runID && runID != ""
 	// Which files the run moved and left a copy of: those go back.

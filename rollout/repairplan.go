@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -229,4 +230,84 @@ func freeDeadRunLocks(ctx context.Context, rl RepairLock, deadRun string) {
 		rl.Say(msg)
 		_ = rl.Store.Record(ctx, event.Event{Time: time.Now(), Run: li.RunID, Event: event.Log, Level: "warn", Message: "repair " + rl.Info.RunID + " " + msg})
 	}
+}
+
+// RepairJournal records a repair as a run of its own in the plan's
+// journal: run_start (message "repair"), a host_phase restore for each
+// host before it is touched, its host_done (ok once it is back in
+// service; drained when repair could not fix it, so the next repair picks
+// it up again), and run_done. history lists it, repair's next run and
+// status see it as the last run that touched the host.
+type RepairJournal struct {
+	Store interface {
+		Record(ctx context.Context, e event.Event) error
+	}
+	Plan  string
+	RunID string
+	Owner string
+	Now   func() time.Time // nil: time.Now
+}
+
+func (j *RepairJournal) emit(ctx context.Context, e event.Event) error {
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	e.Time, e.Run = now(), j.RunID
+	return j.Store.Record(ctx, e)
+}
+
+// Start records the repair's run_start and, for each target, the phase it
+// enters; nothing is touched before these are durable.
+func (j *RepairJournal) Start(ctx context.Context, targets []RepairTarget) error {
+	var hosts, runs []string
+	seen := map[string]bool{}
+	for _, t := range targets {
+		hosts = append(hosts, t.Host)
+		if !seen[t.Run.ID] {
+			seen[t.Run.ID] = true
+			runs = append(runs, t.Run.ID)
+		}
+	}
+	if err := j.emit(ctx, event.Event{Event: event.RunStart, Schema: event.Schema, Plan: j.Plan, Message: journal.KindRepair,
+		Scope: "repair of run " + strings.Join(runs, ", "), Hosts: hosts, Owner: j.Owner}); err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if err := j.emit(ctx, event.Event{Event: event.HostPhase, Host: t.Host, Phase: event.PhaseRestore, Status: event.StatusRunning,
+			Message: fmt.Sprintf("%s by run %s: putting it back", t.Outcome, t.Run.ID)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Done records how each target ended (results in the targets' order) and
+// the run's end: exit code, counts, what happened and what to run next.
+func (j *RepairJournal) Done(ctx context.Context, targets []RepairTarget, results []RepairResult, code int, message, next string) error {
+	counts := map[event.Outcome]int{}
+	var errs []error
+	for i, t := range targets {
+		r := results[i]
+		e := event.Event{Event: event.HostDone, Host: t.Host, Phase: event.PhaseUndrain, Status: string(event.OutcomeOK), Revision: r.Revision,
+			Message: fmt.Sprintf("repaired what run %s left: back in the load balancer", t.Run.ID)}
+		if len(r.Restored) > 0 {
+			e.Message = fmt.Sprintf("repaired what run %s left: restored %s, restarted, healthy, back in the load balancer", t.Run.ID, strings.Join(r.Restored, ", "))
+		}
+		if r.Err != nil {
+			e.Status, e.Phase, e.Message = string(event.OutcomeDrained), event.PhaseRestore, "cannot fix: "+r.Err.Error()
+		}
+		counts[event.Outcome(e.Status)]++
+		if err := j.emit(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	status := event.StatusOK
+	if code != ExitOK {
+		status = event.StatusFailed
+	}
+	if err := j.emit(ctx, event.Event{Event: event.RunDone, Status: status, Counts: counts, ExitCode: event.Int(code), Message: message, Next: next}); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

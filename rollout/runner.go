@@ -98,6 +98,20 @@ type Env struct {
 	// what changed under the run on the load balancers (an HAProxy reload,
 	// lb_reload) through it.
 	LBNotices func(emit func(event.Event))
+	// Notifier, when set, is the run's outgoing notifications (the
+	// plan's notify blocks; package notify). It also receives the events
+	// through Sink.
+	Notifier Notifier
+}
+
+// Notifier is what the run does with its notifications: Attach gives it
+// the run's own emitter at the start (it warns through it with log
+// events), and Settle, called just before run_done, waits a bounded time
+// for what is queued, records what was not delivered (log events) and
+// detaches.
+type Notifier interface {
+	Attach(emit func(event.Event))
+	Settle()
 }
 
 // clocked is env with the real clock where it has none: the one place the
@@ -138,7 +152,14 @@ type Options struct {
 	// RerunHooks: run before_run hooks even when an earlier run of the
 	// same revision ran them to success (a resumed run skips them)
 	RerunHooks bool
-	PollEvery  time.Duration // sessions polling (default 250ms)
+	// Retry: apply a revision that a rollback (or on_failure =
+	// "rollback") took the hosts back from; without it such an apply is
+	// refused (RolledBackRefusal)
+	Retry bool
+	// Reason: why a rollback is run (rollout rollback --reason); kept in
+	// run_start and in each host's rollback mark
+	Reason    string
+	PollEvery time.Duration // sessions polling (default 250ms)
 	// Expect, from a saved plan: what each host must still look like
 	// (deployed revision, live files), or the run is refused as stale.
 	Expect map[string]SavedHost
@@ -166,6 +187,11 @@ type hostInfo struct {
 	class   Class             // how it stands against the target
 	skip    bool              // class.Action == HostSkip
 	prev    *Target           // the previous revision rendered, for rollback
+	// revert: this pipeline takes a host the run changed back to the
+	// revision it had (rollback_all): t is that revision, rev its commit;
+	// a failure leaves the host drained (there is no way further back)
+	revert bool
+	rev    string
 }
 
 type run struct {
@@ -180,13 +206,18 @@ type run struct {
 	outcomes map[string]event.Outcome
 	messages map[string]string
 	reported map[string]bool // host_done emitted
+	wave     string          // the wave of the batch in flight ("" without waves)
+	ran      [][]string      // the batches started, in order (rollback_all reverts them)
 	inFlight map[string]event.Phase
 	analyser Analyser  // nil without an analysis block
 	arts     Artifacts // the run's (artifacts())
 	artsOnce sync.Once
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
 	started  bool          // run_start emitted
-	lost     error         // why the run must stop safely (lock lost, journal unwritable)
+	// rolledBackFrom: for a rollback, the revision the changed hosts
+	// were at (the one rolled back from)
+	rolledBackFrom string
+	lost           error // why the run must stop safely (lock lost, journal unwritable)
 	// unreleased: hosts whose lock this run could not release (unreachable
 	// at the end); the summary says so, with the command that clears them
 	unreleased []string
@@ -199,7 +230,8 @@ func (r *run) start(batches [][]string) {
 	}
 	r.started = true
 	r.emit(event.Event{Event: event.RunStart, Schema: event.Schema, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
-		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind, Warnings: r.pr.Warnings})
+		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind, Warnings: r.pr.Warnings,
+		Owner: r.opts.Owner, RolledBackFrom: r.rolledBackFrom, Reason: r.opts.Reason})
 }
 
 // Run executes an apply or rollback of pr. The returned error maps to the
@@ -236,6 +268,9 @@ func Run(ctx context.Context, pr *Prepared, env Env, opts Options, ctl *Control)
 	}
 	if env.LBNotices != nil {
 		env.LBNotices(r.emit)
+	}
+	if env.Notifier != nil {
+		env.Notifier.Attach(r.emit)
 	}
 	err := r.execute(hardCtx)
 	if env.LBNotices != nil {
@@ -411,11 +446,23 @@ func (r *run) execute(ctx context.Context) (err error) {
 	// run starts with a canary again; run_start announces them
 	var pending []string
 	for _, name := range r.order {
-		if !r.hosts[name].skip {
+		if h := r.hosts[name]; !h.skip {
 			pending = append(pending, name)
+			if r.opts.Kind == "rollback" && r.rolledBackFrom == "" && h.old != nil && h.old.Revision != pr.Revision {
+				r.rolledBackFrom = h.old.Revision
+			}
 		}
 	}
-	r.start(plan.Batches(pr.BatchSpec, pending))
+	if r.opts.Kind == "apply" && !r.opts.Retry {
+		olds := map[string]*journal.HostState{}
+		for _, name := range r.order {
+			olds[name] = r.hosts[name].old
+		}
+		if err := RolledBackRefusal(pr.Req.PlanFile, pr.Revision, r.order, olds); err != nil {
+			return err
+		}
+	}
+	r.start(pr.Schedule(pending).Batches)
 	var drifted []string
 	for _, name := range r.order {
 		h := r.hosts[name]
@@ -482,7 +529,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 
 	// rollback rehearsal
-	if Policy(pr.Plan.OnFailure) == PolicyRollback {
+	if HostPolicy(pr.Plan.OnFailure) == PolicyRollback {
 		if err := r.rehearse(todo); err != nil {
 			return err
 		}
@@ -502,6 +549,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 
 	if err := r.batches(ctx, todo); err != nil {
+		if Policy(pr.Plan.OnFailure) == PolicyRollbackAll && errors.Is(err, ErrRunFailed) {
+			r.rollbackAll(ctx)
+		}
 		return err
 	}
 	for _, n := range todo {
@@ -628,8 +678,15 @@ func (r *run) rehearse(todo []string) error {
 // between batches is decided by Reduce (between.go); this loop only
 // executes its decisions and turns what happens into inputs.
 func (r *run) batches(ctx context.Context, todo []string) error {
-	s := NewBetween(r.pr.Plan, plan.Batches(r.pr.BatchSpec, todo), r.opts.AutoApprove, r.opts.Unattended)
+	sched := r.pr.Schedule(todo)
+	s := NewBetween(r.pr.Plan, sched.Batches, r.opts.AutoApprove, r.opts.Unattended)
+	s.ApproveBefore, s.PauseBefore, s.Waves = sched.ApproveBefore, sched.PauseBefore, sched.Waves
+	// a wave that needs an approval before it starts, first
+	s.NeedApproval = s.ApproveBefore[0]
 	s.PlanFile = r.pr.Req.PlanFile
+	if r.pr.Window.Set {
+		s.Window = max(1, r.pr.Window.Of(len(todo)))
+	}
 	in := []Input{{Kind: InTick}}
 	observed := false
 	for {
@@ -668,8 +725,18 @@ func (r *run) batches(ctx context.Context, todo []string) error {
 			in = []Input{{Kind: InPool, Members: members, Err: err}}
 		case ActStartBatch:
 			r.bake = d.Bake
-			outcomes := r.runBatch(ctx, d.Batch+1, d.Hosts)
+			var outcomes map[string]event.Outcome
+			r.wave = d.Wave
+			r.ran = append(r.ran, d.Hosts)
+			if d.Window > 0 {
+				outcomes = r.runWindow(ctx, d.Batch+1, d.Hosts, d.Window, d.Budget)
+			} else {
+				outcomes = r.runBatch(ctx, d.Batch+1, d.Hosts)
+			}
 			for _, name := range d.Hosts {
+				if d.Window > 0 && outcomes[name] == event.OutcomeNotStarted {
+					continue // the window stopped before it: not a failure of its own
+				}
 				in = append(in, Input{Kind: InHostDone, Host: name, Outcome: outcomes[name]})
 			}
 			in = append(in, Input{Kind: InBatchDone})
@@ -769,7 +836,7 @@ func (r *run) pool(ctx context.Context, batch []string) ([]Member, error) {
 // runBatch runs the hosts of one batch in parallel and returns their
 // outcomes.
 func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]event.Outcome {
-	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names})
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Wave: r.wave})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	outcomes := map[string]event.Outcome{}
@@ -791,7 +858,85 @@ func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]ev
 			status = event.StatusFailed
 		}
 	}
-	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status})
+	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
+	return outcomes
+}
+
+// runWindow runs the hosts of a rolling window (max_in_flight) in order:
+// the next starts as soon as one finishes, with at most window hosts out of
+// the pool at a time — a host that failed and stays out (drained, unknown)
+// keeps its place. It starts no more once more than budget of them failed,
+// the run is stopping or its lock was lost; those are not started.
+func (r *run) runWindow(ctx context.Context, n int, names []string, window, budget int) map[string]event.Outcome {
+	r.emit(event.Event{Event: event.BatchStart, Batch: n, Hosts: names, Wave: r.wave})
+	r.log("info", "batch %d: a rolling window of %d hosts, at most %d out of the pool at a time", n, len(names), window)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	// a host that ends wakes the loop below; ctx ending must too
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		cond.Broadcast()
+		mu.Unlock()
+	})
+	defer stop()
+	outcomes := map[string]event.Outcome{}
+	out, running, failed := 0, 0, 0
+	why := ""
+	for _, name := range names {
+		mu.Lock()
+		for out >= window && running > 0 && ctx.Err() == nil {
+			cond.Wait()
+		}
+		switch {
+		case failed > budget:
+			why = fmt.Sprintf("%d host(s) of the rolling window failed, more than max_failures allows", failed)
+		case ctx.Err() != nil || r.ctl.isStopping():
+			why = "the run is stopping"
+		case r.lostCause() != nil:
+			why = "the run lost its lock"
+		case out >= window:
+			why = "hosts left out of the pool fill the rolling window"
+		}
+		if why != "" {
+			mu.Unlock()
+			break
+		}
+		out++
+		running++
+		mu.Unlock()
+		h := r.hosts[name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := r.runHost(ctx, n, h)
+			mu.Lock()
+			defer mu.Unlock()
+			outcomes[name] = o
+			running--
+			if Failed(o) {
+				failed++
+			}
+			if o != event.OutcomeDrained && o != event.OutcomeUnknown {
+				out-- // back in the pool (or never left it)
+			}
+			cond.Broadcast()
+		}()
+	}
+	wg.Wait()
+	status := event.StatusOK
+	for _, name := range names {
+		o, ok := outcomes[name]
+		if !ok {
+			o = event.OutcomeNotStarted
+			outcomes[name] = o
+			r.setOutcome(name, o, "not started: "+why)
+		}
+		if Failed(o) {
+			status = event.StatusFailed
+		}
+	}
+	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
 	return outcomes
 }
 
@@ -864,6 +1009,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		msg, res.Next = diag.Error(), "rollout validate "+r.pr.Req.PlanFile
 	case res.ExitCode == ExitRefused:
 		msg = err.Error()
+	}
+	if r.env.Notifier != nil {
+		r.env.Notifier.Settle()
 	}
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
 		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next})

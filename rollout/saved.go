@@ -31,6 +31,7 @@ type SavedPlan struct {
 	InventorySHA256 string      `json:"inventory_sha256"` // inventory.Digest: what the inventory resolved to
 	Limit           string      `json:"limit,omitempty"`
 	Batch           string      `json:"batch,omitempty"`
+	MaxInFlight     string      `json:"max_in_flight,omitempty"`
 	Batches         [][]string  `json:"batches"`
 	Hosts           []SavedHost `json:"hosts"`
 	// LastRun is the last run in the plan's (shared) journal when the
@@ -64,7 +65,7 @@ func NewSaved(pr *Prepared, views []HostView, now time.Time) (*SavedPlan, error)
 		return nil, err
 	}
 	s := &SavedPlan{Format: SavedFormat, Created: now.UTC(), PlanFile: abs, Plan: pr.Plan.Name, Revision: pr.Revision,
-		Limit: pr.Req.Limit, Batch: pr.Req.Batch, Batches: pr.Batches}
+		Limit: pr.Req.Limit, Batch: pr.Req.Batch, MaxInFlight: pr.Req.MaxInFlight, Batches: pr.Batches}
 	if s.PlanSHA256, err = fileSHA(pr.Req.PlanFile); err != nil {
 		return nil, err
 	}
@@ -135,7 +136,7 @@ func PrepareSaved(s *SavedPlan) (*Prepared, error) {
 	} else if sum != s.PlanSHA256 {
 		return nil, stale(s, "the plan file %s changed since the plan was saved", s.PlanFile)
 	}
-	pr, err := Prepare(Request{PlanFile: s.PlanFile, Limit: s.Limit, Batch: s.Batch, Revision: s.Revision})
+	pr, err := Prepare(Request{PlanFile: s.PlanFile, Limit: s.Limit, Batch: s.Batch, MaxInFlight: s.MaxInFlight, Revision: s.Revision})
 	if err != nil {
 		return nil, err
 	}

@@ -122,6 +122,13 @@ func describe(e event.Event) (what, status, detail string) {
 		if e.Scope != "" {
 			parts = append(parts, "scope "+e.Scope)
 		}
+		if e.RolledBackFrom != "" {
+			back := "rolling back from " + shortRev(e.RolledBackFrom)
+			if e.Reason != "" {
+				back += " (" + e.Reason + ")"
+			}
+			parts = append(parts, back)
+		}
 		n := 0
 		for _, b := range e.Batches {
 			n += len(b)
@@ -133,7 +140,11 @@ func describe(e event.Event) (what, status, detail string) {
 	case event.PreflightHost, event.PreflightDone:
 		return "preflight", e.Status, msg
 	case event.BatchStart:
-		return "batch", "start", join(strings.Join(e.Hosts, ", "), msg)
+		hosts := strings.Join(e.Hosts, ", ")
+		if e.Wave != "" {
+			hosts = "wave " + e.Wave + ": " + hosts
+		}
+		return "batch", "start", join(hosts, msg)
 	case event.BatchDone:
 		return "batch", e.Status, msg
 	case event.HostPhase:

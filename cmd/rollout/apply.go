@@ -19,6 +19,7 @@ import (
 	"github.com/rollout-sh/rollout/internal/wire"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
+	"github.com/rollout-sh/rollout/notify"
 	"github.com/rollout-sh/rollout/plan"
 	"github.com/rollout-sh/rollout/rollout"
 	"github.com/rollout-sh/rollout/rollout/event"
@@ -39,6 +40,10 @@ type applyOptions struct {
 	// RerunHooks runs before_run hooks that an earlier run of the same
 	// revision ran to success
 	RerunHooks bool
+	// Retry: apply a revision a rollback took the hosts back from
+	Retry bool
+	// Reason: why a rollback is run (rollback --reason)
+	Reason string
 }
 
 func newApplyCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
@@ -46,6 +51,7 @@ func newApplyCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	cmd.Use = "apply [PLAN | SAVED] [scope]"
 	o.Scope.bind(cmd, "deploy this revision instead of the plan's pin (a full SHA or a tag)")
 	cmd.Flags().BoolVar(&o.Adopt, "adopt", false, "overwrite hosts whose live files were edited by hand (drift)")
+	cmd.Flags().BoolVar(&o.Retry, "retry", false, "deploy a revision that a rollback took the hosts back from (refused without it)")
 	return cmd
 }
 
@@ -108,6 +114,9 @@ func (o *applyOptions) again() string {
 	if o.Scope.Limit != "" {
 		s += " --limit " + shellWord(o.Scope.Limit)
 	}
+	if o.Scope.MaxInFlight != "" {
+		s += " --max-in-flight " + shellWord(o.Scope.MaxInFlight)
+	}
 	if o.Scope.Batch != "" {
 		s += " --batch " + shellWord(o.Scope.Batch)
 	}
@@ -126,6 +135,12 @@ func (o *applyOptions) again() string {
 	if o.AutoApprove {
 		s += " --auto-approve"
 	}
+	if o.Retry {
+		s += " --retry"
+	}
+	if o.Reason != "" {
+		s += " --reason " + shellWord(o.Reason)
+	}
 	return s
 }
 
@@ -134,7 +149,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, Revision: o.Scope.Revision}
+	req := rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, MaxInFlight: o.Scope.MaxInFlight, Revision: o.Scope.Revision}
 	if o.Kind == "rollback" {
 		to, err := rollbackTarget(ctx, ios, o)
 		if err != nil {
@@ -176,6 +191,11 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if err := pr.CheckSafety(o.Kind); err != nil {
 		return err
 	}
+	notes, err := newNotifier(pr.Plan, o.again())
+	if err != nil {
+		return err
+	}
+	defer notes.Close()
 	if !o.Yes && !isSaved { // a saved plan was reviewed when it was made
 		if !ios.CanPrompt() {
 			problem := fmt.Sprintf("%s needs a confirmation, but stdin is not a terminal", o.Kind)
@@ -199,6 +219,23 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 			hosts = append(hosts, t.Host)
 		}
 		views := rollout.Inspect(ctx, pr.Plan, hosts, w.Env(nil), o.forks(pr.Forks), false, nil)
+		if o.Kind == "apply" && !o.Retry {
+			// refused before anyone is asked (the run refuses it too)
+			states := map[string]*journal.HostState{}
+			var order []string
+			for _, v := range views {
+				if v.Err == nil {
+					states[v.Name], order = v.State, append(order, v.Name)
+				}
+			}
+			if err := rollout.RolledBackRefusal(shellWord(o.PlanFile), pr.Revision, order, states); err != nil {
+				var r *rollout.Refusal
+				if errors.As(err, &r) {
+					r.Next = withRerun(r.Next, "rollout apply "+shellWord(o.PlanFile), o.again())
+				}
+				return err
+			}
+		}
 		text, question := describeRun(pr, views, o.Kind)
 		fmt.Fprint(ios.Err, text)
 		if !confirm(ios, question) {
@@ -237,15 +274,16 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	default:
 		return &rollout.Refusal{Problem: fmt.Sprintf("--ui %q: want auto, tui, plain or json", o.UI), Next: "rollout " + o.Kind + " --ui plain"}
 	}
-	sinks := multiSink{view}
+	sinks := multiSink{view, notes}
 	if mode == "plain" && ios.CanPrompt() && !o.AutoApprove {
 		sinks = append(sinks, &approvalPrompter{ios: ios, ctl: ctl})
 	}
 	hints := hintSink{flags: o.hintFlags(), rerun: [2]string{"rollout " + o.Kind + " " + o.PlanFile, o.again()}, next: sinks}
 	env := w.Env(hints)
+	env.Notifier = notes
 	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
 		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL,
-		RerunHooks: o.RerunHooks}
+		RerunHooks: o.RerunHooks, Retry: o.Retry, Reason: o.Reason}
 	if saved != nil {
 		opts.ExpectJournal = func(ctx context.Context) error { return checkSavedAgainstJournal(ctx, store, saved) }
 	}
@@ -268,6 +306,10 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	if mode == "json" {
 		ios.jsonDone = true // Run always ends its stream with run_done
 	}
+	// run_done's own notification: the journal has its end already
+	for _, msg := range notes.Close() {
+		fmt.Fprintln(ios.Err, "warning: "+msg)
+	}
 	if runErr != nil {
 		code := rollout.ExitCode(runErr)
 		switch {
@@ -281,6 +323,22 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 		return exitError{runErr}
 	}
 	return nil
+}
+
+// newNotifier starts the plan's notify blocks. A header or url naming an
+// environment variable that is not set refuses the run, before anything
+// is touched.
+func newNotifier(p *plan.Plan, again string) (*notify.Notifier, error) {
+	n, err := notify.New(p.Name, p.Notify, notify.Options{Lookup: os.LookupEnv})
+	var unset *plan.UnsetEnvError
+	switch {
+	case errors.As(err, &unset):
+		return nil, &rollout.Refusal{Problem: err.Error() + "; nothing was touched",
+			Next: fmt.Sprintf("%s  # with %s set in the environment (the plan's notify block reads it)", again, unset.Var)}
+	case err != nil:
+		return nil, &rollout.Refusal{Problem: err.Error() + "; nothing was touched", Next: "rollout validate " + shellWord(p.Filename)}
+	}
+	return n, nil
 }
 
 // wireOptions are the connection settings of this invocation: the flags,
@@ -370,7 +428,20 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 		if len(batches) > 8 && i >= 4 && i < len(batches)-2 {
 			continue
 		}
-		fmt.Fprintf(w, "%sbatch %d: %s\n", indent, i+1, nameList(batch))
+		in := indent
+		if len(batch) > 0 {
+			if wv := pr.WaveOf(batch[0]); wv != "" {
+				if i == 0 || pr.WaveOf(batches[i-1][0]) != wv {
+					fmt.Fprintf(w, "%swave %s%s:\n", indent, wv, waveGates(pr, wv))
+				}
+				in += "  "
+			}
+		}
+		window := ""
+		if pr.Window.Set && i > 0 {
+			window = fmt.Sprintf(" (a rolling window: at most %d out at a time, the next starting as one finishes)", max(1, pr.Window.Of(hostsIn(batches))))
+		}
+		fmt.Fprintf(w, "%sbatch %d%s: %s\n", in, i+1, window, nameList(batch))
 	}
 	if len(skip) > 0 {
 		fmt.Fprintf(w, "%sskipped, already at %s: %s\n", indent, plan.ShortRev(pr.Revision), nameList(skip))
@@ -378,6 +449,34 @@ func writeRunBatches(w io.Writer, indent string, pr *rollout.Prepared, batches [
 	if len(unknown) > 0 {
 		fmt.Fprintf(w, "%scould not be read now (the run will connect again): %s\n", indent, nameList(unknown))
 	}
+}
+
+// waveGates says what stands before a wave: " (approve first, pause 5m)".
+func waveGates(pr *rollout.Prepared, name string) string {
+	for _, w := range pr.Plan.Waves {
+		if w.Name != name {
+			continue
+		}
+		var g []string
+		if w.Approve {
+			g = append(g, "a person approves first")
+		}
+		if w.Pause > 0 {
+			g = append(g, "after a pause of "+w.Pause.String())
+		}
+		if len(g) > 0 {
+			return " (" + strings.Join(g, ", ") + ")"
+		}
+	}
+	return ""
+}
+
+func hostsIn(batches [][]string) int {
+	n := 0
+	for _, b := range batches {
+		n += len(b)
+	}
+	return n
 }
 
 // nameList is names joined with commas, or, for more than 12, the first

@@ -82,12 +82,17 @@ It asks before starting; --yes answers in CI (it does not pass approval
 gates: --auto-approve does). --revision deploys another revision than the
 pin. SAVED is a plan saved with rollout plan --out.
 
+A revision that a rollback (or on_failure = "rollback") took the hosts back
+from is refused, naming the rollback run, so that a CI re-run does not
+redeploy it: pin another revision, or pass --retry when you mean it.
+
 ` + planArgHelp + `
 ` + scopeHelp,
 		example: `  rollout apply plan.hcl --batch 1 --known-hosts fleet/known_hosts
   rollout apply plan.hcl --limit web1 --yes
   rollout apply rollout.plan.json --yes
-  rollout apply plan.hcl --revision v2 --batch 1,25% --yes --ui json`,
+  rollout apply plan.hcl --revision v2 --batch 1,25% --yes --ui json
+  rollout apply plan.hcl --retry --batch 1 --yes   # deploy a rolled-back revision again, on purpose`,
 	},
 	"rollback": {
 		long: `rollback deploys an earlier revision through the same pipeline as apply
@@ -96,17 +101,25 @@ revision; it never makes or needs a revert commit. Without --revision it
 goes back to the last revision that completed on every targeted host
 before the current one. --to is the same as --revision.
 
+Each host it takes back records the revision it left, who rolled back,
+when and why (--reason) in its current.json and in the journal: status
+and plan then say that the plan pins a rolled-back revision, and a plain
+apply of it is refused until --retry.
+
 ` + planArgHelp + `
 ` + scopeHelp,
 		example: `  rollout rollback plan.hcl --batch 1 --yes
-  rollout rollback plan.hcl --revision v1 --batch 1 --yes
+  rollout rollback plan.hcl --revision v1 --batch 1 --yes --reason "checkout errors"
   rollout rollback plan.hcl --limit web1 --yes`,
 	},
 	"status": {
 		long: `status shows per host the revision deployed and the one before it, the
 last run that touched it, drift (live files edited by hand), locks and
-each load balancer's view, read over SSH and from the journal.
---detailed-exitcode exits 4 when a host needs attention.
+each load balancer's view, read over SSH and from the journal (a repair
+is a run too). It says when the plan pins a revision the hosts were rolled
+back from, and groups the hosts by revision when the fleet is mixed.
+--detailed-exitcode exits 4 when a host needs attention or a change is
+pending (a rolled-back pin, a mixed fleet).
 
 ` + planArgHelp,
 		example: `  rollout status plan.hcl --known-hosts fleet/known_hosts

@@ -43,7 +43,8 @@ func newPlanCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 type planHostJSON struct {
 	Host    string         `json:"host"`
 	Batch   int            `json:"batch"`
-	Action  string         `json:"action"` // change | skip | drift | unknown
+	Wave    string         `json:"wave,omitempty"` // plans with wave blocks
+	Action  string         `json:"action"`         // change | skip | drift | unknown
 	Current string         `json:"current_revision,omitempty"`
 	Files   []planFileJSON `json:"files"`
 	Drift   []string       `json:"drift,omitempty"`
@@ -73,7 +74,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	if o.Out != "" && o.Scope.Revision != "" {
 		return &rollout.Refusal{Problem: "--out saves what apply will do, and apply deploys the plan's pin; --revision is for looking only", Next: "rollout plan " + o.PlanFile + " --out " + o.Out + "  # once the revision is pinned in the plan"}
 	}
-	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch,
+	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, MaxInFlight: o.Scope.MaxInFlight,
 		Revision: o.Scope.Revision, LooseRevision: o.Out == ""})
 	if err != nil {
 		return err
@@ -103,6 +104,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 			views[v.Name] = v
 		}
 		run.batches, run.skip, run.unknown = rollout.RunBatches(pr, all)
+		run.fleet = fleetOf(all, pr.Revision)
 		if !o.NoPreflight {
 			// apply's fleet-wide preflight on the hosts it would change:
 			// staged copies validated and removed, nothing drained
@@ -147,7 +149,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		} else {
 			c = rollout.Classify(t.Tracked(), pr.Revision, nil, nil) // --offline
 		}
-		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Action: string(c.Action), Current: c.Current}
+		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Wave: pr.WaveOf(t.Host.Name), Action: string(c.Action), Current: c.Current}
 		for _, f := range c.Files {
 			row.Files = append(row.Files, planFileJSON{Name: f.Name, Dest: f.Dest, SHA256: f.SHA256, Live: f.Live, Change: string(f.Change)})
 		}
@@ -175,6 +177,13 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 	}
 	if o.UI == "json" {
 		out := map[string]any{"event": "plan", "plan": pr.Plan.Name, "revision": pr.Revision, "batches": run.batches, "hosts": rows, "warnings": nonNil(pr.Warnings)}
+		if pr.Window.Set {
+			out["max_in_flight"] = max(1, pr.Window.Of(hostsIn(run.batches)))
+		}
+		if rb := run.fleet.rolledBack; rb != nil {
+			out["rolled_back_from"] = map[string]any{"revision": rb.Mark.Revision, "run_id": rb.Mark.RunID, "by": rb.Mark.By,
+				"reason": rb.Mark.Reason, "time": rb.Mark.Time, "hosts": rb.Hosts}
+		}
 		enc := json.NewEncoder(ios.Out)
 		if err := enc.Encode(out); err != nil {
 			return err
@@ -195,6 +204,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 type planBatches struct {
 	batches       [][]string
 	skip, unknown []string
+	fleet         fleetView // the hosts by revision; the target rolled back from
 }
 
 func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []planHostJSON, o *planOptions, diffs map[string]string) {
@@ -205,6 +215,10 @@ func printPlan(ios *IOStreams, pr *rollout.Prepared, run planBatches, rows []pla
 	}
 	if o.Scope.Revision != "" {
 		fmt.Fprintf(w, "  (looking at --revision %s instead of the pin %s)\n", o.Scope.Revision, pr.Plan.Revision)
+	}
+	if rb := run.fleet.rolledBack; rb != nil {
+		fmt.Fprintf(w, "  ROLLED BACK: %s was %s; hosts are at %s\n", plan.ShortRev(pr.Revision), rb.Describe(), rollout.GroupsString(run.fleet.groups))
+		fmt.Fprintf(w, "  apply refuses to deploy it again without --retry\n")
 	}
 	fmt.Fprintf(w, "  on_failure %s, max_failures allows %d, min_in_service %d of %d\n", pr.Plan.OnFailure,
 		pr.Plan.FailureLimit(len(pr.Targets)), pr.Plan.MinServing(len(pr.Pool)), len(pr.Pool))

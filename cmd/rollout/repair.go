@@ -63,11 +63,12 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 	}
 	defer w.Close()
 	env := w.Env(nil)
+	runID := newRunID(time.Now())
 	tookOver := false // repair said it took a dead run's lock over, or removed one
 	var lostMu sync.Mutex
 	var lost error
 	locks, err := rollout.LockForRepair(ctx, rollout.RepairLock{Sel: sel, PlanFile: o.PlanFile, Store: store, Env: env,
-		Info: journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: newRunID(time.Now())}, Forks: forks(o.GlobalOptions), Hosts: names,
+		Info: journal.LockInfo{Owner: owner(), PID: os.Getpid(), RunID: runID}, Forks: forks(o.GlobalOptions), Hosts: names,
 		Say: func(msg string) {
 			if strings.Contains(msg, "took over the lock") || strings.Contains(msg, "removed the lock") {
 				tookOver = true
@@ -96,6 +97,12 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 		fmt.Fprintln(ios.Out, what)
 		return nil
 	}
+	// a repair is a run of its own in the journal: history lists it, and
+	// status attributes the hosts' state to it
+	rj := &rollout.RepairJournal{Store: store, Plan: sel.Plan.Name, RunID: runID, Owner: owner()}
+	if err := rj.Start(ctx, todo); err != nil {
+		return fmt.Errorf("repair: nothing was touched: %w", err)
+	}
 	results := rollout.RepairAll(ctx, sel, todo, env, forks(o.GlobalOptions))
 	failed := 0
 	for i, t := range todo {
@@ -113,15 +120,25 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 	}
 	lostMu.Lock()
 	defer lostMu.Unlock()
+	check := withFlags("rollout status "+shellWord(o.PlanFile), o.hintFlags())
+	record := func(code int, message, next string) {
+		if err := rj.Done(ctx, todo, results, code, message, next); err != nil {
+			fmt.Fprintf(ios.Err, "warning: repair %s could not journal how it ended: %v\n", runID, err)
+		}
+	}
 	if lost != nil {
 		// another run may have started on these hosts meanwhile
-		fmt.Fprintf(ios.Out, "repair: %v; look before anything else: %s\n", lost, withFlags("rollout status "+shellWord(o.PlanFile), o.hintFlags()))
+		msg := fmt.Sprintf("repair: %v", lost)
+		record(rollout.ExitFailed, msg, check)
+		fmt.Fprintf(ios.Out, "%s; look before anything else: %s\n", msg, check)
 		return exitError{errReported}
 	}
 	if failed > 0 {
+		record(rollout.ExitFailed, fmt.Sprintf("%d host(s) could not be fixed", failed), withFlags("rollout repair "+shellWord(o.PlanFile), o.hintFlags()))
 		return exitError{errReported}
 	}
-	fmt.Fprintf(ios.Out, "repaired; check with: %s\n", withFlags("rollout status "+shellWord(o.PlanFile), o.hintFlags()))
+	record(rollout.ExitOK, "repaired", check)
+	fmt.Fprintf(ios.Out, "repaired (run %s); check with: %s\n", runID, check)
 	return nil
 }
 

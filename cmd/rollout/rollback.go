@@ -20,6 +20,7 @@ func newRollbackCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	// apply and plan; --to is the same
 	cmd.Flags().StringVar(&o.To, "revision", "", "the revision to go back to: a full SHA or a tag (default: the last revision that completed on every targeted host before the current one)")
 	cmd.Flags().StringVar(&o.To, "to", "", "same as --revision")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why you roll back; kept in the journal and in each host's marker, and shown by status and by the apply it refuses")
 	o.Scope.bind(cmd, "")
 	return cmd
 }

@@ -84,14 +84,16 @@ type GlobalOptions struct {
 
 // ScopeOptions are --limit, --batch and --revision.
 type ScopeOptions struct {
-	Limit    string
-	Batch    string
-	Revision string
+	Limit       string
+	Batch       string
+	MaxInFlight string
+	Revision    string
 }
 
 func (s *ScopeOptions) bind(cmd *cobra.Command, revisionHelp string) {
 	cmd.Flags().StringVarP(&s.Limit, "limit", "l", "", "narrow the plan's hosts with an Ansible host pattern (e.g. 'web:!web3')")
 	cmd.Flags().StringVar(&s.Batch, "batch", "", "batch sizes like Ansible serial, overriding the plan (e.g. 1,25%)")
+	cmd.Flags().StringVar(&s.MaxInFlight, "max-in-flight", "", "a rolling window instead of batches, overriding the plan: after a canary, the next host starts as soon as one finishes, at most this many out (e.g. 2, 10%)")
 	if revisionHelp != "" {
 		cmd.Flags().StringVar(&s.Revision, "revision", "", revisionHelp)
 	}
@@ -274,6 +276,9 @@ func printErrorWith(ios *IOStreams, err error, fix func(hint string) string) {
 		fmt.Fprintf(ios.Err, "%s\n", r.Problem)
 		if r.Next != "" {
 			fmt.Fprintf(ios.Err, "  next: %s\n", fix(r.Next))
+		}
+		for _, m := range r.More {
+			fmt.Fprintf(ios.Err, "  next: %s\n", fix(m))
 		}
 		return
 	}

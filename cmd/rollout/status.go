@@ -29,7 +29,7 @@ func newStatusCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	cmd := planCommand("status [PLAN]", "Per host: deployed revision, previous revision, last run, drift, lock, LB state", &o.PlanFile,
 		func(ctx context.Context) error { return statusRun(ctx, ios, o) })
 	cmd.Flags().StringVarP(&o.Limit, "limit", "l", "", "narrow with an Ansible host pattern")
-	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when every host is at its recorded revision and serving, 4 when one needs attention (left drained, stale lock, drift, unreachable)")
+	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when every host is at its recorded revision and serving, 4 when one needs attention (left drained, stale lock, drift, unreachable) or a change is pending (the plan pins a revision the hosts were rolled back from, a mixed fleet)")
 	return cmd
 }
 
@@ -77,6 +77,20 @@ type statusJSON struct {
 	// host's variables today hash otherwise than those it was rendered
 	// with (its current.json's vars_sha256): an apply would change it.
 	VarsChanged bool `json:"vars_changed,omitempty"`
+	// RolledBackFrom: the host's marker says a rollback took it back
+	// from this revision (by whom, when, in which run, why)
+	RolledBackFrom *journal.RollbackMark `json:"rolled_back_from,omitempty"`
+	// Pending says why the fleet has a change pending that involves this
+	// host: the plan pins a revision it was rolled back from, or the
+	// fleet is mixed (its hosts at different revisions); status
+	// --detailed-exitcode then exits 4
+	Pending string `json:"pending,omitempty"`
+	// LastTouchedBy is the last run in the journal that touched the host
+	// (apply, rollback or repair; LastTouchedKind says which): what its
+	// state is attributed to, which is not always the run that wrote its
+	// marker (last_run) — a repair writes none
+	LastTouchedBy   string `json:"last_touched_by,omitempty"`
+	LastTouchedKind string `json:"last_touched_kind,omitempty"`
 	// Artifacts: each artifact's release the host's current.json records
 	// (docs/artifacts.md)
 	Artifacts map[string]journal.ArtifactState `json:"artifacts,omitempty"`
@@ -117,6 +131,7 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		if v.State != nil {
 			r.Revision, r.PreviousRevision, r.LastRun = v.State.Revision, v.State.PreviousRevision, v.State.RunID
 			r.Artifacts = v.State.Artifacts
+			r.RolledBackFrom = v.State.RolledBackFrom
 			if !v.State.Time.IsZero() {
 				t := v.State.Time
 				r.RecordedAt = &t
@@ -130,12 +145,19 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 				r.VarsChanged = true
 			}
 		}
+		if lr, _ := v.LastRun(runs); lr != nil {
+			r.LastTouchedBy, r.LastTouchedKind = lr.ID, lr.Kind
+		}
 		r.Attention, r.Next = v.Attention(sel.Inventory.Host(v.Name), runs, shellWord(o.PlanFile), now)
 		r.Next = withFlags(r.Next, flags)
 		if r.Attention != "" {
 			attention++
 		}
 		rows = append(rows, r)
+	}
+	fl := fleetOf(views, sel.Revision)
+	for i := range rows {
+		rows[i].Pending = fl.pending[rows[i].Host]
 	}
 	if o.UI == "json" {
 		enc := json.NewEncoder(ios.Out)
@@ -178,6 +200,14 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 					last = r.RecordedAt.Local().Format("2006-01-02 15:04") + " " + r.LastRun
 				}
 			}
+			if r.LastTouchedBy != "" && r.LastTouchedBy != r.LastRun {
+				if last == "-" {
+					last = ""
+				} else {
+					last += " "
+				}
+				last += "(then " + strings.TrimSpace(r.LastTouchedKind+" "+r.LastTouchedBy) + ")"
+			}
 			if r.PreviousRevision != "" {
 				prev = plan.ShortRev(r.PreviousRevision)
 			}
@@ -196,7 +226,30 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, rev, prev, last, drift, lock, health, r.LB)
 		}
 		_ = tw.Flush()
-		fmt.Fprintf(ios.Out, "plan %q pins %s\n", sel.Plan.Name, sel.Plan.Revision)
+		pf := shellWord(o.PlanFile)
+		switch {
+		case fl.rolledBack != nil:
+			fmt.Fprintf(ios.Out, "plan %q pins %s, %s; hosts are at %s\n", sel.Plan.Name, plan.ShortRev(sel.Revision),
+				fl.rolledBack.Describe(), rollout.GroupsString(fl.groups))
+			fmt.Fprintf(ios.Out, "  a plain apply refuses to deploy it again\n")
+			fmt.Fprintf(ios.Out, "  next: %s\n", withFlags("rollout plan "+pf+"  # once "+pf+" pins another revision", flags))
+			fmt.Fprintf(ios.Out, "  next: %s\n", withFlags("rollout apply "+pf+" --retry  # to deploy "+plan.ShortRev(sel.Revision)+" again, on purpose", flags))
+		case len(fl.groups) > 1:
+			fmt.Fprintf(ios.Out, "plan %q pins %s; the fleet is mixed, its hosts are at %d revisions:\n", sel.Plan.Name, sel.Plan.Revision, len(fl.groups))
+			for _, g := range fl.groups {
+				rev := "nothing recorded"
+				if g.Revision != "" {
+					rev = plan.ShortRev(g.Revision)
+				}
+				if g.Revision == sel.Revision {
+					rev += " (pinned)"
+				}
+				fmt.Fprintf(ios.Out, "  %s: %s\n", rev, nameList(g.Hosts))
+			}
+			fmt.Fprintf(ios.Out, "  next: %s\n", withFlags("rollout plan "+pf+"  # shows what apply would change", flags))
+		default:
+			fmt.Fprintf(ios.Out, "plan %q pins %s\n", sel.Plan.Name, sel.Plan.Revision)
+		}
 		var moved []string
 		for _, r := range rows {
 			if r.VarsChanged {
@@ -220,6 +273,48 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		return exitError{errReported}
 	case o.DetailedExitcode && attention > 0:
 		return exitError{rollout.ErrAttention}
+	case o.DetailedExitcode && len(fl.pending) > 0:
+		return exitError{rollout.ErrChanges}
 	}
 	return nil
+}
+
+// fleetView is what status says about the hosts together: the plan pins a
+// revision they were rolled back from, or they are at different
+// revisions (mixed). Either is a change pending.
+type fleetView struct {
+	groups     []rollout.RevisionGroup // the hosts read, by revision
+	rolledBack *rollout.RolledBack     // the pin was rolled back from
+	pending    map[string]string       // host → why it is a pending change
+}
+
+func fleetOf(views []rollout.HostView, pin string) fleetView {
+	states := map[string]*journal.HostState{}
+	var order []string
+	for _, v := range views {
+		if v.Err == nil {
+			states[v.Name] = v.State
+			order = append(order, v.Name)
+		}
+	}
+	f := fleetView{groups: rollout.ByRevision(order, states), rolledBack: rollout.RolledBackFrom(pin, order, states), pending: map[string]string{}}
+	if f.rolledBack != nil {
+		for _, h := range f.rolledBack.Hosts {
+			f.pending[h] = "the plan pins " + plan.ShortRev(pin) + ", which this host was " + f.rolledBack.Describe()
+		}
+	}
+	if len(f.groups) > 1 {
+		for _, g := range f.groups {
+			at := "nothing recorded"
+			if g.Revision != "" {
+				at = "at " + plan.ShortRev(g.Revision)
+			}
+			for _, h := range g.Hosts {
+				if f.pending[h] == "" {
+					f.pending[h] = fmt.Sprintf("mixed fleet: this host is %s; the hosts are at %d revisions", at, len(f.groups))
+				}
+			}
+		}
+	}
+	return f
 }

@@ -38,7 +38,7 @@ func newValidateCmd(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 }
 
 func validateRun(_ context.Context, ios *IOStreams, o *validateOptions) error {
-	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch})
+	pr, err := rollout.Prepare(rollout.Request{PlanFile: o.PlanFile, Limit: o.Scope.Limit, Batch: o.Scope.Batch, MaxInFlight: o.Scope.MaxInFlight})
 	if err != nil {
 		return err
 	}

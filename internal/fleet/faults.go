@@ -68,32 +68,24 @@ func (f *Fleet) RestartSSHD(ctx context.Context, h Host) error {
 
 // MoveAdminSocket renames HAProxy lb's admin socket away (the LB's runtime
 // API is then unreachable at its configured path) and returns a function
-// that puts it back. Connections already open would outlive the rename
-// (rollout keeps its runtime API connections for the run), so it also ends
-// every CLI session HAProxy has: the socket is gone for everyone.
+// that puts it back. Connections already open outlive the rename, as they
+// would for an operator moving the socket; rollout's client checks which
+// process serves on a fresh connection before each state change and read,
+// so it cannot reach the LB either.
+//
+// It used to end every CLI session too ("show sess", then "shutdown
+// session ID" for each fe=GLOBAL one). That killed a client's HTTP request
+// now and then (one EOF in TestFaultsAdminSocketGone, HAProxy's log: "K---",
+// killed by an admin, on a serving server): a session ID is the stream's
+// address, and a CLI session that ended between the two commands had its
+// address reused by a new HTTP stream.
 func (f *Fleet) MoveAdminSocket(lb int) (restore func() error, err error) {
 	sock := f.HAProxySockets[lb]
 	away := sock + ".moved-away"
 	if err := os.Rename(sock, away); err != nil {
 		return nil, fmt.Errorf("move admin socket %s: %w", sock, err)
 	}
-	restore = func() error { return os.Rename(away, sock) }
-	out, err := adminCommand(away, "show sess")
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("move admin socket %s: list its sessions: %w", sock, err), restore())
-	}
-	var cmds []string
-	for _, line := range strings.Split(out, "\n") {
-		if id, _, ok := strings.Cut(line, ":"); ok && strings.Contains(line, " fe=GLOBAL ") {
-			cmds = append(cmds, "shutdown session "+id)
-		}
-	}
-	if len(cmds) > 0 {
-		if _, err := adminCommand(away, strings.Join(cmds, ";")); err != nil {
-			return nil, errors.Join(fmt.Errorf("move admin socket %s: end its sessions: %w", sock, err), restore())
-		}
-	}
-	return restore, nil
+	return func() error { return os.Rename(away, sock) }, nil
 }
 
 func (f *Fleet) process(name string) (Process, bool) {

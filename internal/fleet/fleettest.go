@@ -95,7 +95,31 @@ func dumpLogs(t testing.TB, f *Fleet) {
 			continue
 		}
 		t.Logf("--- tail of %s ---\n%s", p, tail(b, 40))
+		if strings.HasPrefix(filepath.Base(p), "haproxy-") {
+			t.Logf("--- failed requests and state changes in %s ---\n%s", p, notable(b, 200))
+		}
 	}
+}
+
+// notable keeps, of an HAProxy log, the requests that did not end "200 …
+// ----" (status 200, normal termination) and the server state changes,
+// the last n of them.
+func notable(b []byte, n int) string {
+	var keep [][]byte
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		s := string(line)
+		request := strings.Contains(s, " fe ") || strings.Contains(s, " fe~ ")
+		if request && strings.Contains(s, " 200 ") && strings.Contains(s, " ---- ") {
+			continue
+		}
+		if len(line) > 0 {
+			keep = append(keep, line)
+		}
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return string(bytes.Join(keep, []byte("\n")))
 }
 
 func tail(b []byte, n int) string {

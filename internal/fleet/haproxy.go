@@ -35,10 +35,14 @@ global
     stats socket %s mode 600 level admin%s
     stats timeout 30s
     maxconn 4096
+    # every request and its termination state in the haproxy-N.log (-db:
+    # stdout), so a failed client request can be traced to its server
+    log stdout format raw local0
 
 defaults
     mode http
     log global
+    option httplog
     retries 0
     timeout connect 2s
     timeout client 60s

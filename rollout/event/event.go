@@ -92,6 +92,7 @@ type Event struct {
 	Event    Kind      `json:"event"`
 	Host     string    `json:"host,omitempty"`
 	Batch    int       `json:"batch,omitempty"` // 1-based
+	Wave     string    `json:"wave,omitempty"`  // batch_start, batch_done: the batch's wave (plans with wave blocks)
 	Phase    Phase     `json:"phase,omitempty"`
 	Status   string    `json:"status,omitempty"`
 	Revision string    `json:"revision,omitempty"`
@@ -102,6 +103,12 @@ type Event struct {
 	Plan    string     `json:"plan,omitempty"`
 	Scope   string     `json:"scope,omitempty"`
 	Batches [][]string `json:"batches,omitempty"`
+	// Owner (run_start): who runs it, user@machine
+	Owner string `json:"owner,omitempty"`
+	// RolledBackFrom (run_start of a rollback; host_done rolled_back):
+	// the revision the hosts were taken back from; Reason says why
+	RolledBackFrom string `json:"rolled_back_from,omitempty"`
+	Reason         string `json:"reason,omitempty"`
 	// Warnings: what the run's preparation warned about (the work tree's
 	// changes not deployed, an inventory not pinned, ...)
 	Warnings []string `json:"warnings,omitempty"`
