@@ -352,10 +352,11 @@ func TestArtifactUpgradeAndRollback(t *testing.T) {
 		}
 	}
 
-	// forward to 2 (kept: no download), then 3 fetched by each host;
-	// keep = 2 prunes 1, never current (3) or previous (2)
+	// forward to 2 again (--retry: the rollback marked it; kept: no
+	// download), then 3 fetched by each host; keep = 2 prunes 1, never
+	// current (3) or previous (2)
 	a.writePlan("v2")
-	a.applyUnderLoad(t, "apply", "--yes", "--ui", "json")
+	a.applyUnderLoad(t, "apply", "--retry", "--yes", "--ui", "json")
 	a.at(t, "2")
 	before = len(a.srv.requests())
 	a.writePlan("v3-host")
