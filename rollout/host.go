@@ -188,7 +188,13 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepStage:
 		// one command stages every file and runs every validator; the
 		// validators' verdict is StepValidate's (artifacts were staged in
-		// preflight)
+		// preflight; a revert's, of the revision the host had, are made
+		// sure of here: kept on the host, or fetched again)
+		if h.revert && len(h.t.Spec.Artifacts) > 0 {
+			if err := p.r.artifacts().Stage(ctx, h.conn, h.t.Spec.Artifacts); err != nil {
+				return err
+			}
+		}
 		if len(h.t.Files) == 0 {
 			return nil
 		}
