@@ -46,15 +46,27 @@ type HostState struct {
 	// VarsSHA256 is the hash of the host's groups and variables its files
 	// were rendered with (inventory.Host.VarsDigest): with an inventory
 	// no revision pins, it tells a change of variables since.
-	VarsSHA256 string    `json:"vars_sha256,omitempty"`
-	RunID      string    `json:"run_id"`
-	Time       time.Time `json:"time"`
-	Host       string    `json:"host"`
+	VarsSHA256 string `json:"vars_sha256,omitempty"`
+	// Artifacts maps each artifact block's name to the release it
+	// deployed; the link <dest>/current is in Files too, with the hash of
+	// its target (artifact.LinkHash), so a link moved by hand is drift.
+	Artifacts map[string]ArtifactState `json:"artifacts,omitempty"`
+	RunID     string                   `json:"run_id"`
+	Time      time.Time                `json:"time"`
+	Host      string                   `json:"host"`
 	// RolledBackFrom is set when the run that wrote the marker (or
 	// on_failure = "rollback") took the host back from a revision: apply
 	// of that revision is refused without --retry, and status reports it
 	// while the plan pins it.
 	RolledBackFrom *RollbackMark `json:"rolled_back_from,omitempty"`
+}
+
+// ArtifactState is the release of one artifact deployed on a host.
+type ArtifactState struct {
+	ID     string `json:"id"`     // the release: <dest>/releases/<id>
+	Source string `json:"source"` // the URL or controller path it came from
+	SHA256 string `json:"sha256"`
+	Dest   string `json:"dest"`
 }
 
 // RollbackMark says which revision a host was rolled back from, by whom,
@@ -191,11 +203,16 @@ func FileHashes(ctx context.Context, r Runner, paths []string) (map[string]strin
 }
 
 // hashScript prints one line per path, in order: the file's sha256, or
-// "-" for a missing file; a path that is not a regular file fails it. Files
+// "-" for a missing file; a symlink to a directory (an artifact's
+// current) gives the sha256 of the text of its target; any other path
+// that is not a regular file fails it. Files
 // are read on stdin so that no file name is ever parsed back.
 func hashScript(paths []string) string {
 	return hashFunc + `for f in ` + shell.Join(paths...) + `; do
-  if [ -f "$f" ]; then
+  if [ -L "$f" ] && [ -d "$f" ]; then
+    s=$(printf '%s' "$(readlink -- "$f")" | h) || exit 1
+    printf '%s\n' "${s%% *}"
+  elif [ -f "$f" ]; then
     s=$(h < "$f") || exit 1
     printf '%s\n' "${s%% *}"
   elif [ -e "$f" ] || [ -L "$f" ]; then

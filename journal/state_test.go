@@ -192,3 +192,27 @@ func assertNoInjection(t *testing.T, base string) {
 		}
 	}
 }
+
+// A symlink to a directory (an artifact's current) hashes as the text of
+// its target; a symlink to a file still hashes as the file.
+func TestFileHashesLinkToDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), nasty)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "releases", "abc"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644))
+	must(os.Symlink("releases/abc", filepath.Join(dir, "current")))
+	must(os.Symlink("f", filepath.Join(dir, "lf")))
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	got, err := FileHashes(context.Background(), lr, []string{filepath.Join(dir, "current"), filepath.Join(dir, "lf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[filepath.Join(dir, "current")] != sum("releases/abc") || got[filepath.Join(dir, "lf")] != sum("x") {
+		t.Errorf("FileHashes = %v", got)
+	}
+}

@@ -347,6 +347,24 @@ func (d *decoder) hostSpec(impl *planImpl, raw, quoted *hcl.EvalContext) *HostSp
 	if l, ok := d.strList(impl.diagnostics, quoted); ok {
 		hs.Diagnostics = l
 	}
+	if s, ok := d.str(impl.install, quoted); ok {
+		hs.Install = s
+	}
+	if s, ok := d.str(impl.prefetch, quoted); ok {
+		hs.Prefetch = s
+	}
+	artDests := map[string]string{}
+	for _, b := range impl.artifacts {
+		a := d.artifactSpec(b, impl.dir, raw, quoted)
+		if a.Dest != "" {
+			if other, dup := artDests[a.Dest]; dup {
+				d.errorf(b.attrs["dest"].Expr.Range(), "Duplicate dest",
+					"artifact %q and artifact %q both deploy to %s; each releases directory belongs to one artifact block.", other, b.label, a.Dest)
+			}
+			artDests[a.Dest] = b.label
+		}
+		hs.Artifacts = append(hs.Artifacts, a)
+	}
 	if impl.drain != nil {
 		hs.Drain = d.drainSpec(impl.drain, raw, quoted)
 	}
@@ -522,6 +540,96 @@ func (d *decoder) fileSpec(b *block, raw, quoted *hcl.EvalContext) FileSpec {
 		}
 	}
 	return f
+}
+
+var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// artifactSpec evaluates an artifact block. A source that is not a URL
+// is a path on the controller, relative to the plan's directory dir.
+func (d *decoder) artifactSpec(b *block, dir string, raw, quoted *hcl.EvalContext) ArtifactSpec {
+	a := ArtifactSpec{Name: b.label, Keep: DefaultKeep, Mode: DefaultMode, Fetch: FetchController}
+	at := b.attrs
+	if s, ok := d.nonEmpty(at["source"], raw, "an http:// or https:// URL, or a path on the controller relative to the plan"); ok {
+		switch {
+		case strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://"):
+			if u, err := url.Parse(s); err != nil || u.Host == "" {
+				d.errorf(at["source"].Expr.Range(), "Invalid source", "source must be an http:// or https:// URL with a host, or a path on the controller; got %q.", s)
+			} else {
+				a.Source = s
+			}
+		case strings.Contains(s, "://"):
+			d.errorf(at["source"].Expr.Range(), "Invalid source", "source must be an http:// or https:// URL, or a path on the controller relative to the plan; %q has another scheme.", s)
+		default:
+			if !path.IsAbs(s) && dir != "" {
+				s = path.Join(dir, s)
+			}
+			a.Source = path.Clean(s)
+		}
+	}
+	if s, ok := d.nonEmpty(at["sha256"], raw, "the artifact's sha256, 64 hex digits"); ok {
+		s = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
+		if !sha256RE.MatchString(s) {
+			d.errorf(at["sha256"].Expr.Range(), "Invalid sha256", "sha256 must be 64 hexadecimal digits (sha256sum's output, optionally written \"sha256:...\"); got %q.", s)
+		} else {
+			a.SHA256 = s
+		}
+	}
+	if s, ok := d.nonEmpty(at["dest"], raw, "an absolute directory on the host"); ok {
+		if !path.IsAbs(s) || path.Clean(s) == "/" {
+			d.errorf(at["dest"].Expr.Range(), "Invalid dest", "dest must be an absolute directory on the host other than /, such as \"/opt/app\"; got %q.", s)
+		} else {
+			a.Dest = path.Clean(s)
+		}
+	}
+	if v, ok := d.boolean(at["unpack"], raw); ok {
+		a.Unpack = v
+	}
+	if n, ok := d.integer(at["keep"], raw, 2, 1000, "a whole number from 2 to 1000 (the current and the previous release are always kept)"); ok {
+		a.Keep = n
+	}
+	if s, ok := d.str(at["owner"], raw); ok && s != "" {
+		if !ownerRE.MatchString(s) {
+			d.errorf(at["owner"].Expr.Range(), "Invalid owner", `owner must be "user" or "user:group"; got %q.`, s)
+		} else {
+			a.Owner = s
+		}
+	}
+	if attr := at["mode"]; attr != nil {
+		if s, ok := d.str(attr, raw); ok {
+			m, err := strconv.ParseUint(s, 8, 32)
+			if err != nil || m > 0o777 || s == "" {
+				d.errorf(attr.Expr.Range(), "Invalid mode", `mode must be an octal permission string such as "0755"; got %q.`, s)
+			} else {
+				a.Mode = os.FileMode(m)
+			}
+		}
+	}
+	if s, ok := d.str(at["validate"], quoted); ok && s != "" {
+		if !strings.Contains(s, "%s") {
+			d.errorf(at["validate"].Expr.Range(), "Validate command without %s",
+				`an artifact's validate runs against the staged release directory, whose path replaces %%s, such as "%%s/bin/app -version".`)
+		} else {
+			a.Validate = s
+		}
+	}
+	if s, ok := d.str(at["fetch"], raw); ok {
+		switch s {
+		case FetchController, FetchHost:
+			a.Fetch = s
+		default:
+			d.errorf(at["fetch"].Expr.Range(), "Invalid fetch", `fetch must be "controller" (rollout downloads it once and uploads it over SSH) or "host" (each host downloads it); got %q.`, s)
+		}
+	}
+	if a.Fetch == FetchHost && a.Source != "" && !a.URL() {
+		d.errorf(at["source"].Expr.Range(), "Host fetch needs a URL", `fetch = "host" has each host download the artifact, so source must be an http:// or https:// URL; got %q.`, a.Source)
+	}
+	return a
+}
+
+// ValidateCommand is the artifact's Validate with every %s replaced by
+// the shell-quoted release directory.
+func (a ArtifactSpec) ValidateCommand(releaseDir string) string {
+	return strings.ReplaceAll(a.Validate, "%s", shell.Quote(releaseDir))
 }
 
 // cleanRepoPath turns a repository path into the slash-separated form git

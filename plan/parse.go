@@ -40,11 +40,12 @@ var planSchema = &hcl.BodySchema{
 		"on_failure", "pause", "min_in_service", "expect_hosts",
 		"allow_downtime", "become", "approve_after", "ssh_keepalive", "ssh_keepalive_count",
 		// per host
-		"state_dir", "diagnostics", "check", "restart",
+		"state_dir", "diagnostics", "check", "restart", "install", "prefetch",
 	),
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "drain", LabelNames: []string{"kind"}},
 		{Type: "file", LabelNames: []string{"name"}},
+		{Type: "artifact", LabelNames: []string{"name"}},
 		{Type: "health", LabelNames: []string{"kind"}},
 		{Type: "backend", LabelNames: []string{"kind"}},
 		{Type: "analysis", LabelNames: []string{"kind"}},
@@ -89,6 +90,16 @@ var fileSchema = &hcl.BodySchema{
 
 var fileRequired = [][2]string{{"source", `source = "conf/app.conf"`}, {"dest", `dest = "/etc/app/app.conf"`}}
 
+var artifactSchema = &hcl.BodySchema{
+	Attributes: attrs("source", "sha256", "dest", "unpack", "keep", "owner", "mode", "validate", "fetch"),
+}
+
+var artifactRequired = [][2]string{
+	{"source", `source = "https://artifacts.example.com/app-${host.vars.app_version}.tar.gz"`},
+	{"sha256", `sha256 = host.vars.app_sha256`},
+	{"dest", `dest = "/opt/app"`},
+}
+
 var planNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // planImpl keeps what ForHost and Render need: the per-host expressions.
@@ -97,8 +108,12 @@ type planImpl struct {
 	check       *hcl.Attribute
 	restart     *hcl.Attribute
 	diagnostics *hcl.Attribute
+	install     *hcl.Attribute
+	prefetch    *hcl.Attribute
 	drain       *block
 	files       []*block
+	artifacts   []*block
+	dir         string // the plan's directory: artifact sources on the controller are relative to it
 	health      []*block
 
 	sources sourceCache // what Render parsed from each file, shared by every host
@@ -290,8 +305,10 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 
 	impl := p.impl
 	impl.stateDir, impl.check, impl.restart, impl.diagnostics = a["state_dir"], a["check"], a["restart"], a["diagnostics"]
+	impl.install, impl.prefetch, impl.dir = a["install"], a["prefetch"], p.Dir
 
 	fileNames := map[string]hcl.Range{}
+	artifactNames := map[string]hcl.Range{}
 	sawHealth := false
 	for _, c := range cdiags { // a health block without its kind label is its own error too
 		if strings.HasSuffix(c.Summary, " for health") {
@@ -349,6 +366,18 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 			d.add(bd)
 			d.require(b, bc.Attributes, fileRequired, bd)
 			impl.files = append(impl.files, &block{label: name, attrs: bc.Attributes, def: b.DefRange})
+		case "artifact":
+			name := b.Labels[0]
+			if first, dup := artifactNames[name]; dup {
+				d.errorf(b.LabelRanges[0], "Duplicate artifact block",
+					"Each artifact block needs its own name; %q is already used at %s.", name, first)
+				continue
+			}
+			artifactNames[name] = b.DefRange
+			bc, bd := b.Body.Content(artifactSchema)
+			d.add(bd)
+			d.require(b, bc.Attributes, artifactRequired, bd)
+			impl.artifacts = append(impl.artifacts, &block{label: name, attrs: bc.Attributes, def: b.DefRange})
 		}
 	}
 	d.checkWaves(p.Waves)
@@ -364,9 +393,9 @@ func decodePlan(filename string, blk *hcl.Block) (*Plan, hcl.Diagnostics) {
 		}
 		p.Analysis = d.analysis(p, b, ctx, impl.drain)
 	}
-	if len(impl.files) == 0 {
+	if len(impl.files) == 0 && len(impl.artifacts) == 0 && impl.install == nil {
 		d.errorf(blk.DefRange, "Missing file block",
-			`plan %q must deploy at least one file: a file "NAME" block with source (a path in the repository) and dest (the path on the host).`, p.Name)
+			`plan %q must deploy something: at least one file "NAME" block with source (a path in the repository) and dest (the path on the host), an artifact "NAME" block, or an install command.`, p.Name)
 	}
 	if len(impl.health) == 0 && !sawHealth {
 		d.warnf(blk.DefRange, "No health block",

@@ -4,6 +4,7 @@ package plan
 
 import (
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -90,6 +91,42 @@ type HostSpec struct {
 	Health      []Health
 	Diagnostics []string
 	Become      bool
+	// Artifacts are the artifact blocks, in the order written.
+	Artifacts []ArtifactSpec
+	// Install runs once files and artifacts are in place, before check
+	// and restart; Prefetch runs on every host in preflight ("" = none).
+	Install  string
+	Prefetch string
+}
+
+// Fetch modes of an artifact block.
+const (
+	FetchController = "controller" // downloaded once by rollout, uploaded through each host's session
+	FetchHost       = "host"       // the host downloads it, and checks its sha256
+)
+
+// DefaultKeep is how many releases an artifact keeps per host.
+const DefaultKeep = 3
+
+// ArtifactSpec is one artifact block, evaluated for a host.
+type ArtifactSpec struct {
+	Name   string // the block label
+	Source string // an http:// or https:// URL, or an absolute path on the controller
+	SHA256 string // lowercase hex, 64 digits
+	Dest   string // absolute: releases in Dest/releases/<id>, the live one Dest/current
+	Unpack bool   // an archive (.tar.gz .tgz .tar .zip) unpacked into the release dir
+	Keep   int    // releases kept on the host (default 3); never the current or previous
+	Owner  string // "" = as the session's user writes them
+	Mode   os.FileMode
+	// Validate is a command with %s for the staged release directory
+	// (shell-quoted values), "" = none.
+	Validate string
+	Fetch    string // FetchController or FetchHost
+}
+
+// URL reports whether the source is downloaded over http(s).
+func (a ArtifactSpec) URL() bool {
+	return strings.HasPrefix(a.Source, "http://") || strings.HasPrefix(a.Source, "https://")
 }
 
 // FileSpec is one file block, evaluated for a host.

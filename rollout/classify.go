@@ -101,9 +101,9 @@ func unreadClass(files []Rendered) Class {
 // Class classifies the host this look found against t at rev.
 func (v HostView) Class(t *Target, rev string) Class {
 	if v.Err != nil {
-		return unreadClass(t.Files)
+		return unreadClass(t.Tracked())
 	}
-	return Classify(t.Files, rev, v.State, v.Live)
+	return Classify(t.Tracked(), rev, v.State, v.Live)
 }
 
 // Sort splits the targets of pr by what a run would do with them, from a

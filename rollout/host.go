@@ -33,6 +33,10 @@ type hostPipeline struct {
 	// rolledBackFrom: the run's revision, once on_failure = "rollback"
 	// took the host back from it (host_done says so)
 	rolledBackFrom string
+	// artPrev is where each artifact's current pointed before this run
+	// switched it (for restore and a first deploy's way back); nil until
+	// a switch
+	artPrev map[string]string
 }
 
 var stepPhase = map[Step]event.Phase{
@@ -149,11 +153,13 @@ func (p *hostPipeline) done(o event.Outcome, msg string) {
 	}
 	p.r.setOutcome(name, o, msg)
 	vars := ""
+	var arts map[string]event.ArtifactRef
 	if o == event.OutcomeOK {
 		vars = p.h.t.VarsSHA256
+		arts = artifactRefs(p.h.t.Spec.Artifacts)
 	}
 	p.r.emit(event.Event{Event: event.HostDone, Host: name, Batch: p.batch, Status: string(o), Revision: rev, Message: msg, Diagnostics: p.diag, VarsSHA256: vars,
-		RolledBackFrom: p.rolledBackFrom})
+		Artifacts: arts, RolledBackFrom: p.rolledBackFrom})
 }
 
 // revision is the commit this pipeline deploys: the run's, or for a
@@ -181,14 +187,30 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 		return p.waitZero(ctx)
 	case StepStage:
 		// one command stages every file and runs every validator; the
-		// validators' verdict is StepValidate's
+		// validators' verdict is StepValidate's (artifacts were staged in
+		// preflight; a revert's, of the revision the host had, are made
+		// sure of here: kept on the host, or fetched again)
+		if h.revert && len(h.t.Spec.Artifacts) > 0 {
+			if err := p.r.artifacts().Stage(ctx, h.conn, h.t.Spec.Artifacts); err != nil {
+				return err
+			}
+		}
+		if len(h.t.Files) == 0 {
+			return nil
+		}
 		staged, err, invalid := p.r.validator().Stage(ctx, h.conn, h.t.Files, p.r.stageTag("stage"), false)
 		p.staged, p.invalid = staged, invalid
 		return err
 	case StepValidate:
 		return p.invalid
 	case StepInstall:
-		return p.install(ctx, h.t.Files, true)
+		if err := p.install(ctx, h.t.Files, true); err != nil {
+			return err
+		}
+		if err := p.switchArtifacts(ctx, h.t.Spec.Artifacts); err != nil {
+			return err
+		}
+		return p.run(ctx, "install", h.t.Spec.Install)
 	case StepCheck:
 		if err := p.r.validator().Check(ctx, h.conn, h.t.Spec.Check); err != nil {
 			return err
@@ -219,7 +241,11 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 	case StepRecord:
 		return p.record(ctx)
 	case StepRestore:
-		return p.restore(ctx)
+		err := p.restore(ctx)
+		if aerr := p.restoreArtifacts(ctx, h.t.Spec.Artifacts); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+		return err
 	case StepReturn:
 		p.r.validator().Unstage(ctx, h.conn, p.staged)
 		return h.drainer.Undrain(ctx)
@@ -235,11 +261,17 @@ func (p *hostPipeline) do(ctx context.Context, s Step) error {
 }
 
 func (p *hostPipeline) run(ctx context.Context, what, cmd string) error {
+	return runCommand(ctx, p.h.conn, what, cmd)
+}
+
+// runCommand runs one of the plan's commands (restart, install, prefetch)
+// on a host, journaling what it printed.
+func runCommand(ctx context.Context, conn Conn, what, cmd string) error {
 	if strings.TrimSpace(cmd) == "" {
 		return nil
 	}
 	var out bytes.Buffer
-	err := p.h.conn.Run(ctx, shell.Merged(cmd), nil, &out, &out)
+	err := conn.Run(ctx, shell.Merged(cmd), nil, &out, &out)
 	event.RemoteSinkOf(ctx)(event.Phase(what), "", cmd, event.ExitStatus(err), out.String()) // journal what it printed (remote_output)
 	if err != nil {
 		return fmt.Errorf("%s `%s`: %w%s", what, cmd, err, tail(out.String()))
@@ -316,6 +348,9 @@ func backupPath(dest string) string {
 // command. With backup, the previous content is kept beside the file for
 // restore.
 func (p *hostPipeline) install(ctx context.Context, files []Rendered, backup bool) error {
+	if len(files) == 0 {
+		return nil
+	}
 	var parts []string
 	for _, f := range files {
 		sp, ok := p.staged[f.Dest]
@@ -525,12 +560,15 @@ func (p *hostPipeline) record(ctx context.Context) error {
 	r, h := p.r, p.h
 	files := map[string]string{}
 	var backups []string
-	for _, f := range h.t.Files {
+	for _, f := range h.t.Tracked() {
 		files[f.Dest] = f.SHA256
+	}
+	for _, f := range h.t.Files {
 		backups = append(backups, backupPath(f.Dest))
 	}
 	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: p.revision(), Files: files, VarsSHA256: h.t.VarsSHA256,
-		RunID: r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name}
+		Artifacts: artifactStates(h.t.Spec.Artifacts),
+		RunID:     r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name}
 	if h.old != nil {
 		st.PreviousRevision = h.old.Revision
 		if h.old.Revision == p.revision() {
@@ -542,7 +580,15 @@ func (p *hostPipeline) record(ctx context.Context) error {
 		}
 	}
 	// the backups go in the same command, once the marker is in place
-	return journal.WriteStateThen(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, st, "rm -f -- "+shell.Join(backups...))
+	rm := "true"
+	if len(backups) > 0 {
+		rm = "rm -f -- " + shell.Join(backups...)
+	}
+	if err := journal.WriteStateThen(ctx, h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, st, rm); err != nil {
+		return err
+	}
+	p.prune(ctx)
+	return nil
 }
 
 // rollback takes one step of the way back for a host that failed after
@@ -561,6 +607,14 @@ func (p *hostPipeline) rollback(ctx context.Context, s Step) error {
 		if h.prev == nil {
 			return nil
 		}
+		// the previous release is still on the host, unless it was
+		// pruned: then it is fetched again from its revision's source
+		if err := r.artifacts().Stage(ctx, h.conn, h.prev.Spec.Artifacts); err != nil {
+			return err
+		}
+		if len(h.prev.Files) == 0 {
+			return nil
+		}
 		staged, err, invalid := r.validator().Stage(ctx, h.conn, h.prev.Files, r.stageTag("rollback"), false)
 		p.staged, p.invalid = staged, invalid
 		return err
@@ -572,7 +626,11 @@ func (p *hostPipeline) rollback(ctx context.Context, s Step) error {
 		return p.invalid
 	case StepRollbackInstall:
 		if h.prev == nil {
-			return p.restore(ctx)
+			err := p.restore(ctx)
+			if aerr := p.restoreArtifacts(ctx, h.t.Spec.Artifacts); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+			return err
 		}
 		if err := p.install(ctx, h.prev.Files, false); err != nil {
 			return err
@@ -581,9 +639,14 @@ func (p *hostPipeline) rollback(ctx context.Context, s Step) error {
 		for _, f := range p.moved {
 			backups = append(backups, backupPath(f.Dest))
 		}
-		_ = h.conn.Run(ctx, "rm -f "+shell.Join(backups...), nil, nil, nil)
+		if len(backups) > 0 {
+			_ = h.conn.Run(ctx, "rm -f "+shell.Join(backups...), nil, nil, nil)
+		}
 		p.moved = nil
-		return nil
+		if err := p.switchBack(ctx); err != nil {
+			return err
+		}
+		return p.run(ctx, "install", spec.Install)
 	case StepRollbackCheck:
 		return r.validator().Check(ctx, h.conn, spec.Check)
 	case StepRollbackRestart:
@@ -635,4 +698,88 @@ func (p *hostPipeline) diagnose(ctx context.Context) {
 		}
 	}
 	p.diag = strings.TrimSpace(b.String())
+}
+
+// switchArtifacts points the artifacts' current links at their releases
+// (staged in preflight, or for the way back), keeping where they pointed
+// before the first switch of this run.
+func (p *hostPipeline) switchArtifacts(ctx context.Context, arts []plan.ArtifactSpec) error {
+	if len(arts) == 0 {
+		return nil
+	}
+	prev, err := p.r.artifacts().Switch(ctx, p.h.conn, arts)
+	if p.artPrev == nil {
+		p.artPrev = map[string]string{}
+	}
+	for name, target := range prev {
+		if _, seen := p.artPrev[name]; !seen {
+			p.artPrev[name] = target
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("artifacts: %w", err)
+	}
+	return nil
+}
+
+// restoreArtifacts points current back where it was before this run
+// switched it.
+func (p *hostPipeline) restoreArtifacts(ctx context.Context, arts []plan.ArtifactSpec) error {
+	if len(p.artPrev) == 0 {
+		return nil
+	}
+	if err := p.r.artifacts().Restore(ctx, p.h.conn, arts, p.artPrev); err != nil {
+		return fmt.Errorf("artifacts: %w", err)
+	}
+	p.artPrev = nil
+	return nil
+}
+
+// switchBack is the way back's switch: the previous revision's releases,
+// and, for an artifact only the new revision has, current as it was.
+func (p *hostPipeline) switchBack(ctx context.Context) error {
+	prevArts := p.h.prev.Spec.Artifacts
+	if err := p.switchArtifacts(ctx, prevArts); err != nil {
+		return err
+	}
+	had := map[string]bool{}
+	for _, a := range prevArts {
+		had[a.Name] = true
+	}
+	var only []plan.ArtifactSpec
+	for _, a := range p.h.t.Spec.Artifacts {
+		if !had[a.Name] {
+			only = append(only, a)
+		}
+	}
+	return p.restoreArtifacts(ctx, only)
+}
+
+// prune removes releases beyond keep once the host is recorded, never
+// the current one nor the one it ran before (best effort: a failure is
+// logged, the host is done).
+func (p *hostPipeline) prune(ctx context.Context) {
+	arts := p.h.t.Spec.Artifacts
+	if len(arts) == 0 {
+		return
+	}
+	protect := map[string][]string{}
+	for _, a := range arts {
+		if t := p.artPrev[a.Name]; t != "" {
+			protect[a.Name] = append(protect[a.Name], releaseOf(t))
+		}
+		if p.h.old != nil {
+			if st, ok := p.h.old.Artifacts[a.Name]; ok {
+				protect[a.Name] = append(protect[a.Name], st.ID)
+			}
+		}
+	}
+	gone, err := p.r.artifacts().Prune(ctx, p.h.conn, arts, protect)
+	if err != nil {
+		p.r.log("warn", "%s: pruning releases: %v", p.h.t.Host.Name, err)
+		return
+	}
+	if len(gone) > 0 {
+		p.r.log("info", "%s: pruned %s", p.h.t.Host.Name, strings.Join(gone, ", "))
+	}
 }

@@ -61,6 +61,9 @@ func inspectOne(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, w
 	// are the plan's files unless the plan changed, so hash what the plan
 	// names in the same command and the rest in a second one.
 	var dests []string
+	for _, f := range tracked(nil, spec.Artifacts) {
+		dests = append(dests, f.Dest)
+	}
 	for _, f := range spec.Files {
 		dests = append(dests, f.Dest)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollout-sh/rollout/artifact"
 	"github.com/rollout-sh/rollout/internal/shell"
 	"github.com/rollout-sh/rollout/inventory"
 	"github.com/rollout-sh/rollout/journal"
@@ -66,12 +67,29 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 			}
 		}
 	}
+	// Which artifacts' current the run switched away from the recorded
+	// release: those switch back.
+	var relink []plan.ArtifactSpec
+	back := map[string]string{}
+	if !recorded && st != nil {
+		for name, as := range st.Artifacts {
+			a := plan.ArtifactSpec{Name: name, Dest: as.Dest, SHA256: as.SHA256}
+			var out bytes.Buffer
+			if err := conn.Run(ctx, "readlink -- "+shell.Quote(artifact.Current(a))+" || true", nil, &out, nil); err != nil {
+				return fail("reading %s: %v", artifact.Current(a), err)
+			}
+			if strings.TrimSpace(out.String()) != artifact.LinkTarget(as.SHA256) {
+				relink = append(relink, a)
+				back[name] = artifact.LinkTarget(as.SHA256)
+			}
+		}
+	}
 	t := &Target{Host: h, Spec: spec}
 	d, err := env.NewDrainer(ctx, t)
 	if err != nil {
 		return fail("drain driver: %v", err)
 	}
-	if len(restore) > 0 {
+	if len(restore) > 0 || len(relink) > 0 {
 		// The dead run may have died after putting the host back (during
 		// the ramp, say): take it out of every LB and wait for its
 		// sessions before its files change and it restarts. Draining a
@@ -84,6 +102,18 @@ func Repair(ctx context.Context, p *plan.Plan, h *inventory.Host, env Env, runID
 				return fail("restoring %s: %v", f.Dest, err)
 			}
 			res.Restored = append(res.Restored, f.Dest)
+		}
+		if len(relink) > 0 {
+			arts := env.Artifacts
+			if arts == nil {
+				arts = artifact.NewRemote()
+			}
+			if err := arts.Restore(ctx, conn, relink, back); err != nil {
+				return fail("switching artifacts back: %v", err)
+			}
+			for _, a := range relink {
+				res.Restored = append(res.Restored, artifact.Current(a))
+			}
 		}
 		var out bytes.Buffer
 		if err := conn.Run(ctx, spec.Restart, nil, &out, &out); err != nil {

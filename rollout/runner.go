@@ -90,6 +90,9 @@ type Env struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Validator stages and validates files; nil is validate.Remote.
 	Validator Validator
+	// Artifacts stages and switches software releases; nil is a new
+	// artifact.Remote for each run.
+	Artifacts Artifacts
 	// LBNotices, when set, is called with the run's own event emitter at
 	// the start of the run and with nil at its end: the drivers report
 	// what changed under the run on the load balancers (an HAProxy reload,
@@ -206,7 +209,9 @@ type run struct {
 	wave     string          // the wave of the batch in flight ("" without waves)
 	ran      [][]string      // the batches started, in order (rollback_all reverts them)
 	inFlight map[string]event.Phase
-	analyser Analyser      // nil without an analysis block
+	analyser Analyser  // nil without an analysis block
+	arts     Artifacts // the run's (artifacts())
+	artsOnce sync.Once
 	bake     time.Duration // the batch in flight bakes this long under analysis before its hosts are recorded
 	started  bool          // run_start emitted
 	// rolledBackFrom: for a rollback, the revision the changed hosts
@@ -402,7 +407,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	var readMu sync.Mutex
 	var readErrs []error
 	lockErr := r.forEach(ctx, func(ctx context.Context, h *hostInfo) error {
-		in, held, err := locks.TakeHostAndRead(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, readPaths(h.t.Files, nil))
+		in, held, err := locks.TakeHostAndRead(ctx, h.conn, h.t.Host.Name, h.t.Spec.StateDir, readPaths(h.t.Tracked(), nil))
 		if !held {
 			return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 		}
@@ -586,7 +591,7 @@ func (r *run) applyInspection(ctx context.Context, h *hostInfo, in *journal.Insp
 		return fmt.Errorf("%s: %w", h.t.Host.Name, err)
 	}
 	h.old, h.live = in.State, in.Live
-	h.class = Classify(h.t.Files, r.pr.Revision, h.old, h.live)
+	h.class = Classify(h.t.Tracked(), r.pr.Revision, h.old, h.live)
 	h.skip = h.class.Action == HostSkip
 	return nil
 }

@@ -80,7 +80,7 @@ func NewSaved(pr *Prepared, views []HostView, now time.Time) (*SavedPlan, error)
 			return nil, fmt.Errorf("%s could not be read, so a saved plan would not know what it changes: %v", t.Host.Name, v.Err)
 		}
 		h := SavedHost{Host: t.Host.Name, Revision: revOf(v.State), Live: map[string]string{}, Rendered: map[string]string{}}
-		for _, f := range t.Files {
+		for _, f := range t.Tracked() {
 			h.Live[f.Dest] = v.Live[f.Dest]
 			h.Rendered[f.Dest] = f.SHA256
 		}
@@ -158,7 +158,7 @@ func PrepareSaved(s *SavedPlan) (*Prepared, error) {
 		if !ok {
 			return nil, stale(s, "%s is targeted now but was not in the plan", t.Host.Name)
 		}
-		for _, f := range t.Files {
+		for _, f := range t.Tracked() {
 			if h.Rendered[f.Dest] != f.SHA256 {
 				return nil, stale(s, "%s: %s would render differently now", t.Host.Name, f.Dest)
 			}

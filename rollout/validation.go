@@ -48,7 +48,7 @@ func (r *run) preflight(ctx context.Context, todo []string) error {
 	hosts := make([]validate.Host, len(todo))
 	for i, n := range todo {
 		h := r.hosts[n]
-		hosts[i] = validate.Host{Name: n, Conn: h.conn, Files: h.t.Files}
+		hosts[i] = validate.Host{Name: n, Conn: h.conn, Files: h.t.Files, Prepare: r.prepareHost(h)}
 	}
 	var mu sync.Mutex
 	why := map[string]string{} // host -> its preflight_host message

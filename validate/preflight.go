@@ -18,6 +18,10 @@ type Host struct {
 	Name  string
 	Conn  transport.Runner
 	Files []plan.Rendered
+	// Prepare, when set, runs first, in the host's turn (artifacts fetched
+	// and staged, the plan's prefetch): its failure is the host's
+	// preflight failure.
+	Prepare func(ctx context.Context) error
 }
 
 // Preflight stages every host's files beside their destinations, runs
@@ -41,10 +45,18 @@ func (v Remote) Preflight(ctx context.Context, hosts []Host, tag string, forks i
 	}
 	for i, h := range hosts {
 		g.Go(func() error {
-			// stage, validate and remove in one command
-			_, err, invalid := v.Stage(event.WithRemoteSink(gctx, event.RemoteEmitter(emit, h.Name, 0)), h.Conn, h.Files, tag, true) // remote_output
-			if err == nil {
-				err = invalid
+			hctx := event.WithRemoteSink(gctx, event.RemoteEmitter(emit, h.Name, 0)) // remote_output
+			var err error
+			if h.Prepare != nil {
+				err = h.Prepare(hctx)
+			}
+			if err == nil && len(h.Files) > 0 {
+				// stage, validate and remove in one command
+				var invalid error
+				_, err, invalid = v.Stage(hctx, h.Conn, h.Files, tag, true)
+				if err == nil {
+					err = invalid
+				}
 			}
 			if err != nil {
 				mu.Lock()

@@ -147,7 +147,7 @@ func planRun(ctx context.Context, ios *IOStreams, o *planOptions) error {
 		if looked {
 			c = v.Class(t, pr.Revision)
 		} else {
-			c = rollout.Classify(t.Files, pr.Revision, nil, nil) // --offline
+			c = rollout.Classify(t.Tracked(), pr.Revision, nil, nil) // --offline
 		}
 		row := planHostJSON{Host: t.Host.Name, Batch: batchOf[t.Host.Name], Wave: pr.WaveOf(t.Host.Name), Action: string(c.Action), Current: c.Current}
 		for _, f := range c.Files {
@@ -285,6 +285,9 @@ func printPlanHost(w io.Writer, pr *rollout.Prepared, r planHostJSON, o *planOpt
 		sum := "sha256:(differs per host; --ui json lists each)"
 		if len(f.SHA256) >= 12 {
 			sum = "sha256:" + f.SHA256[:12]
+		}
+		if strings.HasPrefix(f.Name, "artifact ") { // the link current: its release, not a hash of its target
+			sum = f.Name
 		}
 		fmt.Fprintf(w, "    %-8s %s  %s\n", f.Change, f.Dest, sum)
 		if d := diffs[r.Host+"\x00"+f.Dest]; d != "" {

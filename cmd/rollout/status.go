@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -90,6 +91,22 @@ type statusJSON struct {
 	// marker (last_run) — a repair writes none
 	LastTouchedBy   string `json:"last_touched_by,omitempty"`
 	LastTouchedKind string `json:"last_touched_kind,omitempty"`
+	// Artifacts: each artifact's release the host's current.json records
+	// (docs/artifacts.md)
+	Artifacts map[string]journal.ArtifactState `json:"artifacts,omitempty"`
+}
+
+// releases is the RELEASE column: name=id for each recorded artifact.
+func (r statusJSON) releases() string {
+	if len(r.Artifacts) == 0 {
+		return "-"
+	}
+	var out []string
+	for name, a := range r.Artifacts {
+		out = append(out, name+"="+a.ID)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
 }
 
 func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
@@ -113,6 +130,7 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		}
 		if v.State != nil {
 			r.Revision, r.PreviousRevision, r.LastRun = v.State.Revision, v.State.PreviousRevision, v.State.RunID
+			r.Artifacts = v.State.Artifacts
 			r.RolledBackFrom = v.State.RolledBackFrom
 			if !v.State.Time.IsZero() {
 				t := v.State.Time
@@ -150,15 +168,33 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		}
 	} else {
 		tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tREVISION\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tHEALTH\tLB")
+		withRel := false // a RELEASE column when the hosts record artifacts
+		for _, r := range rows {
+			withRel = withRel || len(r.Artifacts) > 0
+		}
+		if withRel {
+			fmt.Fprintln(tw, "HOST\tREVISION\tRELEASE\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tHEALTH\tLB")
+		} else {
+			fmt.Fprintln(tw, "HOST\tREVISION\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tHEALTH\tLB")
+		}
 		for _, r := range rows {
 			if r.Error != "" {
-				fmt.Fprintf(tw, "%s\t?\t\t\t\t\t\terror: %s\n", r.Host, r.Error)
+				if withRel {
+					fmt.Fprintf(tw, "%s\t?\t\t\t\t\t\t\terror: %s\n", r.Host, r.Error)
+				} else {
+					fmt.Fprintf(tw, "%s\t?\t\t\t\t\t\terror: %s\n", r.Host, r.Error)
+				}
 				continue
 			}
 			rev, prev, last := "-", "-", "-"
+			if withRel && r.Revision == "" {
+				rev = "-\t-"
+			}
 			if r.Revision != "" {
 				rev = plan.ShortRev(r.Revision)
+				if withRel {
+					rev += "\t" + r.releases()
+				}
 				last = r.LastRun
 				if r.RecordedAt != nil {
 					last = r.RecordedAt.Local().Format("2006-01-02 15:04") + " " + r.LastRun

@@ -77,6 +77,13 @@ const (
 // or a value changes meaning; adding fields or kinds keeps it.
 const Schema = 1
 
+// ArtifactRef is the release of one artifact on a host.
+type ArtifactRef struct {
+	ID     string `json:"id"`     // <dest>/releases/<id>
+	Source string `json:"source"` // URL or controller path
+	SHA256 string `json:"sha256"`
+}
+
 // Event is one thing that happened. Zero-valued optional fields are left
 // out of JSON.
 type Event struct {
@@ -119,6 +126,9 @@ type Event struct {
 	// VarsSHA256 (host_done ok): the hash of the variables the host's
 	// files were rendered with (also in its current.json)
 	VarsSHA256 string `json:"vars_sha256,omitempty"`
+	// Artifacts (host_done ok): each artifact block's release now live
+	// on the host (also in its current.json)
+	Artifacts map[string]ArtifactRef `json:"artifacts,omitempty"`
 	// analysis
 	Analysis *AnalysisFigures `json:"analysis,omitempty"`
 	Remote   *Remote          `json:"remote,omitempty"` // remote_output (remote.go)
