@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -84,7 +83,7 @@ func TestRollbackAllReturnsTheBatchesAlreadyDone(t *testing.T) {
 	if _, failed, _ := l.Stop(); failed == 0 {
 		t.Log("no client saw web2's 500s (the analysis caught it early)")
 	} else {
-		t.Log(fmt.Sprintf("%d client requests got web2's 500s", failed))
+		t.Logf("%d client requests got web2's 500s", failed)
 	}
 }
 
