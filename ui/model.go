@@ -72,6 +72,7 @@ type batchState struct {
 	started    bool
 	status     string    // from batch_done; "" while running
 	start, end time.Time // batch_start and batch_done times
+	wave       string    // its wave (plans with wave blocks)
 }
 
 // Model is the bubbletea model of the TUI. It renders only what the events
@@ -267,6 +268,9 @@ func (m *Model) apply(e event.Event) {
 	case event.BatchStart:
 		b := m.batch(e.Batch)
 		b.started, b.start = true, e.Time
+		if e.Wave != "" {
+			b.wave = e.Wave
+		}
 		if len(e.Hosts) > 0 {
 			b.hosts = append([]string(nil), e.Hosts...)
 		}
@@ -617,7 +621,11 @@ func (m Model) hostLines(w, maxH int) []string {
 	hw := m.f.hostWidth
 	for _, b := range m.batches {
 		blk := block{active: b.num == m.current}
-		title := m.st.batch.Render(fmt.Sprintf("batch %d/%d", b.num, len(m.batches)))
+		name := fmt.Sprintf("batch %d/%d", b.num, len(m.batches))
+		if b.wave != "" {
+			name = "wave " + b.wave + " · " + name
+		}
+		title := m.st.batch.Render(name)
 		switch {
 		case b.status != "":
 			blk.header = join(title+"  "+m.st.paint(b.status), m.batchElapsed(b))
