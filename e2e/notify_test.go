@@ -154,13 +154,16 @@ func TestNotifyWebhooksGetTheRunInOrder(t *testing.T) {
 		}
 		lines = append(lines, m["text"])
 	}
-	run := stream[0].Run
+	run, op := stream[0].Run, stream[0].Operator // the operator: whoever runs the test (#27 item 3)
+	if op == "" {
+		t.Errorf("run_start names no operator")
+	}
 	wantSlack := []string{
-		fmt.Sprintf("rollout demo: run %s started: revision %s, 3 hosts in 3 batches", run, v2[:7]),
+		fmt.Sprintf("rollout demo: run %s started by %s: revision %s, 3 hosts in 3 batches", run, op, v2[:7]),
 		fmt.Sprintf("rollout demo: run %s: batch 1/3 done", run),
 		fmt.Sprintf("rollout demo: run %s: batch 2/3 done", run),
 		fmt.Sprintf("rollout demo: run %s: batch 3/3 done", run),
-		fmt.Sprintf("rollout demo: run %s finished: 3 ok", run),
+		fmt.Sprintf("rollout demo: run %s by %s finished: 3 ok", run, op),
 	}
 	if strings.Join(lines, "\n") != strings.Join(wantSlack, "\n") {
 		t.Errorf("slack got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(wantSlack, "\n"))
@@ -181,7 +184,7 @@ func TestNotifyWebhooksGetTheRunInOrder(t *testing.T) {
 	texts, _ = slack.got()
 	var first map[string]string
 	_ = json.Unmarshal([]byte(texts[len(wantSlack)]), &first)
-	if want := fmt.Sprintf("rollout demo: rollback %s started: revision %s", back[0].Run, e.tags["v1"][:7]); !strings.HasPrefix(first["text"], want) {
+	if want := fmt.Sprintf("rollout demo: rollback %s started by %s: revision %s", back[0].Run, back[0].Operator, e.tags["v1"][:7]); !strings.HasPrefix(first["text"], want) {
 		t.Errorf("rollback's first slack message %q, want it to start with %q", first["text"], want)
 	}
 	if bodies, _ = js.got(); !strings.Contains(bodies[len(bodies)-1], `"event":"run_done"`) || !strings.Contains(bodies[len(bodies)-1], back[0].Run) {

@@ -41,7 +41,12 @@ type RunSummary struct {
 	// engine writes it. Empty when the run has no run_start.
 	Kind  string
 	Scope string // from run_start
-	Start time.Time
+	// Operator and OperatorURL: who the run was for (run_start's, else
+	// run_done's operator; empty for runs journaled before rollout
+	// recorded it)
+	Operator    string
+	OperatorURL string
+	Start       time.Time
 	// End is the time of run_done, or of the last event seen for a run
 	// that did not finish.
 	End      time.Time
@@ -88,6 +93,7 @@ func Runs(events []event.Event) []RunSummary {
 		switch e.Event {
 		case event.RunStart:
 			r.Plan, r.Revision, r.Kind, r.Scope, r.Start = e.Plan, e.Revision, e.Message, e.Scope, e.Time
+			r.Operator, r.OperatorURL = e.Operator, e.OperatorURL
 			for _, b := range e.Batches {
 				for _, h := range b {
 					host(h)
@@ -99,6 +105,9 @@ func Runs(events []event.Event) []RunSummary {
 			}
 		case event.RunDone:
 			r.Finished, r.End, r.Status, r.Message = true, e.Time, e.Status, e.Message
+			if r.Operator == "" {
+				r.Operator, r.OperatorURL = e.Operator, e.OperatorURL
+			}
 			if e.ExitCode != nil {
 				r.ExitCode = *e.ExitCode
 			}

@@ -67,3 +67,22 @@ func TestRuns(t *testing.T) {
 		}
 	}
 }
+
+// A run's operator is its run_start's; a run whose run_start lacks one
+// (an older journal, or a run refused first) takes run_done's.
+func TestRunsOperator(t *testing.T) {
+	url := "https://github.com/acme/web/actions/runs/42"
+	runs := Runs([]event.Event{
+		{Time: t0, Run: "r1", Event: event.RunStart, Message: KindApply, Operator: "octocat", OperatorURL: url},
+		{Time: t0, Run: "r1", Event: event.RunDone, Status: "ok", ExitCode: event.Int(0), Operator: "someone-else"},
+		{Time: t0, Run: "r2", Event: event.RunStart, Message: KindApply},
+		{Time: t0, Run: "r2", Event: event.RunDone, Status: "ok", ExitCode: event.Int(0), Operator: "tanuki"},
+		{Time: t0, Run: "r3", Event: event.RunStart, Message: KindApply},
+	})
+	want := [][2]string{{"octocat", url}, {"tanuki", ""}, {"", ""}}
+	for i, w := range want {
+		if got := [2]string{runs[i].Operator, runs[i].OperatorURL}; got != w {
+			t.Errorf("run %s operator = %q, want %q", runs[i].ID, got, w)
+		}
+	}
+}

@@ -54,6 +54,10 @@ type HostState struct {
 	RunID     string                   `json:"run_id"`
 	Time      time.Time                `json:"time"`
 	Host      string                   `json:"host"`
+	// DeployedBy is the operator of the run that wrote the marker
+	// (--operator, ROLLOUT_OPERATOR, the CI's actor, else user@host);
+	// empty in markers written before rollout recorded it
+	DeployedBy string `json:"deployed_by,omitempty"`
 	// RolledBackFrom is set when the run that wrote the marker (or
 	// on_failure = "rollback") took the host back from a revision: apply
 	// of that revision is refused without --retry, and status reports it

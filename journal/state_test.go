@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ func TestStateRoundTrip(t *testing.T) {
 		Plan: plan, Revision: "bbb", PreviousRevision: "aaa",
 		Files: map[string]string{"/etc/app/app.conf": strings.Repeat("ab", 32)},
 		RunID: "r-1", Time: time.Date(2026, 11, 22, 3, 1, 12, 0, time.FixedZone("X", 3600)), Host: "web1",
+		DeployedBy: "octocat",
 	}
 	for i := range 2 { // a second write replaces the first
 		if i == 1 {
@@ -214,5 +216,22 @@ func TestFileHashesLinkToDirectory(t *testing.T) {
 	}
 	if got[filepath.Join(dir, "current")] != sum("releases/abc") || got[filepath.Join(dir, "lf")] != sum("x") {
 		t.Errorf("FileHashes = %v", got)
+	}
+}
+
+// deployed_by is the marker's name for the operator; a marker written
+// before rollout recorded it reads back with none.
+func TestStateDeployedByJSON(t *testing.T) {
+	b, err := json.Marshal(HostState{Plan: "web", Revision: "r", DeployedBy: "tanuki"})
+	if err != nil || !strings.Contains(string(b), `"deployed_by":"tanuki"`) {
+		t.Fatalf("marshal = %s, %v; want deployed_by", b, err)
+	}
+	var old HostState
+	if err := json.Unmarshal([]byte(`{"plan":"web","revision":"r","files":{},"run_id":"r-1","time":"2026-11-22T03:04:55Z","host":"web1"}`), &old); err != nil || old.DeployedBy != "" {
+		t.Fatalf("an old marker = %+v, %v; want no deployed_by", old, err)
+	}
+	b, _ = json.Marshal(old)
+	if strings.Contains(string(b), "deployed_by") {
+		t.Errorf("a marker without an operator writes %s; want deployed_by left out", b)
 	}
 }

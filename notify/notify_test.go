@@ -221,6 +221,21 @@ func TestSlackAndChosenEvents(t *testing.T) {
 	if s := Summary("demo", event.Event{Event: event.RunStart, Run: "r-3", Message: "rollback", Revision: "0123456789", Hosts: []string{"a"}, Batches: [][]string{{"a"}}}, 0); s != "rollout demo: rollback r-3 started: revision 0123456, 1 host in 1 batch" {
 		t.Errorf("rollback run_start: %q", s)
 	}
+	// the operator is named on run start, approvals and run done
+	op := event.Event{Run: "r-4", Operator: "octocat", OperatorURL: "https://github.com/acme/web/actions/runs/42"}
+	start, approved, done := op, op, op
+	start.Event, start.Revision, start.Hosts, start.Batches = event.RunStart, "0123456789", []string{"a"}, [][]string{{"a"}}
+	approved.Event, approved.Batch, approved.Message = event.Approved, 2, "approved by --auto-approve"
+	done.Event, done.Status, done.Counts = event.RunDone, "ok", map[event.Outcome]int{event.OutcomeOK: 1}
+	for e, want := range map[*event.Event]string{
+		&start:    "rollout demo: run r-4 started by octocat: revision 0123456, 1 host in 1 batch",
+		&approved: "rollout demo: run r-4: batch 2/3 approved by octocat: approved by --auto-approve",
+		&done:     "rollout demo: run r-4 by octocat finished: 1 ok",
+	} {
+		if s := Summary("demo", *e, 3); s != want {
+			t.Errorf("%s with an operator: %q, want %q", e.Event, s, want)
+		}
+	}
 }
 
 func TestRetriesOn500(t *testing.T) {

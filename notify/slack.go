@@ -15,6 +15,14 @@ var outcomeOrder = []event.Outcome{
 	event.OutcomeStopped, event.OutcomeNotStarted, event.OutcomeSkipped, event.OutcomeOK,
 }
 
+// by names the operator of e (run_start, approved, run_done), when known.
+func by(e event.Event) string {
+	if e.Operator == "" {
+		return ""
+	}
+	return " by " + e.Operator
+}
+
 // Summary is the one-line text of e for a chat message (format "slack"):
 // the plan, the run, and what happened. batches is the run's number of
 // batches (from its run_start; 0 when not known).
@@ -31,7 +39,7 @@ func Summary(planName string, e event.Event, batches int) string {
 		for _, b := range e.Batches {
 			n += len(b)
 		}
-		s = fmt.Sprintf("%s started: revision %s, %s in %s", head, plan.ShortRev(e.Revision), plural(n, "host"), plural(len(e.Batches), "batch"))
+		s = fmt.Sprintf("%s started%s: revision %s, %s in %s", head, by(e), plan.ShortRev(e.Revision), plural(n, "host"), plural(len(e.Batches), "batch"))
 		if skip := len(e.Hosts) - n; skip > 0 && n > 0 {
 			s += fmt.Sprintf(" (%d already at it)", skip)
 		}
@@ -58,7 +66,7 @@ func Summary(planName string, e event.Event, batches int) string {
 			s = withMessage(fmt.Sprintf("%s waiting (%s)", head, e.Status), e.Message)
 		}
 	case event.Approved:
-		s = withMessage(fmt.Sprintf("%s: batch %s approved", head, ofBatches(e.Batch, batches)), e.Message)
+		s = withMessage(fmt.Sprintf("%s: batch %s approved%s", head, ofBatches(e.Batch, batches), by(e)), e.Message)
 	case event.RunDone:
 		what := e.Status
 		switch e.Status {
@@ -73,7 +81,7 @@ func Summary(planName string, e event.Event, batches int) string {
 				counts = append(counts, fmt.Sprintf("%d %s", c, strings.ReplaceAll(string(o), "_", " ")))
 			}
 		}
-		s = head + " " + what
+		s = head + by(e) + " " + what
 		if len(counts) > 0 {
 			s += ": " + strings.Join(counts, ", ")
 		}

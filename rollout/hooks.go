@@ -116,7 +116,10 @@ func (r *run) hookEnv(batch int, hosts []string, outcome string) []string {
 		"ROLLOUT_RUN=" + r.opts.RunID,
 		"ROLLOUT_REVISION=" + r.pr.Revision,
 		"ROLLOUT_HOSTS=" + strings.Join(hosts, " "),
-		"ROLLOUT_OPERATOR=" + r.opts.Owner,
+		"ROLLOUT_OPERATOR=" + r.operator(),
+	}
+	if u := r.opts.Operator.URL; u != "" {
+		env = append(env, "ROLLOUT_OPERATOR_URL="+u)
 	}
 	if prev := r.previousOf(hosts); prev != "" {
 		env = append(env, "ROLLOUT_PREVIOUS="+prev)

@@ -138,7 +138,7 @@ func (p *hostPipeline) markRolledBack(ctx context.Context, why string) {
 		return
 	}
 	st := *h.old
-	st.RolledBackFrom = &journal.RollbackMark{Revision: r.pr.Revision, RunID: r.opts.RunID, By: r.opts.Owner,
+	st.RolledBackFrom = &journal.RollbackMark{Revision: r.pr.Revision, RunID: r.opts.RunID, By: r.operator(),
 		Reason: why, Time: r.env.Now().UTC()}
 	if err := journal.WriteState(context.WithoutCancel(ctx), h.conn, h.t.Spec.StateDir, r.pr.Plan.Name, &st); err != nil {
 		r.log("warn", "%s: rolled back, but its marker could not say so: %v", h.t.Host.Name, err)
@@ -568,14 +568,14 @@ func (p *hostPipeline) record(ctx context.Context) error {
 	}
 	st := &journal.HostState{Plan: r.pr.Plan.Name, Revision: p.revision(), Files: files, VarsSHA256: h.t.VarsSHA256,
 		Artifacts: artifactStates(h.t.Spec.Artifacts),
-		RunID:     r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name}
+		RunID:     r.opts.RunID, Time: r.env.Now().UTC(), Host: h.t.Host.Name, DeployedBy: r.operator()}
 	if h.old != nil {
 		st.PreviousRevision = h.old.Revision
 		if h.old.Revision == p.revision() {
 			st.PreviousRevision = h.old.PreviousRevision
 		}
 		if r.opts.Kind == "rollback" && h.old.Revision != r.pr.Revision {
-			st.RolledBackFrom = &journal.RollbackMark{Revision: h.old.Revision, RunID: r.opts.RunID, By: r.opts.Owner,
+			st.RolledBackFrom = &journal.RollbackMark{Revision: h.old.Revision, RunID: r.opts.RunID, By: r.operator(),
 				Reason: r.opts.Reason, Time: st.Time}
 		}
 	}

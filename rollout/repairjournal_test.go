@@ -31,7 +31,7 @@ func TestRepairJournalIsARun(t *testing.T) {
 	if len(todo) != 2 {
 		t.Fatalf("targets %+v", todo)
 	}
-	rj := &RepairJournal{Store: st, Plan: "web", RunID: "r2", Owner: "a@b"}
+	rj := &RepairJournal{Store: st, Plan: "web", RunID: "r2", Owner: "a@b", Operator: Operator{Name: "tanuki", URL: "https://gitlab.example/j/7"}}
 	must(t, rj.Start(context.Background(), todo))
 	// died here: both hosts are in flight in the repair run
 	if mid := RepairTargets(journal.Runs(st.events), in); len(mid) != 2 || mid[0].Run.ID != "r2" || mid[0].Outcome != event.OutcomeUnknown {
@@ -44,6 +44,14 @@ func TestRepairJournalIsARun(t *testing.T) {
 	if r.ID != "r2" || r.Kind != journal.KindRepair || !r.Finished || r.ExitCode != ExitFailed || len(r.Hosts) != 2 ||
 		r.Hosts[0].Outcome != event.OutcomeOK || r.Hosts[0].Revision != "a" || r.Hosts[1].Outcome != event.OutcomeDrained {
 		t.Fatalf("repair run %+v", r)
+	}
+	if r.Operator != "tanuki" || r.OperatorURL != "https://gitlab.example/j/7" {
+		t.Errorf("repair run operator %q (%q), want its operator", r.Operator, r.OperatorURL)
+	}
+	for _, e := range st.events {
+		if e.Run == "r2" && e.Event == event.RunDone && e.Operator != "tanuki" {
+			t.Errorf("repair run_done operator %q", e.Operator)
+		}
 	}
 	again := RepairTargets(runs, in)
 	if len(again) != 1 || again[0].Host != "web2" || again[0].Run.ID != "r2" {

@@ -242,10 +242,11 @@ type RepairJournal struct {
 	Store interface {
 		Record(ctx context.Context, e event.Event) error
 	}
-	Plan  string
-	RunID string
-	Owner string
-	Now   func() time.Time // nil: time.Now
+	Plan     string
+	RunID    string
+	Owner    string
+	Operator Operator         // who the repair is for (ResolveOperator)
+	Now      func() time.Time // nil: time.Now
 }
 
 func (j *RepairJournal) emit(ctx context.Context, e event.Event) error {
@@ -270,7 +271,8 @@ func (j *RepairJournal) Start(ctx context.Context, targets []RepairTarget) error
 		}
 	}
 	if err := j.emit(ctx, event.Event{Event: event.RunStart, Schema: event.Schema, Plan: j.Plan, Message: journal.KindRepair,
-		Scope: "repair of run " + strings.Join(runs, ", "), Hosts: hosts, Owner: j.Owner}); err != nil {
+		Scope: "repair of run " + strings.Join(runs, ", "), Hosts: hosts, Owner: j.Owner,
+		Operator: j.Operator.Name, OperatorURL: j.Operator.URL}); err != nil {
 		return err
 	}
 	for _, t := range targets {
@@ -306,7 +308,8 @@ func (j *RepairJournal) Done(ctx context.Context, targets []RepairTarget, result
 	if code != ExitOK {
 		status = event.StatusFailed
 	}
-	if err := j.emit(ctx, event.Event{Event: event.RunDone, Status: status, Counts: counts, ExitCode: event.Int(code), Message: message, Next: next}); err != nil {
+	if err := j.emit(ctx, event.Event{Event: event.RunDone, Status: status, Counts: counts, ExitCode: event.Int(code), Message: message, Next: next,
+		Operator: j.Operator.Name, OperatorURL: j.Operator.URL}); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

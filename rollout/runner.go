@@ -137,6 +137,10 @@ type Options struct {
 	Kind  string // "apply" or "rollback"
 	RunID string
 	Owner string // user@controller
+	// Operator is who the run is for (ResolveOperator): recorded in
+	// run_start, approved and run_done, in each host's marker
+	// (deployed_by) and passed to hooks
+	Operator Operator
 	// Backend holds the plan lock and the journal (the local state dir,
 	// or etcd). Nil with LocalDir set: the local lock in LocalDir and no
 	// journal file (the Sink sees every event).
@@ -231,7 +235,8 @@ func (r *run) start(batches [][]string) {
 	r.started = true
 	r.emit(event.Event{Event: event.RunStart, Schema: event.Schema, Plan: r.pr.Plan.Name, Revision: r.pr.Revision,
 		Scope: r.scope(), Batches: batches, Hosts: r.order, Message: r.opts.Kind, Warnings: r.pr.Warnings,
-		Owner: r.opts.Owner, RolledBackFrom: r.rolledBackFrom, Reason: r.opts.Reason})
+		Owner: r.opts.Owner, Operator: r.operator(), OperatorURL: r.opts.Operator.URL,
+		RolledBackFrom: r.rolledBackFrom, Reason: r.opts.Reason})
 }
 
 // Run executes an apply or rollback of pr. The returned error maps to the
@@ -785,7 +790,10 @@ func (r *run) observe(s Between) []Input {
 // report emits what a decision says happened.
 func (r *run) report(d Decision) {
 	if d.Approved != "" {
-		r.emit(event.Event{Event: event.Approved, Batch: d.Batch + 1, Message: d.Approved})
+		// the person at the terminal is this process's operator; with
+		// --auto-approve the message says so
+		r.emit(event.Event{Event: event.Approved, Batch: d.Batch + 1, Message: d.Approved,
+			Operator: r.operator(), OperatorURL: r.opts.Operator.URL})
 	}
 	if d.Log != "" && d.Action != ActHalt {
 		r.log(d.LogLevel, "%s", d.Log)
@@ -1014,7 +1022,8 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		r.env.Notifier.Settle()
 	}
 	r.emit(event.Event{Event: event.RunDone, Status: status, Revision: r.pr.Revision, Counts: counts,
-		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next})
+		ExitCode: event.Int(res.ExitCode), Message: msg, Next: res.Next,
+		Operator: r.operator(), OperatorURL: r.opts.Operator.URL})
 	return res, err
 }
 

@@ -50,13 +50,16 @@ type scenario struct {
 	marks  map[string]int
 }
 
+// testOperatorURL is the CI run the scenario's operator acted from.
+const testOperatorURL = "https://github.com/acme/web/actions/runs/42"
+
 func newScenario() scenario {
 	r := &run{}
 	marks := map[string]int{}
 	mark := func(name string) { marks[name] = len(r.events) }
 
 	r.add(0, event.Event{Event: event.RunStart, Schema: event.Schema, Plan: "web", Revision: testRev, Scope: "--batch 1,50%",
-		Batches: [][]string{{"web1"}, {"web2", "web3"}, {"web4"}}})
+		Batches: [][]string{{"web1"}, {"web2", "web3"}, {"web4"}}, Operator: "alice", OperatorURL: testOperatorURL})
 	r.add(0.5, event.Event{Event: event.PreflightStart, Hosts: []string{"web1", "web2", "web3", "web4"}})
 	r.add(0.9, event.Event{Event: event.RemoteOutput, Host: "web1", Phase: event.PhaseValidate, Status: event.StatusOK,
 		Message: `file "app.conf" (preflight)`, Remote: event.NewRemote("appd -check -config /etc/app/.app.conf.rollout-preflight-"+testRun, 0, "config ok: 3 keys\n")})
@@ -103,7 +106,7 @@ func newScenario() scenario {
 	r.add(37, event.Event{Event: event.BatchDone, Batch: 1, Status: event.StatusOK})
 	r.add(37, event.Event{Event: event.Waiting, Status: string(event.WaitApproval), Message: "canary web1 is done: approve batch 2 (2 hosts)"})
 	mark("approval")
-	r.add(50, event.Event{Event: event.Approved, Message: "approved by operator"})
+	r.add(50, event.Event{Event: event.Approved, Message: "approved by a person", Operator: "alice", OperatorURL: testOperatorURL})
 
 	// batch 2: web2 ok, web3 fails its health window
 	r.add(50, event.Event{Event: event.BatchStart, Batch: 2, Hosts: []string{"web2", "web3"}})
@@ -139,7 +142,7 @@ func newScenario() scenario {
 		Message: "the run halted before batch 3"})
 	r.add(63, event.Event{Event: event.RunDone, Status: event.StatusFailed, ExitCode: event.Int(1),
 		Counts:  map[event.Outcome]int{event.OutcomeOK: 2, event.OutcomeDrained: 1, event.OutcomeNotStarted: 1},
-		Message: nextStep, Next: nextStep})
+		Message: nextStep, Next: nextStep, Operator: "alice", OperatorURL: testOperatorURL})
 	mark("done")
 	return scenario{events: r.events, marks: marks}
 }

@@ -134,6 +134,9 @@ func describe(e event.Event) (what, status, detail string) {
 			n += len(b)
 		}
 		parts = append(parts, fmt.Sprintf("%s in %s", plural(n, "host"), plural(len(e.Batches), "batch")))
+		if e.Operator != "" {
+			parts = append(parts, "by "+e.Operator)
+		}
 		return "start", "", join(strings.Join(parts, ", "), msg)
 	case event.PreflightStart:
 		return "preflight", event.StatusRunning, join(plural(len(e.Hosts), "host"), msg)
@@ -175,6 +178,9 @@ func describe(e event.Event) (what, status, detail string) {
 	case event.Waiting:
 		return "waiting", e.Status, msg
 	case event.Approved:
+		if e.Operator != "" {
+			msg += " (operator " + e.Operator + ")"
+		}
 		return "approved", "", msg
 	case event.Analysis:
 		return "analysis", e.Status, analysisDetail(e)

@@ -80,6 +80,14 @@ func newRunID(now time.Time) string {
 	return "r-" + now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
 }
 
+// operator is who a run is for: --operator, else ROLLOUT_OPERATOR, else
+// the CI's variables, else user@host (rollout.ResolveOperator).
+func (g *GlobalOptions) operator() rollout.Operator {
+	return rollout.ResolveOperator(g.Operator, os.Getenv, owner())
+}
+
+// owner is user@host: who holds a run's locks (journal.OwnerDead reads
+// the host back).
 func owner() string {
 	u := "unknown"
 	if cu, err := user.Current(); err == nil {
@@ -281,7 +289,7 @@ func applyRun(ctx context.Context, ios *IOStreams, o *applyOptions) error {
 	hints := hintSink{flags: o.hintFlags(), rerun: [2]string{"rollout " + o.Kind + " " + o.PlanFile, o.again()}, next: sinks}
 	env := w.Env(hints)
 	env.Notifier = notes
-	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Backend: store,
+	opts := rollout.Options{Kind: o.Kind, RunID: newRunID(time.Now()), Owner: owner(), Operator: o.operator(), Backend: store,
 		Adopt: o.Adopt, AutoApprove: o.AutoApprove, Unattended: !person, Forks: o.forks(pr.Forks), Expect: expect, LockTTL: o.LockTTL,
 		RerunHooks: o.RerunHooks, Retry: o.Retry, Reason: o.Reason}
 	if saved != nil {

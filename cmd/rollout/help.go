@@ -176,7 +176,7 @@ what etcd lacks, so it is safe to run again.
 // pastes as it is.
 var globalFor = func() map[string][]string {
 	ssh := []string{"known-hosts", "accept-new-host-keys", "ssh-config", "ssh-keepalive", "ssh-keepalive-count", "forks"}
-	run := append([]string{"ui", "yes", "state-dir", "verbose", "debug"}, ssh...)
+	run := append([]string{"ui", "yes", "state-dir", "verbose", "debug", "operator"}, ssh...)
 	return map[string][]string{
 		"version":         {"ui"},
 		"validate":        {"ui"},

@@ -78,7 +78,7 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED\tREVISION\tEXIT\tHOSTS")
+	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED\tBY\tREVISION\tEXIT\tHOSTS")
 	for _, r := range runs {
 		exit := fmt.Sprint(r.ExitCode)
 		if !r.Finished {
@@ -88,7 +88,11 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 		for _, h := range r.Hosts {
 			hs = append(hs, h.Host+"="+string(h.Outcome))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, r.Start.Local().Format("2006-01-02 15:04:05"), plan.ShortRev(r.Revision), exit, strings.Join(hs, " "))
+		by := r.Operator
+		if by == "" {
+			by = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, r.Start.Local().Format("2006-01-02 15:04:05"), by, plan.ShortRev(r.Revision), exit, strings.Join(hs, " "))
 	}
 	return tw.Flush()
 }
@@ -96,24 +100,28 @@ func historyRun(ctx context.Context, ios *IOStreams, o *historyOptions) error {
 // historyJSON is one run in `history --ui json`: the snake_case names of
 // docs/json-events.md ("history").
 type historyJSON struct {
-	Event    string            `json:"event"` // "run"
-	Run      string            `json:"run"`
-	Kind     string            `json:"kind,omitempty"`
-	Plan     string            `json:"plan,omitempty"`
-	Revision string            `json:"revision,omitempty"`
-	Scope    string            `json:"scope,omitempty"`
-	Start    *time.Time        `json:"start,omitempty"`
-	End      *time.Time        `json:"end,omitempty"`
-	Finished bool              `json:"finished"`
-	Status   string            `json:"status,omitempty"`
-	ExitCode *int              `json:"exit_code,omitempty"`
-	Message  string            `json:"message,omitempty"`
-	Hosts    map[string]string `json:"hosts"` // host → outcome
+	Event    string `json:"event"` // "run"
+	Run      string `json:"run"`
+	Kind     string `json:"kind,omitempty"`
+	Plan     string `json:"plan,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	// Operator, OperatorURL: who the run was for (its run_start's
+	// operator and operator_url)
+	Operator    string            `json:"operator,omitempty"`
+	OperatorURL string            `json:"operator_url,omitempty"`
+	Start       *time.Time        `json:"start,omitempty"`
+	End         *time.Time        `json:"end,omitempty"`
+	Finished    bool              `json:"finished"`
+	Status      string            `json:"status,omitempty"`
+	ExitCode    *int              `json:"exit_code,omitempty"`
+	Message     string            `json:"message,omitempty"`
+	Hosts       map[string]string `json:"hosts"` // host → outcome
 }
 
 func historyLine(r journal.RunSummary) historyJSON {
 	h := historyJSON{Event: "run", Run: r.ID, Kind: r.Kind, Plan: r.Plan, Revision: r.Revision, Scope: r.Scope,
-		Finished: r.Finished, Hosts: map[string]string{}}
+		Operator: r.Operator, OperatorURL: r.OperatorURL, Finished: r.Finished, Hosts: map[string]string{}}
 	if !r.Start.IsZero() {
 		h.Start = &r.Start
 	}

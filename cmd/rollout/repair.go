@@ -99,7 +99,7 @@ func repairRun(ctx context.Context, ios *IOStreams, o *repairOptions, sel *rollo
 	}
 	// a repair is a run of its own in the journal: history lists it, and
 	// status attributes the hosts' state to it
-	rj := &rollout.RepairJournal{Store: store, Plan: sel.Plan.Name, RunID: runID, Owner: owner()}
+	rj := &rollout.RepairJournal{Store: store, Plan: sel.Plan.Name, RunID: runID, Owner: owner(), Operator: o.operator()}
 	if err := rj.Start(ctx, todo); err != nil {
 		return fmt.Errorf("repair: nothing was touched: %w", err)
 	}

@@ -80,6 +80,7 @@ type GlobalOptions struct {
 	Forks             int
 	SSHKeepalive      time.Duration // 0: the plan's ssh_keepalive, else remote's default
 	SSHKeepaliveCount int           // 0: the plan's ssh_keepalive_count, else remote's default
+	Operator          string        // --operator: who the run is for (GlobalOptions.operator)
 }
 
 // ScopeOptions are --limit, --batch and --revision.
@@ -156,6 +157,7 @@ restart, hold a stable health window, ramp traffic back, next.`,
 	pf.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
 	pf.DurationVar(&g.SSHKeepalive, "ssh-keepalive", 0, fmt.Sprintf("send an SSH keepalive this often on every host connection (overrides the plan's ssh_keepalive; default %s)", wire.DefaultKeepaliveInterval))
 	pf.IntVar(&g.SSHKeepaliveCount, "ssh-keepalive-count", 0, fmt.Sprintf("unanswered keepalives in a row before a connection counts as lost (overrides the plan's ssh_keepalive_count; default %d)", wire.DefaultKeepaliveCountMax))
+	pf.StringVar(&g.Operator, "operator", "", "who the run is for, recorded in the journal, the events and each host's current.json (default: $ROLLOUT_OPERATOR, else the CI's actor: $GITHUB_ACTOR, $GITLAB_USER_LOGIN; else user@host)")
 	pf.IntVar(&g.Forks, "forks", 0, fmt.Sprintf("hosts worked on at once outside batches: connect, lock, inspect, preflight, repair, unlock (default: forks from ansible.cfg, else %d)", rollout.DefaultForks))
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		switch g.UI {

@@ -56,19 +56,22 @@ func inspect(ctx context.Context, g *GlobalOptions, planFile, limit string, with
 // statusJSON is one host in `status --ui json` (docs/json-events.md,
 // "host_status"): one line per host.
 type statusJSON struct {
-	Time             time.Time  `json:"time"`
-	Event            string     `json:"event"` // "host_status"
-	Host             string     `json:"host"`
-	Revision         string     `json:"revision,omitempty"`
-	PreviousRevision string     `json:"previous_revision,omitempty"`
-	LastRun          string     `json:"last_run,omitempty"`
-	RecordedAt       *time.Time `json:"recorded_at,omitempty"` // absent when nothing is recorded
-	Drift            []string   `json:"drift"`
-	Lock             string     `json:"lock,omitempty"`
-	LB               string     `json:"lb,omitempty"`
-	Serving          bool       `json:"serving"`
-	Health           string     `json:"health,omitempty"`
-	Error            string     `json:"error,omitempty"`
+	Time             time.Time `json:"time"`
+	Event            string    `json:"event"` // "host_status"
+	Host             string    `json:"host"`
+	Revision         string    `json:"revision,omitempty"`
+	PreviousRevision string    `json:"previous_revision,omitempty"`
+	LastRun          string    `json:"last_run,omitempty"`
+	// DeployedBy: the operator of the run that wrote the host's marker
+	// (its current.json's deployed_by)
+	DeployedBy string     `json:"deployed_by,omitempty"`
+	RecordedAt *time.Time `json:"recorded_at,omitempty"` // absent when nothing is recorded
+	Drift      []string   `json:"drift"`
+	Lock       string     `json:"lock,omitempty"`
+	LB         string     `json:"lb,omitempty"`
+	Serving    bool       `json:"serving"`
+	Health     string     `json:"health,omitempty"`
+	Error      string     `json:"error,omitempty"`
 	// Attention says why the host needs a person (left drained, a stale
 	// lock, drift, unreachable); Next is the command that resolves it.
 	Attention string `json:"attention,omitempty"`
@@ -131,6 +134,7 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 		if v.State != nil {
 			r.Revision, r.PreviousRevision, r.LastRun = v.State.Revision, v.State.PreviousRevision, v.State.RunID
 			r.Artifacts = v.State.Artifacts
+			r.DeployedBy = v.State.DeployedBy
 			r.RolledBackFrom = v.State.RolledBackFrom
 			if !v.State.Time.IsZero() {
 				t := v.State.Time
@@ -173,17 +177,17 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 			withRel = withRel || len(r.Artifacts) > 0
 		}
 		if withRel {
-			fmt.Fprintln(tw, "HOST\tREVISION\tRELEASE\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tHEALTH\tLB")
+			fmt.Fprintln(tw, "HOST\tREVISION\tRELEASE\tPREVIOUS\tLAST RUN\tBY\tDRIFT\tLOCK\tHEALTH\tLB")
 		} else {
-			fmt.Fprintln(tw, "HOST\tREVISION\tPREVIOUS\tLAST RUN\tDRIFT\tLOCK\tHEALTH\tLB")
+			fmt.Fprintln(tw, "HOST\tREVISION\tPREVIOUS\tLAST RUN\tBY\tDRIFT\tLOCK\tHEALTH\tLB")
 		}
 		for _, r := range rows {
 			if r.Error != "" {
+				empty := strings.Repeat("\t", 7) // PREVIOUS … HEALTH, and RELEASE
 				if withRel {
-					fmt.Fprintf(tw, "%s\t?\t\t\t\t\t\t\terror: %s\n", r.Host, r.Error)
-				} else {
-					fmt.Fprintf(tw, "%s\t?\t\t\t\t\t\terror: %s\n", r.Host, r.Error)
+					empty += "\t"
 				}
+				fmt.Fprintf(tw, "%s\t?%serror: %s\n", r.Host, empty, r.Error)
 				continue
 			}
 			rev, prev, last := "-", "-", "-"
@@ -223,7 +227,11 @@ func statusRun(ctx context.Context, ios *IOStreams, o *statusOptions) error {
 			if health == "" {
 				health = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, rev, prev, last, drift, lock, health, r.LB)
+			by := "-"
+			if r.DeployedBy != "" {
+				by = r.DeployedBy
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, rev, prev, last, by, drift, lock, health, r.LB)
 		}
 		_ = tw.Flush()
 		pf := shellWord(o.PlanFile)

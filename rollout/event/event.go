@@ -21,7 +21,7 @@ const (
 	RampStep       Kind = "ramp_step"       // Host, Weight
 	HostDone       Kind = "host_done"       // Host, Status (an Outcome), Revision, Message, Diagnostics
 	Waiting        Kind = "waiting"         // Message: pause between batches or approval needed
-	Approved       Kind = "approved"        //
+	Approved       Kind = "approved"        // Batch (the one that may now start), Message (by whom), Operator
 	Log            Kind = "log"             // Message, Level
 	RunDone        Kind = "run_done"        // Status, Counts, ExitCode, Message (what happened), Next (the command to run next)
 	HostState      Kind = "host_state"      // Host, Revision, Message: what rollout knows of a host before it is touched (skip, change, drift)
@@ -105,6 +105,11 @@ type Event struct {
 	Batches [][]string `json:"batches,omitempty"`
 	// Owner (run_start): who runs it, user@machine
 	Owner string `json:"owner,omitempty"`
+	// Operator (run_start, approved, run_done): the person (or CI actor)
+	// the run is done for: --operator, ROLLOUT_OPERATOR, the CI's
+	// variables, else user@machine; OperatorURL: the CI run, when known
+	Operator    string `json:"operator,omitempty"`
+	OperatorURL string `json:"operator_url,omitempty"`
 	// RolledBackFrom (run_start of a rollback; host_done rolled_back):
 	// the revision the hosts were taken back from; Reason says why
 	RolledBackFrom string `json:"rolled_back_from,omitempty"`
