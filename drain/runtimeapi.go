@@ -518,7 +518,11 @@ func (a *RuntimeAPI) connect(ctx context.Context) (net.Conn, error) {
 			return c, nil
 		}
 		cause := dialCause(err)
-		if ctx.Err() != nil && last != nil {
+		// the dial's own deadline (ctx's) can fire a moment before ctx
+		// reports it: that is the deadline too
+		dl, hasDL := ctx.Deadline()
+		expired := ctx.Err() != nil || hasDL && !time.Now().Before(dl)
+		if expired && last != nil {
 			// the deadline cut this attempt short: what kept us out is the
 			// error before it (a full socket, say), not the timeout
 			cause, err = last.Cause, last.Err
