@@ -465,7 +465,10 @@ func TestDeadEndpointDoesNotStarveLiveOne(t *testing.T) {
 	if len(got) == 0 || !strings.Contains(string(got[len(got)-1]), `"event":"run_done"`) {
 		t.Errorf("the live endpoint's last notification: %s", got[len(got)-1])
 	}
-	if len(late) != 1 || !strings.Contains(late[0], dead.URL) || !strings.Contains(late[0], "still queued when rollout exited") {
+	// run_done is still in the dead endpoint's queue, or (on a slow
+	// machine the sender took it before the end) still being sent
+	if len(late) != 1 || !strings.Contains(late[0], dead.URL) ||
+		!strings.Contains(late[0], "still queued when rollout exited") && !strings.Contains(late[0], "run_done: still being sent when rollout exited") {
 		t.Errorf("after run_done: %q", late)
 	}
 }
