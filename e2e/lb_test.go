@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,15 +49,46 @@ func TestMakeDemo(t *testing.T) {
 		t.Fatalf("make demo: %v\n%s", err, out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"web1", "web4", "exit 0", "make demo-stop"} {
+	for _, want := range []string{"web1", "web4", "exit 0", "make demo-stop",
+		// the software upgrade: one download each for builds 1 and 2, none
+		// for the rollback
+		"install build 1: rollout exited 0; the artifact server got 1 request(s)",
+		"upgrade 1 -> 2: rollout exited 0; the artifact server got 1 request(s)",
+		"rollback 2 -> 1: rollout exited 0; the artifact server got 0 request(s)",
+	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("make demo output lacks %q:\n%s", want, s)
 		}
 	}
-	// the fleet it left up answers v2 through HAProxy
+	// after each step, every host runs the build from its release
+	for _, step := range []struct{ head, build string }{
+		{"install build 1:", "1"}, {"upgrade 1 -> 2:", "2"}, {"rollback 2 -> 1:", "1"},
+	} {
+		i := strings.Index(s, step.head)
+		if i < 0 {
+			continue
+		}
+		block, _, _ := strings.Cut(s[i:], "\n\n")
+		if n := strings.Count(block, ": demo-app build "+step.build+" (pid "); n != 4 || !strings.Contains(block, "/opt/demo-app/releases/") {
+			t.Errorf("after %q, %d hosts run build %s from a release:\n%s", step.head, n, step.build, block)
+		}
+	}
+	// the fleet it left up answers config v2 with build 1 through HAProxy
 	b, _ := os.ReadFile(filepath.Join(demoDir, "fleet", "fleet.json"))
-	if !bytes.Contains(b, []byte("frontend_ports")) {
-		t.Fatalf("no fleet.json in %s", demoDir)
+	var f struct {
+		FrontendPorts []int `json:"frontend_ports"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil || len(f.FrontendPorts) == 0 {
+		t.Fatalf("no fleet.json with frontend_ports in %s: %v", demoDir, err)
+	}
+	res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", f.FrontendPorts[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.HasPrefix(string(body), "version=2 ") || res.Header.Get("X-Demo-Build") != "1" {
+		t.Errorf("through HAProxy: %s, build %q; want version=2 from build 1", body, res.Header.Get("X-Demo-Build"))
 	}
 	stop()
 	if _, err := os.Stat(filepath.Join(demoDir, "fleet", "fleet.json")); err != nil {

@@ -3,10 +3,12 @@
 //
 //	demo-app -config FILE          serve
 //	demo-app -check -config FILE   validate FILE like `nginx -t`
+//	demo-app -version              print the build and exit
 //
 // The config is `key = value` lines (see config.go). GET / answers
 // "version=V MESSAGE", GET /healthz "ok" (503 with fail_healthz = true),
-// GET /slow?ms=N sleeps first. SIGTERM or SIGINT shut it down gracefully.
+// GET /slow?ms=N sleeps first; every answer carries the header
+// X-Demo-Build. SIGTERM or SIGINT shut it down gracefully.
 package main
 
 import (
@@ -27,6 +29,10 @@ import (
 // shutdownGrace bounds how long in-flight requests may run after SIGTERM.
 const shutdownGrace = 10 * time.Second
 
+// build names this binary's build; the demo stamps two builds with
+// -ldflags "-X main.build=N" to deploy one as an upgrade of the other.
+var build = "dev"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -36,8 +42,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config `file` (required)")
 	check := fs.Bool("check", false, "validate the config and exit")
+	version := fs.Bool("version", false, "print the build and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *version && *path == "" && fs.NArg() == 0 {
+		fmt.Fprintf(stdout, "demo-app build %s\n", build)
+		return 0
 	}
 	if *path == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: demo-app [-check] -config FILE")
@@ -97,7 +108,7 @@ func serve(ctx context.Context, cfg *Config, logger *log.Logger, h hooks) error 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Printf("version %s listening on %s (pid %d)", cfg.Version, ln.Addr(), os.Getpid())
+	logger.Printf("build %s, version %s listening on %s (pid %d)", build, cfg.Version, ln.Addr(), os.Getpid())
 	if h.onListen != nil {
 		h.onListen(ln.Addr())
 	}

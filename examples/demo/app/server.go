@@ -49,7 +49,10 @@ func newHandler(c *Config) http.Handler {
 		}
 		fmt.Fprintf(w, "version=%s slept=%dms\n", c.Version, d.Milliseconds())
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Demo-Build", build)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // failing reports whether the n-th request (from 1) is one of the share

@@ -159,3 +159,23 @@ func TestHandlerErrorRate(t *testing.T) {
 		t.Errorf("error_rate 1.5: %v", err)
 	}
 }
+
+// -version prints the build stamped with -ldflags "-X main.build=N", and
+// every answer names it in X-Demo-Build.
+func TestBuildStamp(t *testing.T) {
+	old := build
+	build = "2"
+	t.Cleanup(func() { build = old })
+	var out, errb bytes.Buffer
+	if code := run([]string{"-version"}, &out, &errb); code != 0 || out.String() != "demo-app build 2\n" {
+		t.Errorf("-version: exit %d, %q %q", code, out.String(), errb.String())
+	}
+	h := newHandler(&Config{Version: "7"})
+	for _, target := range []string{"/", "/healthz", "/nope"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		if got := rec.Header().Get("X-Demo-Build"); got != "2" {
+			t.Errorf("%s: X-Demo-Build %q", target, got)
+		}
+	}
+}
