@@ -268,13 +268,22 @@ func TestFaultsSSHDKilledInHealthWindow(t *testing.T) {
 	fNoClientErrors(t, l, "through the lost sshd and its recovery")
 }
 
-// TestFaultsAdminSocketGone moves HAProxy's admin socket away while the
-// canary is in its health window: rollout cannot put it back into the
-// LB. The run ends 1, says the canary is left drained and names the
-// socket; with the socket back, repair returns it and a re-run converges.
+// TestFaultsAdminSocketGone takes HAProxy's runtime API away from rollout
+// while the canary is in its health window — the plan reaches the LB
+// through a relay socket (fleet.AdminRelay), which is removed with every
+// connection through it, while HAProxy serves its clients untouched:
+// rollout cannot put the canary back into the LB. The run ends 1, says
+// the canary is left drained and names the socket; with the socket back,
+// repair returns it and a re-run converges.
 func TestFaultsAdminSocketGone(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 3, 1)
+	relay, err := e.f.StartAdminRelay(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relay.Close)
+	e.drain = strings.Replace(e.drain, e.f.HAProxySockets[0], relay.Path, 1)
 	e.writePlan(e.tags["v1"], "halt", "0s")
 	e.rcRun(0, "apply", "--batch", "1", "--yes", "--ui", "plain")
 	e.waitAllUp(t)
@@ -284,10 +293,10 @@ func TestFaultsAdminSocketGone(t *testing.T) {
 	e.writePlan(e.tags["v2"], "halt", "2s")
 	bg := e.rcStart(t, "apply", "--batch", "1", "--yes", "--ui", "json")
 	ev := bg.waitFor(t, "the canary's health window", phaseRunning(event.PhaseHealth, 1))
-	restore, err := e.f.MoveAdminSocket(0)
-	if err != nil {
+	if err := relay.Cut(); err != nil {
 		t.Fatal(err)
 	}
+	restore := relay.Restore
 	restored := false
 	defer func() {
 		if !restored {
@@ -299,8 +308,8 @@ func TestFaultsAdminSocketGone(t *testing.T) {
 	if cd.Status == string(event.OutcomeOK) || cd.Status == "" {
 		t.Errorf("canary %s: %q, want a failure outcome (it could not be put back into the LB)", ev.Host, cd.Status)
 	}
-	if !strings.Contains(cd.Message, e.f.HAProxySockets[0]) {
-		t.Errorf("canary failure does not name the socket %s: %q", e.f.HAProxySockets[0], cd.Message)
+	if !strings.Contains(cd.Message, relay.Path) {
+		t.Errorf("canary failure does not name the socket %s: %q", relay.Path, cd.Message)
 	}
 	if err := restore(); err != nil {
 		t.Fatal(err)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -66,27 +69,97 @@ func (f *Fleet) RestartSSHD(ctx context.Context, h Host) error {
 	return nil
 }
 
-// MoveAdminSocket renames HAProxy lb's admin socket away (the LB's runtime
-// API is then unreachable at its configured path) and returns a function
-// that puts it back. Connections already open outlive the rename, as they
-// would for an operator moving the socket; rollout's client checks which
-// process serves on a fresh connection before each state change and read,
-// so it cannot reach the LB either.
+// AdminRelay is a unix socket that relays every connection to an HAProxy's
+// admin socket. A plan that reaches the LB through it can be cut off the
+// runtime API (Cut: the socket gone, every relayed connection closed) while
+// HAProxy, and every client it serves, goes on untouched.
 //
-// It used to end every CLI session too ("show sess", then "shutdown
-// session ID" for each fe=GLOBAL one). That killed a client's HTTP request
-// now and then (one EOF in TestFaultsAdminSocketGone, HAProxy's log: "K---",
-// killed by an admin, on a serving server): a session ID is the stream's
-// address, and a CLI session that ended between the two commands had its
-// address reused by a new HTTP stream.
-func (f *Fleet) MoveAdminSocket(lb int) (restore func() error, err error) {
-	sock := f.HAProxySockets[lb]
-	away := sock + ".moved-away"
-	if err := os.Rename(sock, away); err != nil {
-		return nil, fmt.Errorf("move admin socket %s: %w", sock, err)
-	}
-	return func() error { return os.Rename(away, sock) }, nil
+// (The fault used to be made on HAProxy's own socket: rename it, then
+// "shutdown session ID" for each CLI session. That killed a client's HTTP
+// request now and then — HAProxy's log: K---, killed by an admin — because
+// a session ID is the stream's address, and a CLI session that ended
+// between "show sess" and the shutdown had its address reused by an HTTP
+// stream.)
+type AdminRelay struct {
+	Path   string // where rollout connects
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
 }
+
+// StartAdminRelay relays a socket beside HAProxy lb's admin socket to it.
+// Cleanup closes it.
+func (f *Fleet) StartAdminRelay(lb int) (*AdminRelay, error) {
+	r := &AdminRelay{Path: f.HAProxySockets[lb] + ".relay", target: f.HAProxySockets[lb], conns: map[net.Conn]bool{}}
+	if err := r.Restore(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Restore listens again after Cut.
+func (r *AdminRelay) Restore() error {
+	_ = os.Remove(r.Path)
+	ln, err := net.Listen("unix", r.Path)
+	if err != nil {
+		return fmt.Errorf("admin relay: %w", err)
+	}
+	r.mu.Lock()
+	r.ln = ln
+	r.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("unix", r.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.conns[c], r.conns[up] = true, true
+			r.mu.Unlock()
+			go r.pipe(c, up)
+			go r.pipe(up, c)
+		}
+	}()
+	return nil
+}
+
+func (r *AdminRelay) pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	r.mu.Lock()
+	delete(r.conns, dst)
+	delete(r.conns, src)
+	r.mu.Unlock()
+}
+
+// Cut removes the relay's socket and closes every connection through it:
+// the runtime API is gone for whoever used the relay.
+func (r *AdminRelay) Cut() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ln != nil {
+		r.ln.Close()
+		r.ln = nil
+	}
+	for c := range r.conns {
+		c.Close()
+	}
+	r.conns = map[net.Conn]bool{}
+	if err := os.Remove(r.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Close is Cut, for cleanup.
+func (r *AdminRelay) Close() { _ = r.Cut() }
 
 func (f *Fleet) process(name string) (Process, bool) {
 	if i := f.processIndex(name); i >= 0 {
