@@ -384,23 +384,7 @@ func (a *RuntimeAPI) Reloads() int {
 // reaches the serving process), so the socket never sees more than
 // MaxConns from this client.
 func (a *RuntimeAPI) dialCLI(ctx context.Context) (*cliConn, error) {
-	a.mu.Lock()
-	a.open++
-	a.use.Dials++
-	a.use.Checks++
-	a.use.PeakConns = max(a.use.PeakConns, a.open)
-	gen := a.procGen
-	a.mu.Unlock()
-	c, err := a.connect(ctx)
-	if err != nil {
-		a.mu.Lock()
-		a.open--
-		a.mu.Unlock()
-		return nil, err
-	}
-	cc := &cliConn{conn: c, fresh: true, procGen: gen}
-	cc.r = newCountingReader(cc)
-	return cc, nil
+	return a.dialNew(ctx, true)
 }
 
 // drop closes a check's connection.

@@ -443,8 +443,20 @@ func (a *RuntimeAPI) conn(ctx context.Context) (*cliConn, bool, error) {
 		a.mu.Unlock()
 		return cc, true, nil
 	}
+	a.mu.Unlock()
+	cc, err := a.dialNew(ctx, false)
+	return cc, false, err
+}
+
+// dialNew opens a new connection, counted in Usage (and as a check of the
+// serving process when check is set).
+func (a *RuntimeAPI) dialNew(ctx context.Context, check bool) (*cliConn, error) {
+	a.mu.Lock()
 	a.open++
 	a.use.Dials++
+	if check {
+		a.use.Checks++
+	}
 	a.use.PeakConns = max(a.use.PeakConns, a.open)
 	gen := a.procGen
 	a.mu.Unlock()
@@ -453,11 +465,11 @@ func (a *RuntimeAPI) conn(ctx context.Context) (*cliConn, bool, error) {
 		a.mu.Lock()
 		a.open--
 		a.mu.Unlock()
-		return nil, false, err
+		return nil, err
 	}
 	cc := &cliConn{conn: c, fresh: true, procGen: gen}
 	cc.r = newCountingReader(cc)
-	return cc, false, nil
+	return cc, nil
 }
 
 func newCountingReader(cc *cliConn) *bufio.Reader {
