@@ -860,6 +860,13 @@ func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]ev
 		}()
 	}
 	wg.Wait()
+	r.batchDone(n, outcomes)
+	return outcomes
+}
+
+// batchDone emits batch n's batch_done: failed when a host of it did not
+// end ok (or skipped, or stopped).
+func (r *run) batchDone(n int, outcomes map[string]event.Outcome) {
 	status := event.StatusOK
 	for _, o := range outcomes {
 		if Failed(o) {
@@ -867,7 +874,6 @@ func (r *run) runBatch(ctx context.Context, n int, names []string) map[string]ev
 		}
 	}
 	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
-	return outcomes
 }
 
 // runWindow runs the hosts of a rolling window (max_in_flight) in order:
@@ -932,19 +938,13 @@ func (r *run) runWindow(ctx context.Context, n int, names []string, window, budg
 		}()
 	}
 	wg.Wait()
-	status := event.StatusOK
 	for _, name := range names {
-		o, ok := outcomes[name]
-		if !ok {
-			o = event.OutcomeNotStarted
-			outcomes[name] = o
-			r.setOutcome(name, o, "not started: "+why)
-		}
-		if Failed(o) {
-			status = event.StatusFailed
+		if _, ok := outcomes[name]; !ok {
+			outcomes[name] = event.OutcomeNotStarted
+			r.setOutcome(name, event.OutcomeNotStarted, "not started: "+why)
 		}
 	}
-	r.emit(event.Event{Event: event.BatchDone, Batch: n, Status: status, Wave: r.wave})
+	r.batchDone(n, outcomes)
 	return outcomes
 }
 
