@@ -152,9 +152,17 @@ func (e *env) rollout(args ...string) result {
 // and no stdin (like CI).
 func (e *env) rolloutKnownHosts(kh string, args ...string) result {
 	e.t.Helper()
+	return e.rolloutIn(nil, kh, args...)
+}
+
+// rolloutIn is rolloutKnownHosts with the environment environ (nil: this
+// process's).
+func (e *env) rolloutIn(environ []string, kh string, args ...string) result {
+	e.t.Helper()
 	full := append(append([]string{}, args...), "--known-hosts", kh)
 	cmd := exec.Command(rolloutBin(e.t), full...)
 	cmd.Dir = e.dir
+	cmd.Env = environ
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -53,20 +50,7 @@ func (rc *hookReceiver) got() ([]string, []string) {
 // rolloutWithEnv is rollout with extra environment variables.
 func (e *env) rolloutWithEnv(vars []string, args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(rolloutBin(e.t), append(args, "--known-hosts", e.f.KnownHosts)...)
-	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), vars...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("running rollout: %v", err)
-	}
-	return result{so.String(), se.String(), code}
+	return e.rolloutIn(append(os.Environ(), vars...), e.f.KnownHosts, args...)
 }
 
 // Issue 27 item 2: a real apply sends its events to a json webhook (the

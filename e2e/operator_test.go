@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,8 +22,7 @@ var ciVars = []string{"ROLLOUT_OPERATOR", "GITHUB_ACTOR", "GITHUB_SERVER_URL", "
 // one of ciVars inherited is dropped).
 func (e *env) rolloutAs(vars []string, args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(rolloutBin(e.t), append(args, "--known-hosts", e.f.KnownHosts)...)
-	cmd.Dir = e.dir
+	var environ []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		drop := false
@@ -34,21 +30,10 @@ func (e *env) rolloutAs(vars []string, args ...string) result {
 			drop = drop || k == c
 		}
 		if !drop {
-			cmd.Env = append(cmd.Env, kv)
+			environ = append(environ, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, vars...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("running rollout: %v", err)
-	}
-	return result{so.String(), se.String(), code}
+	return e.rolloutIn(append(environ, vars...), e.f.KnownHosts, args...)
 }
 
 // jsonLines decodes out's JSON lines into maps (status, history).
