@@ -62,7 +62,9 @@ func ParseWaits(stream []byte) (Waits, error) {
 	line := 0
 	for sc.Scan() {
 		line++
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+		if b := bytes.TrimSpace(sc.Bytes()); len(b) == 0 || b[0] != '{' {
+			// blank, or rollout's stderr (a "warning:" line) that the run's
+			// output file holds too: not an event
 			continue
 		}
 		var e event.Event
