@@ -62,8 +62,8 @@ func ParseWaits(stream []byte) (Waits, error) {
 	line := 0
 	for sc.Scan() {
 		line++
-		if b := bytes.TrimSpace(sc.Bytes()); len(b) == 0 || b[0] != '{' {
-			// blank, or rollout's stderr (a "warning:" line) that the run's
+		if b := bytes.TrimSpace(sc.Bytes()); len(b) == 0 || bytes.HasPrefix(b, []byte("warning: ")) {
+			// blank, or a warning rollout writes on stderr, which the run's
 			// output file holds too: not an event
 			continue
 		}
